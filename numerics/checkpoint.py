@@ -1,0 +1,102 @@
+"""Atomic checkpoints and quiet progress bars for long runs (multistart, paper-scale training).
+
+A checkpoint is a pair ``NAME.npz`` (arrays) + ``NAME.json`` (parameters and summary),
+each written to a temporary file in the same folder and moved into place with
+``os.replace``, so a run killed at any instant leaves either the old pair or the new one,
+never a torn file. The JSON is written last: a checkpoint counts as present only when its
+JSON exists, so an ``.npz`` without JSON is an unfinished write and is ignored.
+
+>>> import tempfile, numpy as np
+>>> folder = tempfile.mkdtemp()
+>>> save_checkpoint(folder, "start_0000", {"W": np.eye(2)}, {"loss": 1.5})
+>>> arrays, meta = load_checkpoint(folder, "start_0000")
+>>> meta["loss"], arrays["W"].shape
+(1.5, (2, 2))
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+
+def _atomic_write(path: str, write) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return repr(value)
+    return value
+
+
+def save_checkpoint(folder: str, name: str, arrays: dict, meta: dict) -> None:
+    """Write ``folder/name.npz`` then ``folder/name.json`` atomically (JSON last)."""
+    _atomic_write(os.path.join(folder, name + ".npz"),
+                  lambda stream: np.savez(stream, **{k: np.asarray(v) for k, v in arrays.items()}))
+    text = json.dumps(_jsonable(meta), indent=1, sort_keys=True).encode()
+    _atomic_write(os.path.join(folder, name + ".json"), lambda stream: stream.write(text))
+
+
+def load_checkpoint(folder: str, name: str):
+    """Return ``(arrays, meta)`` of a complete checkpoint, or ``None`` if there is none."""
+    meta_path = os.path.join(folder, name + ".json")
+    array_path = os.path.join(folder, name + ".npz")
+    if not (os.path.exists(meta_path) and os.path.exists(array_path)):
+        return None
+    with open(meta_path, encoding="utf-8") as stream:
+        meta = json.load(stream)
+    with np.load(array_path) as data:
+        arrays = {key: data[key] for key in data.files}
+    return arrays, meta
+
+
+def fingerprint(*arrays, **params) -> str:
+    """A short hash of arrays and parameters, stored with checkpoints to refuse mixing runs."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(np.asarray(array, dtype=np.float64))
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    digest.update(json.dumps(_jsonable(params), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def progress_enabled(progress) -> bool:
+    """Progress bars: on when asked, else only on an interactive terminal outside CI."""
+    if progress is not None:
+        return bool(progress)
+    if os.environ.get("CI"):
+        return False
+    return sys.stderr.isatty()
+
+
+def progress_bar(progress=None, **kwargs):
+    """A tqdm bar that is silent under CI or without a TTY (``progress=None``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=not progress_enabled(progress), **kwargs)

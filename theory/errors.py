@@ -1,0 +1,85 @@
+"""The error raised when data violate a corollary's assumptions, and the checks that raise it.
+
+Each check measures the quantity on the data and, on violation, reports the measured and the
+required value, e.g. ``β < 0 (cos∠ between cluster means): measured 0.31, required < 0``.
+
+>>> import numpy as np
+>>> check_negative_beta(np.array([[1.0, -1.0], [0.0, 0.1]]), [0, 1]) < 0
+True
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from numerics.validation import as_matrix, labels_for
+
+
+class AssumptionError(ValueError):
+    """A corollary's assumption fails on the given data.
+
+    Attributes ``assumption``, ``measured`` and ``required`` hold what was checked.
+    """
+
+    def __init__(self, assumption: str, measured, required: str, hint: str = ""):
+        self.assumption = assumption
+        self.measured = measured
+        self.required = required
+        message = f"{assumption}: measured {_fmt(measured)}, required {required}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def cluster_means(X, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Return the cluster means (d, K) and the sorted distinct labels of X (d, n)."""
+    X = as_matrix("X", X, cols_name="n")
+    labels = labels_for("labels", labels, X.shape[1])
+    ids = np.unique(labels)
+    means = np.stack([X[:, labels == k].mean(axis=1) for k in ids], axis=1)
+    return means, ids
+
+
+def measured_beta(X, labels) -> float:
+    """β of Definition 3.1: the largest cosine between two distinct cluster means.
+
+    Returns ``-inf`` for a single cluster (no pair to compare).
+    """
+    means, _ = cluster_means(X, labels)
+    if means.shape[1] < 2:
+        return -np.inf
+    norms = np.linalg.norm(means, axis=0)
+    if np.any(norms == 0):
+        raise AssumptionError("every cluster mean must be nonzero (Definition 3.1)",
+                              f"{int(np.sum(norms == 0))} zero mean(s)", "‖x̄_k‖ > 0")
+    unit = means / norms
+    cosines = unit.T @ unit
+    np.fill_diagonal(cosines, -np.inf)
+    return float(cosines.max())
+
+
+def check_negative_beta(X, labels, what: str = "cluster means") -> float:
+    """Raise AssumptionError unless β < 0 (Theorem 3.1); return the measured β."""
+    beta = measured_beta(X, labels)
+    if not beta < 0:
+        raise AssumptionError(f"β < 0 (largest cos∠ between {what}, Theorem 3.1)", beta, "< 0")
+    return beta
+
+
+def check_decay(n_lambda: float, smallest_kept_eigenvalue: float, where: str) -> None:
+    """Raise AssumptionError unless nλ < the smallest kept eigenvalue (Theorem 3.1)."""
+    if not n_lambda < smallest_kept_eigenvalue:
+        raise AssumptionError(f"nλ < λ_min(Λ^(p_k)) for {where} (Theorem 3.1)",
+                              f"nλ = {n_lambda:.6g}",
+                              f"< {smallest_kept_eigenvalue:.6g}")
+
+
+def check_at_least(name: str, measured: int, required: int, source: str) -> None:
+    """Raise AssumptionError unless ``measured >= required``."""
+    if measured < required:
+        raise AssumptionError(f"{name} ({source})", measured, f">= {required}")
