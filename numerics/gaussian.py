@@ -194,22 +194,46 @@ def pair_moments(m_j, s_j, z_j, cdf_j, pdf_j, m_k, s_k, z_k, cdf_k, pdf_k, rho):
     return cross, both, on_j_times_k, on_k_times_j, k_given_j_zero, j_given_k_zero
 
 
+# Below z = −5 the closed forms cancel (ψ(z) = φ(z) + zΦ(z) ≈ φ(z)/z²); there the Mills ratio
+# R(x) = Φ(−x)/φ(x) = 1/(x + T₁), T_k = k/(x + T_{k+1}) (Laplace's continued fraction) gives
+# ψ(−x) = φ(x) R T₁ and (x² + 1)Φ(−x) − xφ(x) = φ(x) R T₁ T₂ without cancellation. 60 levels
+# reach double precision for x ≥ 5.
+_TAIL_Z = -5.0
+_TAIL_DEPTH = 60
+
+
+@njit(cache=True)
+def rectified_moments(m, s):
+    """``(E[a_+], E[a_+²])`` for ``a ~ N(m, s²)``, s ≥ 0, accurate in both tails."""
+    if s == 0.0:
+        positive = max(m, 0.0)
+        return positive, positive * positive
+    z = m / s
+    if z >= _TAIL_Z:
+        cdf = norm_cdf(z)
+        pdf = norm_pdf(z)
+        return m * cdf + s * pdf, (m * m + s * s) * cdf + m * s * pdf
+    x = -z
+    tail = 0.0
+    for k in range(_TAIL_DEPTH, 2, -1):
+        tail = k / (x + tail)
+    t2 = 2.0 / (x + tail)
+    t1 = 1.0 / (x + t2)
+    mills = 1.0 / (x + t1)
+    pdf = norm_pdf(x)
+    return s * pdf * mills * t1, s * s * pdf * mills * t1 * t2
+
+
 @vectorize(["float64(float64, float64)"], cache=True)
 def relu_mean(m, s):
-    """``E[a_+]`` for ``a ~ N(m, s²)``, s ≥ 0."""
-    if s == 0.0:
-        return max(m, 0.0)
-    z = m / s
-    return m * norm_cdf(z) + s * norm_pdf(z)
+    """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0 (THEORY.md §2)."""
+    return rectified_moments(m, s)[0]
 
 
 @vectorize(["float64(float64, float64)"], cache=True)
 def relu_second_moment(m, s):
-    """``E[a_+²]`` for ``a ~ N(m, s²)``, s ≥ 0."""
-    if s == 0.0:
-        return max(m, 0.0) ** 2
-    z = m / s
-    return (m * m + s * s) * norm_cdf(z) + m * s * norm_pdf(z)
+    """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0 (THEORY.md §2)."""
+    return rectified_moments(m, s)[1]
 
 
 @vectorize(["float64(float64, float64, float64, float64, float64)"], cache=True)

@@ -30,7 +30,7 @@ from numba import njit, prange
 
 from scipy.special import ndtr
 
-from numerics.gaussian import mehler_terms, norm_cdf, norm_pdf, pair_moments
+from numerics.gaussian import mehler_terms, norm_cdf, norm_pdf, pair_moments, rectified_moments
 from numerics.model import forward
 from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
 
@@ -87,9 +87,8 @@ def _moment_sums(means, scales, cov, rho, n_terms, gram, targets, threshold, n_c
                 else:
                     cdf[j] = norm_cdf(z[j])
                     pdf[j] = norm_pdf(z[j])
-                    s = scales[j]
-                    mean_h[i, j] = m * cdf[j] + s * pdf[j]
-                    second[chunk, j, j] += (m * m + s * s) * cdf[j] + m * s * pdf[j]
+                    mean_h[i, j], second_jj = rectified_moments(m, scales[j])
+                    second[chunk, j, j] += second_jj
                 both_on[chunk, j, j] += cdf[j]
                 g_acc[j] = gram[j, j] * mean_h[i, j]
                 d_acc[j] = 0.0
@@ -164,10 +163,10 @@ def _mehler_sums(means, scales, rho, n_terms, gram, threshold):
     columns_used = undecided.any(axis=0)
     columns, s, z, undecided = (columns[columns_used], s[columns_used], z[:, columns_used],
                                 undecided[:, columns_used])
-    if columns.size == 0:
-        return second, both_on, grad_m, cov_diag
     block = np.ix_(columns, columns)
     pair_mask = (n_terms[block] > 0) | (n_terms[block] > 0).T
+    if not pair_mask.any():
+        return second, both_on, grad_m, cov_diag
     n_max = int(np.max(np.maximum(n_terms[block], n_terms[block].T)[pair_mask]))
     rho_sub = np.where(pair_mask, rho[block], 0.0)
     weight = gram[block] * s[None, :]

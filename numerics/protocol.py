@@ -248,15 +248,17 @@ def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, 
     d, n = X.shape
     p = positive_int("p", p)
     sigma = nonnegative("sigma", sigma, symbol="σ")
-    steps = positive_int("steps", steps, minimum=0) if steps else 0
+    steps = positive_int("steps", steps, minimum=0)
+    seed = positive_int("seed", seed, minimum=0)
     record_every = positive_int("record_every", record_every)
     batch = n if batch_size is None else min(positive_int("batch_size", batch_size), n)
     options = dict(optimizer_options or {})
     opt = make_optimizer(optimizer, lr, weight_decay, **options)
     lam = lambda_from_weight_decay(weight_decay, d, tied=tied)
 
+    init_seed, noise_seed = np.random.SeedSequence(seed).spawn(2)
     if init is None:
-        W1, W2 = torch_default_init(d, p, tied=tied, seed=seed)
+        W1, W2 = torch_default_init(d, p, tied=tied, seed=np.random.default_rng(init_seed))
     elif tied:
         W1 = as_matrix("init", init[0] if isinstance(init, tuple) else init, rows=d, cols=p).copy()
         W2 = W1
@@ -268,10 +270,10 @@ def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, 
     params = [W1] if tied else [W1, W2]
 
     config = dict(optimizer=str(optimizer).lower(), lr=float(lr), weight_decay=float(weight_decay),
-                  batch_size=int(batch), steps=int(steps), seed=int(seed) if np.ndim(seed) == 0 else str(seed),
+                  batch_size=int(batch), steps=int(steps), seed=seed,
                   tied=bool(tied), sigma=sigma, p=p, d=d, n=n, lam=lam, options=options)
     key = fingerprint(X, init_given=init is not None, **config)
-    rng = np.random.default_rng([int(seed) if np.ndim(seed) == 0 else 0, 2024])
+    rng = np.random.default_rng(noise_seed)
     start_step = 0
     hist_steps, hist_loss = [], []
     if checkpoint is not None:

@@ -5,25 +5,33 @@ reference is the same expression evaluated by sympy at 30 significant digits.
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
 
-from theory import generalization, hybrid, linear_block, memorization, rectified_gaussian
+from theory import allocation, generalization, hybrid, linear_block, memorization, rectified_gaussian
 from theory.symbols import NumericTwin
 
-TWINS = {name: twin for module in (linear_block, memorization, generalization, hybrid, rectified_gaussian)
+MODULES = (linear_block, memorization, generalization, hybrid, allocation, rectified_gaussian)
+TWINS = {f"{module.__name__}.{name}": twin for module in MODULES
          for name, twin in vars(module).items() if isinstance(twin, NumericTwin)}
 
 # Ranges keep every twin inside its domain: decay terms below the energies they are compared to.
 RANGES = {"Lambda": (1.0, 10.0), "n_k": (1.0, 5.0), "sigma": (0.05, 3.0), "lambda'": (0.0, 0.9),
           "s": (1.0, 10.0), "n": (1.0, 5.0), "lambda": (0.0, 0.15), "p": (1.0, 20.0),
-          "e": (0.1, 10.0), "rho": (0.2, 1.0), "n_l": (1.0, 5.0), "m": (-4.0, 4.0)}
+          "e": (0.1, 10.0), "rho": (0.2, 1.0), "n_l": (1.0, 5.0), "m": (-4.0, 4.0), "a": (-0.5, 1.5)}
+
+
+def test_doctests():
+    import doctest
+    import theory.symbols
+    assert doctest.testmod(theory.symbols).failed == 0
 
 
 def test_every_module_has_twins():
-    assert len(TWINS) >= 14
+    assert len(TWINS) >= 25
+    for module in MODULES:
+        assert any(name.startswith(module.__name__ + ".") for name in TWINS)
 
 
 @pytest.mark.parametrize("name", sorted(TWINS))

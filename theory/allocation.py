@@ -24,9 +24,10 @@ import sympy as sp
 
 from numerics.validation import as_matrix, labels_for, nonnegative, positive_int
 from theory import linear_block
-from theory.symbols import Lam, lam_p, n_k, sigma
+from theory.symbols import Lam, lam_p, n_k, numeric_twin, sigma
 
-__all__ = ["gain", "gain_derivative", "decay_correction", "ClusterSpectrum", "cluster_spectra",
+__all__ = ["gain", "gain_derivative", "decay_correction", "gain_derivative_np", "decay_correction_np",
+           "ClusterSpectrum", "cluster_spectra",
            "direction_gains", "Allocation", "allocate", "predicted_block_loss", "regime"]
 
 
@@ -45,6 +46,10 @@ def gain_derivative() -> sp.Expr:
 def decay_correction() -> sp.Expr:
     """gain(λ') − gain(0) = −λ'(2Λ − λ')/(Λ + n_kσ²): what weight decay takes from each gain."""
     return sp.factor(sp.simplify(gain() - gain().subs(lam_p, 0)))
+
+
+gain_derivative_np = numeric_twin(gain_derivative, (Lam, n_k, sigma, lam_p))
+decay_correction_np = numeric_twin(decay_correction, (Lam, n_k, sigma, lam_p))
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from numerics.validation import as_matrix, nonnegative, positive
+from numerics.validation import as_matrix, nonnegative, positive, positive_int
 from theory import linear_block
+from theory.errors import AssumptionError
 from theory.symbols import Lam, a, e, lam, lam_p, n, n_k, numeric_twin, rho, sigma
 
 __all__ = [
     "population_limit", "population_risk_per_direction", "risk_at_limit_scale",
     "risk_bias_part", "risk_noise_part", "printed_first_term", "printed_gap",
     "gaussian_mmse_per_direction", "population_limit_np", "risk_at_limit_scale_np",
-    "printed_first_term_np", "population_block_map", "linear_population_risk", "printed_bound",
+    "printed_first_term_np", "population_risk_per_direction_np", "risk_bias_part_np",
+    "risk_noise_part_np", "printed_gap_np", "gaussian_mmse_np", "population_block_map",
+    "linear_population_risk", "printed_bound",
     "component_bayes_risk", "PrintedBoundCounterexample", "printed_bound_counterexample",
 ]
 
@@ -51,7 +54,7 @@ def population_limit() -> sp.Expr:
 
 @functools.cache
 def population_risk_per_direction() -> sp.Expr:
-    """E(a(y) − y)² … for a linear map of eigenvalue a: ``e(a − 1)² + σ²a²`` per direction.
+    """Population risk E_x E_ε (a(c + σε) − c)² of a linear map with eigenvalue a: ``e(a − 1)² + σ²a²``.
 
     Derived from the per-sample noise expectation of Lemma D.1 with E c² = e (the second
     moment of the population along the direction) in place of the sample energy.
@@ -105,7 +108,11 @@ def gaussian_mmse_per_direction() -> sp.Expr:
 population_limit_np = numeric_twin(population_limit, (e, rho, sigma, lam))
 risk_at_limit_scale_np = numeric_twin(risk_at_limit_scale, (e, sigma))
 printed_first_term_np = numeric_twin(printed_first_term, (e, sigma))
-_mmse_np = numeric_twin(gaussian_mmse_per_direction, (e, sigma))
+population_risk_per_direction_np = numeric_twin(population_risk_per_direction, (e, sigma, a))
+risk_bias_part_np = numeric_twin(risk_bias_part, (e, sigma))
+risk_noise_part_np = numeric_twin(risk_noise_part, (e, sigma))
+printed_gap_np = numeric_twin(printed_gap, (e, sigma))
+gaussian_mmse_np = numeric_twin(gaussian_mmse_per_direction, (e, sigma))
 
 
 def _spectrum(S, name="S"):
@@ -127,8 +134,14 @@ def population_block_map(S, p_k: int, rho: float, sigma: float, lam: float) -> n
     """
     values, vectors = _spectrum(S)
     sigma, lam, rho = nonnegative("sigma", sigma), nonnegative("lam", lam), positive("rho", rho)
+    p_k = positive_int("p_k", p_k, minimum=0)
+    if p_k > values.size:
+        raise AssumptionError("p_k <= d (Cor. 3.3)", p_k, f"<= {values.size}")
+    if p_k and not values[p_k - 1] > lam / rho:
+        raise AssumptionError("λ/ρ_k < e_{p_k}(S_k) (n → ∞ form of nλ < λ_min, Theorem 3.1)",
+                              f"λ/ρ_k = {lam / rho:.6g}", f"< {values[p_k - 1]:.6g}")
     scales = np.zeros_like(values)
-    scales[:p_k] = np.clip(population_limit_np(values[:p_k], rho, sigma, lam), 0.0, None)
+    scales[:p_k] = population_limit_np(values[:p_k], rho, sigma, lam)
     return (vectors * scales) @ vectors.T
 
 
@@ -165,7 +178,7 @@ def component_bayes_risk(covariances, weights, sigma) -> float:
     for Sigma, weight in zip(covariances, weights):
         values, _ = _spectrum(Sigma, "Sigma")
         positive_values = values[values > 0]
-        total += weight * float(np.sum(_mmse_np(positive_values, sigma)))
+        total += weight * float(np.sum(gaussian_mmse_np(positive_values, sigma)))
     return float(total)
 
 

@@ -19,7 +19,8 @@ from theory import linear_block
 from theory.symbols import Lam, lam, lam_p, n, n_k, n_l, numeric_twin, s, sigma
 
 __all__ = ["duplicate_r_sq_from_eq8", "duplicate_r_sq_theory", "duplicate_loss",
-           "duplicate_loss_no_decay", "duplicate_validity", "duplicate_r_sq_np", "duplicate_loss_np"]
+           "duplicate_loss_no_decay", "duplicate_validity", "duplicate_r_sq_np", "duplicate_loss_np",
+           "duplicate_loss_no_decay_np"]
 
 _DUPLICATES = {Lam: n_l * s, n_k: n_l, lam_p: n * lam}
 
@@ -55,3 +56,4 @@ def duplicate_validity() -> sp.Rel:
 
 duplicate_r_sq_np = numeric_twin(duplicate_r_sq_from_eq8, (s, n_l, n, sigma, lam))
 duplicate_loss_np = numeric_twin(duplicate_loss, (s, n_l, n, sigma, lam))
+duplicate_loss_no_decay_np = numeric_twin(duplicate_loss_no_decay, (s, n_l, sigma))

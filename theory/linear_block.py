@@ -27,7 +27,7 @@ from theory.symbols import Lam, a, lam_p, n_k, numeric_twin, sigma
 __all__ = [
     "per_sample_noise_expectation", "per_direction_objective", "optimal_scale",
     "minimal_value", "gain", "validity_condition", "eq8_column_scale",
-    "balanced_scalar_gap", "two_factor_stationarity", "optimal_scale_np", "minimal_value_np",
+    "balanced_scalar_gap", "two_factor_stationarity", "per_direction_objective_np", "optimal_scale_np", "minimal_value_np",
     "gain_np", "linear_block_loss", "linear_block_grad", "nuclear_norm_gap",
 ]
 
@@ -127,6 +127,7 @@ def two_factor_stationarity() -> sp.Expr:
     return sp.factor(sp.expand(u * sp.diff(F, u) - v * sp.diff(F, v)))
 
 
+per_direction_objective_np = numeric_twin(per_direction_objective, (Lam, n_k, sigma, lam_p, a))
 optimal_scale_np = numeric_twin(optimal_scale, (Lam, n_k, sigma, lam_p))
 minimal_value_np = numeric_twin(minimal_value, (Lam, n_k, sigma, lam_p))
 gain_np = numeric_twin(gain, (Lam, n_k, sigma, lam_p))

@@ -22,7 +22,7 @@ __all__ = [
     "r_from_eq8", "r_eq9", "loss_per_sample", "loss_per_sample_no_decay",
     "gap_below_sigma_sq", "spike_height", "expected_spike", "onehot_std",
     "spike_std", "expected_spike_std", "r_eq9_np", "loss_per_sample_np",
-    "spike_height_np", "expected_spike_np", "expected_spike_std_np",
+    "loss_per_sample_no_decay_np", "gap_below_sigma_sq_np", "spike_height_np", "spike_std_np", "expected_spike_np", "expected_spike_std_np",
 ]
 
 _RANK_ONE = {Lam: s, n_k: 1, lam_p: n * lam}
@@ -111,6 +111,9 @@ def expected_spike_std() -> sp.Expr:
 
 r_eq9_np = numeric_twin(r_eq9, (s, n, sigma, lam))
 loss_per_sample_np = numeric_twin(loss_per_sample, (s, n, sigma, lam))
+loss_per_sample_no_decay_np = numeric_twin(loss_per_sample_no_decay, (s, sigma))
+gap_below_sigma_sq_np = numeric_twin(gap_below_sigma_sq, (s, sigma))
 spike_height_np = numeric_twin(spike_height, (s, n, sigma, lam))
+spike_std_np = numeric_twin(spike_std, (s, n, sigma, lam, p))
 expected_spike_np = numeric_twin(expected_spike, (s, n, sigma, lam))
 expected_spike_std_np = numeric_twin(expected_spike_std, (s, n, sigma, lam, p))

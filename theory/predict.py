@@ -156,6 +156,8 @@ def memorization_weights(X, p: int, sigma: float, lam: float, *,
     ``r_i = √((‖x_i‖² − nλ)/(‖x_i‖⁴ + σ²‖x_i‖²))`` — the rank-1 case of eq. (8), proved in
     ``tests/test_theory_memorization.py``. Checks p ≥ n, nλ < min‖x_i‖² and β1 < 0 (every
     pair of samples negatively correlated, so each sample is a separable cluster).
+    ``check_assumptions=False`` skips only the β1 check (p ≥ n and nλ < min‖x_i‖² are
+    needed to build eq. (9) at all).
 
     >>> import numpy as np
     >>> W = memorization_weights(np.array([[1.0, -1.0], [1.0, 0.0]]), 3, 0.0, 0.0)
@@ -168,16 +170,16 @@ def memorization_weights(X, p: int, sigma: float, lam: float, *,
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     d, n = X.shape
     norms_sq = np.sum(X ** 2, axis=0)
+    check_at_least("p >= n (Corollary 3.2)", p, n, "memorisation needs a column per sample")
     if check_assumptions:
-        check_at_least("p >= n (Corollary 3.2)", p, n, "memorisation needs a column per sample")
         if n > 1:
             check_negative_beta(X, np.arange(n), what="training samples (β1 of Cor. 3.2)")
     if not n * lam < norms_sq.min():
         raise AssumptionError("nλ < min_i ‖x_i‖² (Corollary 3.2)", f"nλ = {n * lam:.6g}",
                               f"< {norms_sq.min():.6g}")
-    W = np.zeros((d, max(p, n)))
+    W = np.zeros((d, p))
     W[:, :n] = X * r_eq9_np(norms_sq, n, sigma, lam)
-    return W[:, :p] if p >= n else W
+    return W
 
 
 def generalization_weights(clusters, p_per_cluster, sigma: float, lam: float, *,

@@ -111,23 +111,26 @@ def bivariate_cdf(h: float, k: float, r: float) -> float:
     """Φ2(h, k; r) = P(Z1 < h, Z2 < k), corr(Z1, Z2) = r, by Price's theorem in r.
 
     ``∂Φ2/∂r = φ2(h, k; r)`` and ``Φ2(h, k; 0) = Φ(h)Φ(k)``, so Φ2 is one quadrature of the
-    bivariate density (reference implementation: accurate, not fast). |r| = 1 is exact.
+    bivariate density, taken in θ = arcsin r where the integrand is smooth (reference
+    implementation: accurate, not fast). |r| = 1 is exact.
     """
     if r >= 1.0:
         return float(special.ndtr(min(h, k)))
     if r <= -1.0:
         return float(max(0.0, special.ndtr(h) + special.ndtr(k) - 1.0))
 
-    def density(t):
-        q2 = 1.0 - t * t
-        return np.exp(-(h * h - 2 * t * h * k + k * k) / (2 * q2)) / (2 * np.pi * np.sqrt(q2))
+    def density(theta):  # φ2(h, k; sin θ) · cos θ, the substitution t = sin θ (Drezner–Wesolowsky)
+        c2 = np.cos(theta) ** 2
+        return np.exp(-(h * h - 2 * np.sin(theta) * h * k + k * k) / (2 * c2)) / (2 * np.pi)
 
-    value, _ = integrate.quad(density, 0.0, r, epsabs=1e-15, epsrel=1e-13, limit=200)
+    value, _ = integrate.quad(density, 0.0, np.arcsin(r), epsabs=1e-15, epsrel=1e-13, limit=200)
     return float(special.ndtr(h) * special.ndtr(k) + value)
 
 
-def relu_cross_moment(m1: float, m2: float, s1: float, s2: float, r: float) -> float:
+def relu_cross_moment(m1: float, s1: float, m2: float, s2: float, r: float) -> float:
     """E[a1_+ a2_+] for jointly Gaussian (a1, a2), means m1, m2, stds s1, s2, corr r (|r| < 1).
+
+    Argument order as ``numerics.gaussian.relu_cross_moment`` (an independent implementation).
 
     Rosenbaum (1961), as in THEORY.md §2 with h = m1/s1, k = m2/s2, q = √(1 − r²):
     ``(m1m2 + r s1s2)Φ2 + m2 s1 φ(h)Φ((k − rh)/q) + m1 s2 φ(k)Φ((h − rk)/q) + s1s2 q² φ2``.
@@ -140,7 +143,7 @@ def relu_cross_moment(m1: float, m2: float, s1: float, s2: float, r: float) -> f
                  + s1 * s2 * q * q * phi2)
 
 
-def cross_moment_identities(m1: float, m2: float, s1: float, s2: float, r: float) -> dict[str, float]:
+def cross_moment_identities(m1: float, s1: float, m2: float, s2: float, r: float) -> dict[str, float]:
     """Closed forms of the derivatives of E[a1_+ a2_+] that the exact gradient uses.
 
     In the Gaussian parameters (m1, m2, C11 = s1², C22 = s2², C12 = r s1 s2):
