@@ -1,14 +1,12 @@
 """Tests for numerics.data: separability by construction, mixtures, duplicates, offline images."""
 from __future__ import annotations
 
-import doctest
 import socket
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import numerics.data as data
 from numerics.data import (camera_patches, digits, duplicated_samples, equiangular_means, faces,
                            gaussian_mixture, hybrid_mixture, memorization_set, resize_columns,
                            separability, separable_clusters)
@@ -17,9 +15,6 @@ from numerics.data import (camera_patches, digits, duplicated_samples, equiangul
 # errors are O(d · 1e-16); 1e-9 leaves a wide margin while still catching any real bug.
 EXACT = 1e-9
 
-
-def test_doctests():
-    assert doctest.testmod(data).failed == 0
 
 
 # ----------------------------------------------------------------------------- Definition 3.1

@@ -1,13 +1,11 @@
 """Tests for numerics.denoisers: each denoiser against an independent computation."""
 from __future__ import annotations
 
-import doctest
 
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-import numerics.denoisers as denoisers
 from numerics.data import gaussian_mixture
 from numerics.denoisers import f_emp, f_gt, second_moment, wiener_denoiser, wiener_matrix
 
@@ -15,9 +13,6 @@ from numerics.denoisers import f_emp, f_gt, second_moment, wiener_denoiser, wien
 # differences are rounding, a few ulps times the condition number (< 1e3 here); 1e-9.
 EXACT = 1e-9
 
-
-def test_doctests():
-    assert doctest.testmod(denoisers).failed == 0
 
 
 def random_psd(rng, d, rank):

@@ -1,10 +1,7 @@
 """Neuron allocation (THEORY.md §3): per-direction gains, water-filling optimality, regimes."""
 from __future__ import annotations
 
-import doctest
 import itertools
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -16,18 +13,8 @@ from theory.linear_block import linear_block_loss
 from theory.predict import block_weights, predict, predicted_loss
 from theory.symbols import Lam, lam_p, n_k, sigma
 
-PROOF_SECONDS = 10.0
+from symbolic_budget import proof_budget
 
-
-@contextmanager
-def proof_budget():
-    start = time.perf_counter()
-    yield
-    assert time.perf_counter() - start < PROOF_SECONDS
-
-
-def test_doctests():
-    assert doctest.testmod(alloc).failed == 0
 
 
 def test_gain_is_increasing_above_the_decay():

@@ -1,9 +1,6 @@
 """Corollary 3.3: the n → ∞ limit of eq. (8), the per-direction population risk, the printed bound."""
 from __future__ import annotations
 
-import doctest
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -13,18 +10,8 @@ import theory.generalization as gen
 from theory.predict import block_linear_map, generalization_weights
 from theory.symbols import e, lam, rho, sigma
 
-PROOF_SECONDS = 10.0
+from symbolic_budget import proof_budget
 
-
-@contextmanager
-def proof_budget():
-    start = time.perf_counter()
-    yield
-    assert time.perf_counter() - start < PROOF_SECONDS
-
-
-def test_doctests():
-    assert doctest.testmod(gen).failed == 0
 
 
 def test_population_limit_of_eq8():

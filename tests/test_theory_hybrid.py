@@ -1,9 +1,6 @@
 """Corollary 3.4: duplicates with n_l copies get one memorising column; the rest generalise."""
 from __future__ import annotations
 
-import doctest
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -15,18 +12,8 @@ from theory.errors import AssumptionError
 from theory.predict import block_weights, hybrid_weights, predicted_loss, switching_margin
 from theory.symbols import lam, n, n_l, s
 
-PROOF_SECONDS = 10.0
+from symbolic_budget import proof_budget
 
-
-@contextmanager
-def proof_budget():
-    start = time.perf_counter()
-    yield
-    assert time.perf_counter() - start < PROOF_SECONDS
-
-
-def test_doctests():
-    assert doctest.testmod(hyb).failed == 0
 
 
 def test_duplicate_scale_is_eq8_with_p_l_one():

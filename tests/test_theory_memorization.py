@@ -1,9 +1,6 @@
 """Corollary 3.2: eq. (9) is the rank-1 case of eq. (8); its loss, the bound < σ², the spike and its Std."""
 from __future__ import annotations
 
-import doctest
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -15,14 +12,7 @@ from theory.errors import AssumptionError
 from theory.predict import block_weights, expected_representation, memorization_weights, predicted_loss
 from theory.symbols import lam, n, p, s, sigma
 
-PROOF_SECONDS = 10.0
-
-
-@contextmanager
-def proof_budget():
-    start = time.perf_counter()
-    yield
-    assert time.perf_counter() - start < PROOF_SECONDS
+from symbolic_budget import proof_budget
 
 
 def simplex(d: int, n_samples: int, norms, rng) -> np.ndarray:
@@ -35,9 +25,6 @@ def simplex(d: int, n_samples: int, norms, rng) -> np.ndarray:
     X = frame[:, : coords.shape[1]] @ coords.T
     return X * np.asarray(norms)
 
-
-def test_doctests():
-    assert doctest.testmod(mem).failed == 0
 
 
 def test_eq9_is_the_rank_one_case_of_eq8():

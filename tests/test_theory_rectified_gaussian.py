@@ -1,9 +1,6 @@
 """Rectified-Gaussian moments: symbolic integrals, Price identities, Monte Carlo and cross-implementation checks."""
 from __future__ import annotations
 
-import doctest
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -13,18 +10,8 @@ from scipy.stats import multivariate_normal
 
 import theory.rectified_gaussian as rg
 
-PROOF_SECONDS = 10.0
+from symbolic_budget import proof_budget
 
-
-@contextmanager
-def proof_budget():
-    start = time.perf_counter()
-    yield
-    assert time.perf_counter() - start < PROOF_SECONDS
-
-
-def test_doctests():
-    assert doctest.testmod(rg).failed == 0
 
 
 def test_one_neuron_moments_by_integration():
