@@ -1,8 +1,8 @@
 """Exact loss-and-gradient vs one NumPy Monte-Carlo step vs a vectorised SciPy closed form.
 
-Paper scale (d = 1024, p = 100, n = 10,000, σ = 0.2) on a 5-component Gaussian mixture
+Paper scale (d = 1024, p = 100, n = 10,000, σ = 0.2) on a 4-component Gaussian mixture
 with low-rank covariances, at random weights and at the block solution of eq. (8)
-(20 neurons per cluster). Each (method, weights) pair runs in its own subprocess, so the
+(25 neurons per cluster). Each (method, weights) pair runs in its own subprocess, so the
 peak resident memory reported is that method's alone (data, libraries and all). Times are
 the best of ``--repeats`` calls after one warm-up call (numba compilation excluded; the
 compile time is reported separately). Writes a JSON record next to the printed table.
@@ -74,8 +74,8 @@ def main():
     parser.add_argument("--p", type=int, default=100)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--sigma", type=float, default=0.2)
-    parser.add_argument("--clusters", type=int, default=5)
-    parser.add_argument("--rank", type=int, default=30)
+    parser.add_argument("--clusters", type=int, default=4)
+    parser.add_argument("--rank", type=int, default=40)
     parser.add_argument("--mean-norm", type=float, default=16.0)
     parser.add_argument("--spread", type=float, default=0.05)
     parser.add_argument("--repeats", type=int, default=3)

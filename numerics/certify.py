@@ -56,7 +56,7 @@ import scipy.linalg
 import scipy.optimize
 import scipy.sparse.linalg
 
-from numerics.solvers import loss_scale, zero_columns
+from numerics.solvers import invariant_basis, loss_scale, numba_threads, zero_columns
 from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
 
 VERDICTS = ("strict local minimum", "degenerate minimum", "saddle", "not a critical point")
@@ -267,6 +267,23 @@ def _hvp_factory(reduced: _Reduced, theta, step_rel):
     return hvp, counter
 
 
+def hessian_matrix(W1, W2, X, sigma, lam, *, tied=None, step_rel=1e-5) -> np.ndarray:
+    """Dense Hessian of eq. (6) by central differences of the exact gradient (small problems).
+
+    Coordinates: ``W.ravel()`` when tied, else ``(W1.ravel(), W2.ravel())``; zero columns are
+    not removed here. The result is symmetrised.
+    """
+    X = as_matrix("X", X, cols_name="n")
+    W1, W2 = weights_pair(W1, W2, d=X.shape[0])
+    tied = bool(np.array_equal(W1, W2)) if tied is None else bool(tied)
+    live = np.ones(W1.shape[1], dtype=bool)
+    reduced = _Reduced(W1, W2, X, nonnegative("sigma", sigma), nonnegative("lam", lam), tied, live)
+    theta = reduced.pack(W1, W2)
+    hvp, _ = _hvp_factory(reduced, theta, step_rel)
+    H = np.column_stack([hvp(e) for e in np.eye(theta.size)])
+    return 0.5 * (H + H.T)
+
+
 def _zero_column_test(W1, W2, X, sigma, lam, tied, zero, rng, n_random=6, ascent_iter=25):
     """Estimate sup over directions a of the zero-column ratio (or gain when λ = 0).
 
@@ -379,7 +396,8 @@ def zero_column_bound(W1, W2, X, sigma, lam) -> float:
 
 def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_tol=1e-6,
             eig_tol=None, zero_tol=1e-6, ratio_tol=1e-5, blocks="auto", dense_max=1200,
-            hvp_step=1e-5, lanczos_tol=1e-8, seed=0, check_zero_columns=True) -> CertifyReport:
+            hvp_step=1e-5, lanczos_tol=1e-8, seed=0, check_zero_columns=True,
+            reduce=True) -> CertifyReport:
     """Gradient, smallest Hessian eigenvalues modulo symmetries, and a verdict (module docstring).
 
     ``W1, W2`` (d, p); ``tied=None`` detects tied weights (``W1`` and ``W2`` equal), in
@@ -387,13 +405,52 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_to
     ``max(‖w1_j‖, ‖w2_j‖) ≤ zero_tol·max`` are set exactly to zero first (they are
     `zero_columns`). ``blocks``: ``"auto"`` (`activation_blocks`), a list of column-index
     arrays, or ``None`` to remove no rotations. ``n_eigs`` smallest eigenvalues are
-    returned.
+    returned. ``reduce=True`` computes everything in the invariant subspace of
+    `numerics.solvers.invariant_basis` (data span, the weights, one more direction) when it
+    is smaller than d: eq. (6) is invariant under rotations fixing the data, so the Hessian
+    splits into that subspace and ``I ⊗ K`` on the rest, K being seen by the extra
+    direction — the eigenvalues (as a set) and the verdict are those of the full problem.
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.7]])
     >>> certify(np.zeros((2, 1)), np.zeros((2, 1)), X, 0.1, 0.01).verdict   # W = 0
     'saddle'
     """
+    X = as_matrix("X", X, cols_name="n")
+    W1, W2 = weights_pair(W1, W2, d=X.shape[0])
+    if tied is None:
+        tied = bool(np.array_equal(W1, W2))
+    if tied and not np.array_equal(W1, W2):
+        raise ValueError("tied=True needs W1 == W2")
+    d = X.shape[0]
+    basis = invariant_basis(X, W1, None if tied else W2, extra=1) if reduce else None
+    if basis is not None and basis.shape[1] >= d:
+        basis = None
+    if basis is not None:
+        V1 = basis.T @ W1
+        args = (V1, V1 if tied else basis.T @ W2, basis.T @ X)
+    else:
+        args = (W1, W2, X)
+    with numba_threads(X.shape[1], W1.shape[1]):
+        report = _certify(*args, sigma, lam, tied=tied, gtol=gtol, n_eigs=n_eigs,
+                          rel_eig_tol=rel_eig_tol, eig_tol=eig_tol, zero_tol=zero_tol,
+                          ratio_tol=ratio_tol, blocks=blocks, dense_max=dense_max,
+                          hvp_step=hvp_step, lanczos_tol=lanczos_tol, seed=seed,
+                          check_zero_columns=check_zero_columns)
+    if basis is not None:
+        report.n_params = d * W1.shape[1] * (1 if tied else 2)
+        report.notes.append(f"computed in a {basis.shape[1]}-dimensional invariant subspace "
+                            f"(data span + weights + one complement direction; exact by the "
+                            f"O(d) symmetry of eq. (6)), out of d = {d}")
+        if report.descent is not None:
+            D1, D2 = report.descent
+            report.descent = (basis @ D1, basis @ D1 if tied else basis @ D2)
+    return report
+
+
+def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_tol=1e-6,
+            eig_tol=None, zero_tol=1e-6, ratio_tol=1e-5, blocks="auto", dense_max=1200,
+            hvp_step=1e-5, lanczos_tol=1e-8, seed=0, check_zero_columns=True) -> CertifyReport:
     started = time.perf_counter()
     X = as_matrix("X", X, cols_name="n")
     W1, W2 = weights_pair(W1, W2, d=X.shape[0])

@@ -176,6 +176,7 @@ def _mehler_sums(means, scales, rho, n_terms, gram, threshold):
 
     coefficients = _hermite_coefficients(z, cdf, pdf, n_max + 2)
     a_n, a_next = next(coefficients), next(coefficients)
+    gram_n, gram_next = a_n.T @ a_n, a_next.T @ a_next
     power = pair_mask.astype(np.float64)  # ρⁿ on series pairs, 0 elsewhere
     sub_second = np.zeros((columns.size, columns.size))
     sub_both = np.zeros_like(sub_second)
@@ -183,12 +184,13 @@ def _mehler_sums(means, scales, rho, n_terms, gram, threshold):
     sub_diag = np.zeros(columns.size)
     for order in range(n_max):
         a_after = next(coefficients)
-        sub_second += power * (a_n.T @ a_n)
-        sub_both += power * (order + 1) * (a_next.T @ a_next)
+        sub_second += power * gram_n
+        sub_both += power * (order + 1) * gram_next
         projected = a_n @ (weight * power).T
         sub_grad += np.sqrt(order + 1.0) * a_next * projected
         sub_diag += np.sqrt((order + 1.0) * (order + 2.0)) * np.sum(a_after * projected, axis=0)
         a_n, a_next = a_next, a_after
+        gram_n, gram_next = gram_next, a_after.T @ a_after
         power = power * rho_sub
     second[block] = sub_second * np.outer(s, s)
     both_on[block] = sub_both

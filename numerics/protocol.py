@@ -218,12 +218,21 @@ class ProtocolResult:
     config: dict
 
 
-def _batches(n: int, batch: int, rng: np.random.Generator):
-    """Endless DataLoader(shuffle=True, drop_last=False) index stream: (indices, epoch order, pos)."""
-    while True:
-        order = rng.permutation(n)
-        for start in range(0, n, batch):
-            yield order[start:start + batch]
+class _Batches:
+    """DataLoader(shuffle=True, drop_last=False) as explicit state (epoch order, position)."""
+
+    def __init__(self, n: int, batch: int, rng: np.random.Generator):
+        self.n, self.batch, self.rng = n, batch, rng
+        self.order = np.arange(n)
+        self.position = n
+
+    def next(self) -> np.ndarray:
+        if self.position >= self.n:
+            self.order = self.rng.permutation(self.n)
+            self.position = 0
+        indices = self.order[self.position:self.position + self.batch]
+        self.position += self.batch
+        return indices
 
 
 def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=None,
@@ -272,10 +281,13 @@ def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, 
     config = dict(optimizer=str(optimizer).lower(), lr=float(lr), weight_decay=float(weight_decay),
                   batch_size=int(batch), steps=int(steps), seed=seed,
                   tied=bool(tied), sigma=sigma, p=p, d=d, n=n, lam=lam, options=options)
-    key = fingerprint(X, init_given=init is not None, **config)
+    # ``steps`` is left out so that a finished run can be extended from its checkpoint.
+    key = fingerprint(X, init_given=init is not None,
+                      **{k: v for k, v in config.items() if k != "steps"})
     rng = np.random.default_rng(noise_seed)
     start_step = 0
     hist_steps, hist_loss = [], []
+    batches = _Batches(n, batch, rng) if batch < n else None
     if checkpoint is not None:
         folder, name = checkpoint
         saved = load_checkpoint(folder, name)
@@ -290,6 +302,9 @@ def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, 
                 opt.load(arrays, meta["step"], len(params))
             start_step = int(meta["step"])
             rng.bit_generator.state = meta["rng_state"]
+            if batches is not None:
+                batches.order = arrays["batch_order"].copy()
+                batches.position = int(meta["batch_position"])
             hist_steps = list(arrays["history_steps"].astype(int))
             hist_loss = list(arrays["history_loss"])
 
@@ -298,21 +313,18 @@ def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, 
         arrays.update(opt.arrays())
         arrays["history_steps"] = np.asarray(hist_steps, dtype=np.int64)
         arrays["history_loss"] = np.asarray(hist_loss, dtype=np.float64)
-        save_checkpoint(checkpoint[0], checkpoint[1], arrays,
-                        {"fingerprint": key, "step": step_done, "rng_state": rng.bit_generator.state,
-                         "config": config})
-
-    # Batches restart at an epoch boundary after a resume; the RNG state carries on.
-    stream = _batches(n, batch, rng) if batch < n else None
+        meta = {"fingerprint": key, "step": step_done, "rng_state": rng.bit_generator.state,
+                "config": config}
+        if batches is not None:
+            arrays["batch_order"] = batches.order
+            meta["batch_position"] = batches.position
+        save_checkpoint(checkpoint[0], checkpoint[1], arrays, meta)
     started = time.perf_counter()
     last_save = started
     with progress_bar(progress, total=steps, initial=start_step, desc=f"protocol {config['optimizer']}",
                       mininterval=1.0) as bar:
         for step in range(start_step, steps):
-            if stream is None:
-                X_batch = X
-            else:
-                X_batch = X[:, next(stream)]
+            X_batch = X if batches is None else X[:, batches.next()]
             noise = rng.standard_normal(X_batch.shape)
             loss, grads = minibatch_mse_and_grad(params[0], params[-1], X_batch, noise, sigma, tied)
             opt.step(params, grads)

@@ -14,8 +14,8 @@ cluster, memorising columns) — the numerical evidence on the global minimiser.
 starts are checkpointed atomically and skipped on resume; an unfinished start resumes
 from its last saved iterate.
 
->>> import numpy as np
->>> X = 3.0 * np.linalg.qr(np.random.default_rng(0).normal(size=(6, 3)))[0]
+>>> from numerics.data import memorization_set
+>>> X = memorization_set(6, 3, norm=3.0, seed=0)       # pairwise cosine −1/2 (Cor. 3.2)
 >>> fit = train(X, p=4, sigma=0.2, lam=0.01, seed=0, tied=True)
 >>> fit.converged, fit.rel_grad_norm <= 1e-8
 (True, True)
@@ -25,6 +25,7 @@ from its last saved iterate.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import time
@@ -42,6 +43,30 @@ def _objective():
     from numerics import objective
 
     return objective
+
+
+# Below this many (sample, neuron-pair) terms one evaluation takes well under a millisecond
+# and numba's thread pool costs more than it saves (ten times more on a loaded machine).
+SERIAL_BELOW = 200_000
+
+
+@contextlib.contextmanager
+def numba_threads(n, p):
+    """Run the numba objective on one thread for small problems (n·p² < `SERIAL_BELOW`)."""
+    try:
+        import numba
+    except ImportError:          # pragma: no cover - numba is a dependency
+        yield
+        return
+    if n * p * p >= SERIAL_BELOW:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def loss_scale(X) -> float:
@@ -122,6 +147,87 @@ def _initial_weights(init, d, p, tied, seed, perturb, init_scale):
     return W1, (W1 if tied else W2), label
 
 
+# ----------------------------------------------------------------------------- reduction
+
+
+def orthonormal_span(A, tol=1e-10, reference=None) -> np.ndarray:
+    """Orthonormal basis (d, r) of the column space of A: singular values > tol·reference.
+
+    ``reference`` defaults to A's largest singular value; pass the scale of the quantity A
+    was computed from when A may be pure rounding (e.g. a projection residual).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    if A.size == 0:
+        return np.zeros((A.shape[0], 0))
+    if A.shape[1] > A.shape[0]:
+        values, vectors = np.linalg.eigh(A @ A.T)
+        values = np.sqrt(np.clip(values, 0.0, None))
+        vectors = vectors[:, ::-1]
+        values = values[::-1]
+    else:
+        vectors, values, _ = np.linalg.svd(A, full_matrices=False)
+    top = float(values.max()) if reference is None else float(reference)
+    return vectors[:, values > tol * max(top, 1e-300)]
+
+
+def invariant_basis(X, *weights, extra=0, tol=1e-10) -> np.ndarray:
+    """Orthonormal B (d, k) spanning the data, the weights' columns, and ``extra`` more directions.
+
+    Eq. (6) is invariant under every orthogonal R with RX = X (``L(RW1, RW2) = L(W1, W2)``:
+    the noise is isotropic), so its gradient at weights inside span(B) lies in span(B) and
+    ``L(B V1, B V2; X) = L(V1, V2; BᵀX)`` exactly. Gradient-based optimisation from weights
+    in span(B) therefore stays there, and can be run in k ≤ rank(X) + (1 or 2)·p
+    coordinates. At such a point the Hessian is block diagonal (span(B) and its complement,
+    on which it acts as ``I ⊗ K``), and ``extra=1`` adds one complement direction so that K
+    is part of the reduced Hessian.
+    """
+    Q = orthonormal_span(X, tol)
+    weights = [np.asarray(W, dtype=np.float64) for W in weights if W is not None]
+    if weights:
+        parts = np.hstack([W - Q @ (Q.T @ W) for W in weights])
+        scale = max(float(np.linalg.norm(W, 2)) for W in weights)
+        Z = orthonormal_span(parts, tol, reference=scale)
+        if Z.shape[1]:
+            Z -= Q @ (Q.T @ Z)                  # re-orthogonalise against rounding
+            Z, _ = np.linalg.qr(Z)
+            Q = np.hstack([Q, Z])
+    d = Q.shape[0]
+    if extra and Q.shape[1] < d:
+        rng = np.random.default_rng(0)
+        for _ in range(int(extra)):
+            if Q.shape[1] >= d:
+                break
+            v = rng.standard_normal(d)
+            for _ in range(2):                 # twice for orthogonality to rounding
+                v -= Q @ (Q.T @ v)
+            Q = np.hstack([Q, (v / np.linalg.norm(v))[:, None]])
+    return Q
+
+
+def _mc_warmup(V1, V2, C, sigma, lam, tied, steps, lr, batch, seed, d_full):
+    """Adam on one-draw Monte-Carlo gradients of eq. (6) (minibatches), a cheap way into a basin."""
+    from numerics.protocol import Adam, minibatch_mse_and_grad
+
+    k, n = C.shape
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    params = [V1.copy()] if tied else [V1.copy(), V2.copy()]
+    opt = Adam(lr=lr)
+    batch = min(batch, n)
+    order, position = rng.permutation(n), 0
+    for _ in range(steps):
+        if position >= n:
+            order, position = rng.permutation(n), 0
+        index = order[position:position + batch]
+        position += batch
+        Cb = C[:, index]
+        _, grads = minibatch_mse_and_grad(params[0], params[-1], Cb, rng.standard_normal(Cb.shape),
+                                          sigma, tied)
+        # minibatch_mse_and_grad divides by (k·B); eq. (6) divides by B only.
+        grads = [k * g + (4.0 if tied else 2.0) * lam * w for g, w in zip(grads, params)]
+        opt.step(params, grads)
+    return (params[0], params[0]) if tied else (params[0], params[1])
+
+
 # ----------------------------------------------------------------------------- train
 
 
@@ -177,7 +283,8 @@ class _Counted:
         if self.last is not None and np.array_equal(theta, self.last[0]):
             return self.last[1], self.last[2]
         W1, W2 = self.packing.unpack(theta)
-        loss, gW1, gW2 = self.objective.expected_loss_and_grad(W1, W2, self.X, self.sigma, self.lam)
+        with numba_threads(self.X.shape[1], self.packing.p):
+            loss, gW1, gW2 = self.objective.expected_loss_and_grad(W1, W2, self.X, self.sigma, self.lam)
         grad = self.packing.grad(gW1, gW2)
         self.evaluations += 1
         self.last = (theta.copy(), float(loss), grad)
@@ -199,6 +306,7 @@ class _Counted:
 
 def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, init_scale=None,
           gtol=1e-8, max_iter=20_000, max_time=None, maxcor=30, polish=True, polish_iter=200,
+          reduce=True, warmup_steps=0, warmup_lr=1e-3, warmup_batch=256,
           checkpoint=None, checkpoint_every=60.0, progress=None) -> TrainResult:
     """Minimise eq. (6) exactly, full batch, from a random or given start, to ``‖∇L‖/L0 ≤ gtol``.
 
@@ -209,6 +317,13 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
     (``maxcor`` pairs); if it stops above ``gtol``, stage 2 is SciPy's ``trust-krylov``
     with finite-difference Hessian-vector products. ``checkpoint=(folder, name)`` saves the
     current iterate every ``checkpoint_every`` seconds and resumes from it.
+
+    ``reduce=True`` runs the same iterations in the basis of `invariant_basis` (data span
+    plus the initial weights' components outside it) whenever that is smaller than d — an
+    exact change of coordinates, not an approximation (L-BFGS is rotation-equivariant).
+    ``warmup_steps > 0`` first takes that many Adam steps (``warmup_lr``) on one-draw
+    Monte-Carlo minibatch gradients (``warmup_batch``) of eq. (6) from the initialisation;
+    the exact optimisation then starts there (stage ``"mc-warmup"``).
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.5], [1.0, 0.5]])
@@ -224,18 +339,32 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
     seed = positive_int("seed", seed, minimum=0)
     tied = bool(tied)
     W1, W2, init_label = _initial_weights(init, d, p, tied, seed, perturb, init_scale)
-    packing = _Packing(d, p, tied)
-    theta0 = packing.pack(W1, W2)
-    scale = loss_scale(X)
-    fun = _Counted(X, sigma, lam, packing, scale)
     started = time.perf_counter()
     history: list = []
     stages: list = []
     n_iter = 0
-
     key = None
     if checkpoint is not None:
-        key = fingerprint(X, theta0, p=p, sigma=sigma, lam=lam, tied=tied, gtol=gtol)
+        key = fingerprint(X, W1, W2, p=p, sigma=sigma, lam=lam, tied=tied, gtol=gtol,
+                          warmup=[int(warmup_steps), float(warmup_lr), int(warmup_batch)])
+    basis = None
+    if reduce:
+        basis = invariant_basis(X, W1, None if tied else W2)
+        if basis.shape[1] >= d:
+            basis = None
+    if basis is not None:
+        C = basis.T @ X
+        V1 = basis.T @ W1
+        V2 = V1 if tied else basis.T @ W2
+        stages.append(f"reduced d={d}->{basis.shape[1]}")
+    else:
+        C, V1, V2 = X, W1, W2
+    k = C.shape[0]
+    packing = _Packing(k, p, tied)
+    scale = loss_scale(X)
+    fun = _Counted(C, sigma, lam, packing, scale)
+    theta0 = None
+    if checkpoint is not None:
         saved = load_checkpoint(*checkpoint)
         if saved is not None:
             arrays, meta = saved
@@ -244,6 +373,14 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
             theta0 = arrays["theta"]
             n_iter = int(meta.get("n_iter", 0))
             stages.append(f"resumed@{n_iter}")
+    if theta0 is None:
+        if warmup_steps:
+            with numba_threads(C.shape[1], p):
+                V1, V2 = _mc_warmup(V1, V2, C, sigma, lam, tied,
+                                    positive_int("warmup_steps", warmup_steps), float(warmup_lr),
+                                    positive_int("warmup_batch", warmup_batch), seed, d)
+            stages.append(f"mc-warmup({int(warmup_steps)})")
+        theta0 = packing.pack(V1, V2)
     last_save = [time.perf_counter()]
 
     def save(theta):
@@ -304,9 +441,13 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
         message = f"converged: relative gradient norm {rel:.2e} <= {gtol:.0e}"
     elif max_time is not None and time.perf_counter() - started > max_time:
         message = f"stopped at max_time={max_time} s: relative gradient norm {rel:.2e}; {message}"
-    W1, W2 = packing.unpack(theta)
-    W1 = W1.copy()
-    W2 = W1 if tied else W2.copy()
+    V1, V2 = packing.unpack(theta)
+    if basis is not None:
+        W1 = basis @ V1
+        W2 = W1 if tied else basis @ V2
+    else:
+        W1 = V1.copy()
+        W2 = W1 if tied else V2.copy()
     return TrainResult(W1=W1, W2=W2, loss=float(loss), grad_norm=float(np.linalg.norm(grad)),
                        rel_grad_norm=float(rel), converged=bool(converged), n_iter=n_iter,
                        n_eval=fun.evaluations, wall_time=time.perf_counter() - started,

@@ -1,0 +1,221 @@
+"""Shared tools of the proof checks: instances, invariant comparisons, the stable-mask decomposition.
+
+* :func:`orthogonal_clusters` — (α, β)-separable clusters whose spreads live in mutually
+  orthogonal subspaces, orthogonal to every mean: the regime of Theorem 3.1 where the margin
+  γ is controlled by β alone (see the module `proofs.errata` for what goes wrong otherwise).
+* :func:`cluster_maps` / :func:`map_residual` — the per-cluster linear maps ``W2 diag(mask) W1ᵀ``
+  (invariant under column permutations, the O_k of eq. (8) and column splitting).
+* :func:`decomposition` — Theorem D.2's ``L = (1/n) Σ_k L̂_{X_k} + ε`` at any weights, with a
+  rigorous bound on |ε| from the Gaussian tails of the neurons that can flip.
+* :func:`single_thread` — small problems run 5–30× faster with one numba and one BLAS thread on
+  a shared 2-core machine (thread start-up dominates); every check runs inside it.
+
+>>> X, labels = orthogonal_clusters(5, [3, 1], [1, 0], alpha=0.2, seed=0)
+>>> X.shape, labels.tolist()
+((5, 4), [0, 0, 0, 1])
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+import numpy as np
+from scipy.special import ndtr
+
+from numerics.data import equiangular_means
+from numerics.validation import as_matrix, labels_for
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run with one numba thread and one BLAS thread, restoring both afterwards."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def say(mode, text: str) -> None:
+    """Progress line on stderr, silent when ``mode.quiet`` (CI) is set."""
+    if not mode.quiet:
+        print(f"  · {text}", file=sys.stderr, flush=True)
+
+
+def quiet_default() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+# ----------------------------------------------------------------------------- instances
+
+
+def orthogonal_clusters(d: int, sizes, ranks, alpha: float = 0.2, norms=1.0, beta=None,
+                        seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters with equiangular means (cos β, default the simplex) and orthogonal spreads.
+
+    Cluster k has ``sizes[k]`` points ``x̄_k + δ``, δ centred Gaussian in its own
+    ``ranks[k]``-dimensional subspace, orthogonal to all means and to the other clusters'
+    subspaces, scaled so that max ‖δ‖/‖x̄_k‖ = α (Definition 3.1). ``ranks[k] = 0`` gives
+    ``sizes[k]`` copies of the mean: a duplicated sample (Cor. 3.4) or, with one copy, a
+    memorised one (Cor. 3.2). Needs ``d ≥ rank(means) + Σ ranks``. Returns ``(X, labels)``.
+    """
+    sizes = [int(s) for s in np.atleast_1d(sizes)]
+    ranks = [int(r) for r in np.broadcast_to(ranks, (len(sizes),))]
+    M = len(sizes)
+    rng = np.random.default_rng(seed)
+    coords = equiangular_means(M, M, beta, norms, rng)           # M vectors in R^M
+    U, singular, _ = np.linalg.svd(coords)
+    r0 = int(np.sum(singular > 1e-10 * singular[0]))
+    if r0 + sum(ranks) > d:
+        raise ValueError(f"d = {d} is too small: the means span {r0} dimensions and the spreads "
+                         f"need {sum(ranks)} more")
+    frame = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    means = frame[:, :r0] @ (U[:, :r0].T @ coords)
+    blocks, start = [], r0
+    for k, (n_k, r) in enumerate(zip(sizes, ranks)):
+        deviation = np.zeros((d, n_k))
+        if r and n_k > 1:
+            z = rng.standard_normal((r, n_k))
+            z -= z.mean(axis=1, keepdims=True)
+            deviation = frame[:, start:start + r] @ z
+            deviation *= alpha * np.linalg.norm(means[:, k]) / np.linalg.norm(deviation, axis=0).max()
+        start += r
+        blocks.append(means[:, [k]] + deviation)
+    return np.hstack(blocks), np.repeat(np.arange(M), sizes)
+
+
+def split(X, labels) -> dict:
+    """{label: X_k (d, n_k)} in increasing label order."""
+    labels = np.asarray(labels)
+    return {int(k): X[:, labels == k] for k in np.unique(labels)}
+
+
+# ----------------------------------------------------------------------------- invariants
+
+
+def cluster_maps(W1, W2, X, labels) -> dict:
+    """{label: W2 diag(mask_k) W1ᵀ}, mask_k the neurons on for every point of cluster k."""
+    maps = {}
+    for k, X_k in split(X, labels).items():
+        on = np.all(W1.T @ X_k > 0, axis=1)
+        maps[k] = W2[:, on] @ W1[:, on].T
+    return maps
+
+
+def map_residual(W1, W2, X, labels, predicted_maps) -> float:
+    """Σ_k ‖A_k(W) − A_k^pred‖_F², the invariant form of ‖R‖_F² in Theorem 3.1."""
+    maps = cluster_maps(W1, W2, X, labels)
+    return float(sum(np.sum((maps[k] - predicted_maps[k]) ** 2) for k in maps))
+
+
+def aligned_distance(W, W_pred, X, labels) -> float:
+    """min over per-block orthogonal O_k of ‖W_block − W_pred,block O_k‖_F (tied weights).
+
+    Blocks are the neurons on for every point of a cluster (same count needed in both);
+    neurons in no block are compared with zero. Orthogonal Procrustes per block.
+    """
+    total, used, used_pred = 0.0, np.zeros(W.shape[1], bool), np.zeros(W_pred.shape[1], bool)
+    for X_k in split(X, labels).values():
+        on = np.all(W.T @ X_k > 0, axis=1) & ~used
+        on_pred = np.all(W_pred.T @ X_k > 0, axis=1) & ~used_pred
+        used |= on
+        used_pred |= on_pred
+        A, B = W[:, on], W_pred[:, on_pred]
+        if A.shape[1] != B.shape[1]:
+            return float("inf")
+        if A.shape[1]:
+            U, _, Vt = np.linalg.svd(B.T @ A)
+            total += float(np.sum((A - B @ (U @ Vt)) ** 2))
+    total += float(np.sum(W[:, ~used] ** 2) + np.sum(W_pred[:, ~used_pred] ** 2))
+    return float(np.sqrt(total))
+
+
+def std_representation(H) -> np.ndarray:
+    """Std(h) of each column of H (p, m): population std of the p entries (THEORY.md §4)."""
+    return np.std(np.asarray(H, float), axis=0)
+
+
+def top_share(H) -> np.ndarray:
+    """Share of ‖h‖² in the largest entry, per column of H (1 = one-hot, 1/p = flat)."""
+    H = np.asarray(H, float)
+    energy = np.sum(H ** 2, axis=0)
+    return np.divide(np.max(H ** 2, axis=0), energy, out=np.zeros_like(energy), where=energy > 0)
+
+
+# ----------------------------------------------------------------------------- Theorem D.2
+
+
+def _flip_second_moment(m, s):
+    """E[a² 1(sign a ≠ sign m)] for a ~ N(m, s²): (m² + s²)Φ(−|m|/s) − |m| s φ(|m|/s); 0 if s = 0."""
+    m, s = np.abs(m), np.broadcast_to(s, np.shape(m))
+    out = np.zeros(np.shape(m))
+    noisy = s > 0
+    z = m[noisy] / s[noisy]
+    pdf = np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+    out[noisy] = (m[noisy] ** 2 + s[noisy] ** 2) * ndtr(-z) - m[noisy] * s[noisy] * pdf
+    return np.clip(out, 0.0, None)
+
+
+def decomposition(W1, W2, X, labels, sigma: float, lam: float, exact_loss=None) -> dict:
+    """Theorem D.2 at (W1, W2): exact L, the block sum (1/n) Σ_k L̂_{X_k}, ε and a bound on |ε|.
+
+    Masks are read from the clean samples: block k = neurons on for every point of cluster
+    k. They are *stable* when every live neuron is either on for the whole cluster or off for
+    the whole cluster, for every cluster. Then, for x in cluster k, ``f(y) − A_k y`` is a sum
+    over neurons j of ``w2_j`` times the part of the pre-activation a_j on the wrong side of
+    zero, whose second moment has the closed form of :func:`_flip_second_moment`; with
+    Minkowski, ``D_x = Σ_j ‖w2_j‖ √E[a_j² 1(flip)]`` and
+    ``|E‖f − x‖² − E‖A_k y − x‖²| ≤ 2 D_x √ℓ_x + D_x²``, ``ℓ_x = ‖A_k x − x‖² + σ²‖A_k‖_F²``
+    (Cauchy–Schwarz). Summing gives the returned ``bound`` ≥ |ε|; it decays like
+    ``e^{−γ²/(4σ²)}`` (γ the switching margin), the measured ε like ``e^{−γ²/(2σ²)}``.
+    """
+    from numerics.objective import expected_loss
+
+    X = as_matrix("X", X, cols_name="n")
+    labels = labels_for("labels", labels, X.shape[1])
+    n = X.shape[1]
+    pre = W1.T @ X                                                    # (p, n)
+    scales = sigma * np.linalg.norm(W1, axis=0)
+    live = np.linalg.norm(W1, axis=0) > 0
+    stable = True
+    ell = np.empty(n)
+    D = np.empty(n)
+    for k in np.unique(labels):
+        members = labels == k
+        on = np.all(pre[:, members] > 0, axis=1)
+        off = np.all(pre[:, members] < 0, axis=1)
+        stable &= bool(np.all(on | off | ~live))
+        A = W2[:, on] @ W1[:, on].T
+        X_k = X[:, members]
+        ell[members] = np.sum((A @ X_k - X_k) ** 2, axis=0) + sigma ** 2 * np.sum(A ** 2)
+        flips = _flip_second_moment(pre[:, members], scales[:, None])
+        D[members] = np.linalg.norm(W2, axis=0) @ np.sqrt(flips)
+    decay = lam * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
+    block = float(ell.mean() + decay)
+    exact = float(expected_loss(W1, W2, X, sigma, lam)) if exact_loss is None else float(exact_loss)
+    bound = float(np.mean(2 * D * np.sqrt(ell) + D ** 2))
+    return dict(exact=exact, blocks=block, epsilon=exact - block, bound=bound if stable else float("inf"),
+                stable=stable)
+
+
+def residual_tolerance(W_pred, W_fit, X, labels, sigma: float, lam: float, grad_norm: float = 0.0) -> dict:
+    """Tolerance on Σ_k ‖A_k(W_fit) − A_k(W_pred)‖_F² from Theorem D.2's radius.
+
+    Local minimisers lie within ``r = √(2ε/m0)`` of the block point (Thm. D.2) with ε the
+    largest |L − (1/n) Σ_k L̂_{X_k}| at the two points (measured, `decomposition`) and the
+    appendix's curvature scale ``m0 = σ² + nλ`` (constant taken as 1); the solver adds
+    ``‖∇L(W_fit)‖/m0``. Since ``‖WWᵀ − VVᵀ‖_F ≤ (‖W‖₂ + ‖V‖₂)‖W − V‖_F`` per block and the maps do
+    not see O_k, the map residual is at most ``(2‖W_pred‖₂ + r)² r²``.
+    """
+    n = X.shape[1]
+    eps = max(abs(decomposition(W, W, X, labels, sigma, lam)["epsilon"]) for W in (W_pred, W_fit))
+    m0 = sigma ** 2 + n * lam
+    radius = np.sqrt(2 * eps / m0) + grad_norm / m0
+    return dict(epsilon=eps, m0=m0, radius=radius,
+                tolerance=float((2 * np.linalg.norm(W_pred, 2) + radius) ** 2 * radius ** 2))

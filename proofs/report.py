@@ -1,0 +1,97 @@
+"""The printed table and the Markdown / JSON reports of `python -m proofs` (written atomically).
+
+>>> from proofs.record import CheckRecord
+>>> r = CheckRecord("demo", "a claim", "eq. (1)", verdict="confirmed", headline="ε = 1e-9")
+>>> print(table([r]).splitlines()[2])
+demo  confirmed  confirmed  ok    0.0  ε = 1e-9
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from proofs.record import CheckRecord
+
+COLUMNS = ("check", "verdict", "expected", "", "s", "evidence")
+
+
+def table(records: list[CheckRecord]) -> str:
+    """Compact fixed-width table: one line per check."""
+    rows = [(r.name, r.verdict, r.expected_verdict, "ok" if r.ok else "FAIL", f"{r.seconds:.1f}",
+             r.headline) for r in records]
+    widths = [max(len(str(row[i])) for row in rows + [COLUMNS]) for i in range(len(COLUMNS) - 1)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(COLUMNS, widths)) + "  " + COLUMNS[-1]]
+    lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 8)
+    for row in rows:
+        cells = [str(c).ljust(w) if i != 4 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells) + "  " + row[-1])
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)) and len(value) > 12:
+        return "[" + ", ".join(_fmt(v) for v in value[:12]) + f", … ({len(value)} values)]"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def markdown(records: list[CheckRecord], parameters: dict) -> str:
+    """The full report: summary table, then one section per check with all its evidence."""
+    out = ["# Proof checks: *Generalization of Diffusion Models Arises with a Balanced Representation Space*",
+           "", "Parameters: " + ", ".join(f"`{k}={v}`" for k, v in parameters.items()), "",
+           "| check | claim | verdict | expected | evidence | seconds |", "|---|---|---|---|---|---|"]
+    for r in records:
+        mark = "" if r.ok else " **(unexpected)**"
+        out.append(f"| `{r.name}` | {r.title} | {r.verdict}{mark} | {r.expected_verdict} | "
+                   f"{r.headline.replace('|', '/')} | {r.seconds:.1f} |")
+    for r in records:
+        out += ["", f"## `{r.name}` — {r.title}", "", f"**Claim** ({r.equations}): {r.claim}", "",
+                f"**Verdict:** {r.verdict} (expected {r.expected_verdict}); {r.seconds:.1f} s, mode {r.mode}.", ""]
+        if r.instance:
+            out.append("**Instance:** " + ", ".join(f"{k} = {_fmt(v)}" for k, v in r.instance.items()))
+            out.append("")
+        if r.assumptions:
+            out += ["| assumption | measured | required | met |", "|---|---|---|---|"]
+            out += [f"| {k} | {_fmt(m)} | {req} | {'yes' if met else '**no**'} |"
+                    for k, (m, req, met) in r.assumptions.items()]
+            out.append("")
+        for label, content in (("Symbolic", r.symbolic), ("Measurement", r.measurement), ("Bound", r.bound)):
+            if content:
+                out.append(f"**{label}:**")
+                out += [f"- {k}: {_fmt(v)}" for k, v in content.items()]
+                out.append("")
+        if r.notes:
+            out.append("**Notes:**")
+            out += [f"- {note}" if "\n" not in note else f"```\n{note}\n```" for note in r.notes]
+    return "\n".join(out) + "\n"
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def write_reports(records: list[CheckRecord], parameters: dict, folder: str) -> tuple[str, str]:
+    """Write ``folder/report.md`` and ``folder/report.json``; return their paths."""
+    md_path, json_path = os.path.join(folder, "report.md"), os.path.join(folder, "report.json")
+    payload = dict(parameters=parameters, ok=all(r.ok for r in records),
+                   checks=[r.to_json() for r in records])
+    write_atomic(json_path, json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+    write_atomic(md_path, markdown(records, parameters))
+    return md_path, json_path
