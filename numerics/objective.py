@@ -24,17 +24,25 @@ pairs of undecided neurons need the bivariate normal CDF (THEORY.md §2).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import numba
 import numpy as np
 from numba import njit, prange
-
 from scipy.special import ndtr
+from threadpoolctl import ThreadpoolController
 
 from numerics.gaussian import mehler_terms, norm_cdf, norm_pdf, pair_moments, rectified_moments
 from numerics.model import forward
 from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
 
 DETERMINISTIC_Z = 8.5
+# Below these sizes fixed costs dominate: waking numba's thread pool costs ~50 ms on a loaded
+# machine against ~1 ms of serial work at n·p² = 2e5, and the Mehler path's per-order NumPy
+# overhead beats Genz's per-pair cost below ~2e4 (pair × sample) evaluations.
+SERIAL_BELOW = 200_000
+MEHLER_MIN_PAIR_SAMPLES = 20_000
 
 _OFF, _ON, _UNDECIDED = 0, 1, 2
 
@@ -211,6 +219,21 @@ def _hermite_coefficients(z, cdf, pdf, count):
         yield (1.0 if n % 2 == 0 else -1.0) * h_cur * pdf / np.sqrt(n * (n - 1.0))
 
 
+@contextlib.contextmanager
+def _numba_threads(count: int):
+    previous = numba.get_num_threads()
+    numba.set_num_threads(count)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
 def _symmetric_from_upper(upper: np.ndarray) -> np.ndarray:
     return upper + upper.T - np.diag(np.diag(upper))
 
@@ -240,16 +263,22 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
     gram = W2.T @ W2
     means = np.ascontiguousarray((W1.T @ X).T)
     targets = np.ascontiguousarray((W2.T @ X).T)
+    p = W1.shape[1]
     n_terms = np.zeros(rho.shape, dtype=np.int64)
-    if pair_method == "auto":
+    if pair_method == "auto" and n * p * (p - 1) // 2 >= MEHLER_MIN_PAIR_SAMPLES:
         noisy = scales > 0.0
         n_terms[np.ix_(noisy, noisy)] = mehler_terms(np.abs(rho[np.ix_(noisy, noisy)]))
         n_terms = np.triu(n_terms, 1)
-    n_chunks = min(n, 4 * numba.get_num_threads())
-    mean_h, grad_m, second_upper, both_upper, cov_diag = _moment_sums(
-        means, scales, cov, rho, n_terms, gram, targets, DETERMINISTIC_Z, n_chunks)
-    series_second, series_both, series_grad_m, series_diag = _mehler_sums(
-        means, scales, rho, n_terms, gram, DETERMINISTIC_Z)
+    with _numba_threads(1 if n * p * p < SERIAL_BELOW else numba.get_num_threads()):
+        n_chunks = min(n, 4 * numba.get_num_threads())
+        mean_h, grad_m, second_upper, both_upper, cov_diag = _moment_sums(
+            means, scales, cov, rho, n_terms, gram, targets, DETERMINISTIC_Z, n_chunks)
+    # The series is many mid-sized matrix products: with threaded BLAS their synchronisation
+    # costs more than it gains, catastrophically so on a loaded machine (10 s against 1 s at
+    # d = 1024, n = 10,000 with other processes running; see benchmarks/objective.py).
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        series_second, series_both, series_grad_m, series_diag = _mehler_sums(
+            means, scales, rho, n_terms, gram, DETERMINISTIC_Z)
     second = _symmetric_from_upper(second_upper) + series_second
     decay = lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
     data = (np.sum(gram * second) - 2.0 * np.sum(targets * mean_h) + np.sum(X * X)) / n
