@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11+:
-#   make run    installs into .venv, then writes the proof report (and the figures)
+#   make run    installs into .venv, then writes the proof report and every figure
 #   make test   installs into .venv, then runs the tests (slow ones too when CI is set)
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,6 +17,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) -m proofs
+	$(PY) -m figures
 
 test: install
 	$(PY) -m pytest $(if $(CI),,-m "not slow")

@@ -357,5 +357,5 @@ def relu_lower_bound(X, sigma, lam, p, *, draws=4, seed=0, tied=False, n_random_
     bound = float(problem.value) - (GAP_ABS + GAP_REL * abs(float(problem.value)))
     gap = best[0] - bound
     return ReluBound(bound=bound, solver_loss=best[0], gap=gap, rel_gap=gap / max(abs(best[0]), 1e-300),
-                     n_patterns=int(len(patterns)), N=N, exact_patterns=exact, Y=Y, T=T,
+                     n_patterns=len(patterns), N=N, exact_patterns=exact, Y=Y, T=T,
                      W1=best[1], W2=best[2], status=str(problem.status), solve_time=elapsed)

@@ -42,6 +42,7 @@ DETERMINISTIC_Z = 8.5
 # machine against ~1 ms of serial work at n·p² = 2e5, and the Mehler path's per-order NumPy
 # overhead beats Genz's per-pair cost below ~2e4 (pair × sample) evaluations.
 SERIAL_BELOW = 200_000
+N_CHUNKS = 16
 MEHLER_MIN_PAIR_SAMPLES = 20_000
 
 _OFF, _ON, _UNDECIDED = 0, 1, 2
@@ -270,9 +271,10 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
         n_terms[np.ix_(noisy, noisy)] = mehler_terms(np.abs(rho[np.ix_(noisy, noisy)]))
         n_terms = np.triu(n_terms, 1)
     with _numba_threads(1 if n * p * p < SERIAL_BELOW else numba.get_num_threads()):
-        n_chunks = min(n, 4 * numba.get_num_threads())
+        # A fixed number of chunks, whatever the thread count, keeps the summation order and
+        # so the result identical to the last bit on every machine.
         mean_h, grad_m, second_upper, both_upper, cov_diag = _moment_sums(
-            means, scales, cov, rho, n_terms, gram, targets, DETERMINISTIC_Z, n_chunks)
+            means, scales, cov, rho, n_terms, gram, targets, DETERMINISTIC_Z, min(n, N_CHUNKS))
     # The series is many mid-sized matrix products: with threaded BLAS their synchronisation
     # costs more than it gains, catastrophically so on a loaded machine (10 s against 1 s at
     # d = 1024, n = 10,000 with other processes running; see benchmarks/objective.py).

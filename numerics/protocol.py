@@ -36,7 +36,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
+from numerics.checkpoint import (
+    fingerprint,
+    load_checkpoint,
+    progress_bar,
+    save_checkpoint,
+)
 from numerics.validation import as_matrix, nonnegative, positive, positive_int
 
 # ----------------------------------------------------------------------------- mapping

@@ -34,8 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.optimize
 
-from numerics.checkpoint import (fingerprint, load_checkpoint, progress_bar, progress_enabled,
-                                 save_checkpoint)
+from numerics.checkpoint import (
+    fingerprint,
+    load_checkpoint,
+    progress_bar,
+    save_checkpoint,
+)
 from numerics.validation import as_matrix, labels_for, nonnegative, positive_int
 
 
@@ -159,13 +163,18 @@ def orthonormal_span(A, tol=1e-10, reference=None) -> np.ndarray:
     A = np.asarray(A, dtype=np.float64)
     if A.size == 0:
         return np.zeros((A.shape[0], 0))
-    if A.shape[1] > A.shape[0]:
+    if A.shape[1] > 4 * A.shape[0] and reference is None:
+        # Wide A (data): eigh of A Aᵀ is much cheaper than an SVD but squares the condition
+        # number, lifting rounding-level directions to √ε·σ_max; keep what is above that and
+        # accept it only if the discarded part of A is itself at rounding level.
         values, vectors = np.linalg.eigh(A @ A.T)
-        values = np.sqrt(np.clip(values, 0.0, None))
-        vectors = vectors[:, ::-1]
-        values = values[::-1]
-    else:
-        vectors, values, _ = np.linalg.svd(A, full_matrices=False)
+        values = np.sqrt(np.clip(values[::-1], 0.0, None))
+        vectors = vectors[:, ::-1][:, values > 1e-7 * max(float(values[0]), 1e-300)]
+        residual = np.linalg.norm(A - vectors @ (vectors.T @ A))
+        if residual <= tol * np.linalg.norm(A):
+            return vectors
+    # An SVD, not eigh(A Aᵀ): squaring would lift rounding-level directions to √ε·σ_max.
+    vectors, values, _ = np.linalg.svd(A, full_matrices=False)
     top = float(values.max()) if reference is None else float(reference)
     return vectors[:, values > tol * max(top, 1e-300)]
 

@@ -27,8 +27,8 @@ import multiprocessing
 
 import numpy as np
 
-from numerics.solvers import column_structure, multistart, train
-from proofs.common import orthogonal_clusters, say, single_thread
+from numerics.solvers import column_structure, multistart
+from proofs.common import minimise_from, orthogonal_clusters, say, single_thread
 from proofs.record import claim
 from theory.allocation import allocate, cluster_spectra, direction_gains
 from theory.predict import predict
@@ -95,7 +95,7 @@ def evaluate(seed: int, n_starts: int = 16) -> dict:
         runs = multistart(X, p, sigma, lam, n_starts=n_starts, seed=seed, labels=labels, workers=1,
                           tied=True, gtol=1e-6, progress=False)
         best, mixed = measured_allocation(runs.best_W1, runs.best_W2, X, labels)
-        from_rule = train(X, p, sigma, lam, seed=seed, tied=True, init=inst["prediction"], perturb=1e-3, gtol=1e-6)
+        from_rule = minimise_from(X, inst["prediction"], sigma, lam, seed=seed, perturb=1e-3, gtol=1e-6)
     best_loss = float(runs.losses.min())
     scale = LOSS_RTOL * max(best_loss, from_rule.loss)
     if best == inst["rule"]:
@@ -131,7 +131,7 @@ def run_instances(seeds, workers: int, mode) -> list:
                  "matches the allocation of the best of 16 random starts on ≥ 90 % of instances",
        equations="THEORY.md §3 (neuron allocation), Lemma D.1", slow=True)
 def check(record, mode):
-    count = 40 if mode.full else 20
+    count = 60 if mode.full else 30
     seeds = [10_000 * (mode.seed + 1) + i for i in range(count)]
     record.instance.update(instances=count, starts_per_instance=16, generator="proofs.allocation.random_instance",
                            rank_threshold=RANK_THRESHOLD, seeds=f"{seeds[0]} … {seeds[-1]}")
@@ -142,6 +142,17 @@ def check(record, mode):
                               outcomes={o: outcomes.count(o) for o in sorted(set(outcomes))},
                               instances=[{k: v for k, v in r.items() if k != "seed"} for r in results])
     record.bound["target_agreement"] = 0.9
+    lower = [r["rule_minimum_loss"] - r["best_loss"] for r in results
+             if r["outcome"] == "agree" and r["rule_minimum_loss"] - r["best_loss"] > LOSS_RTOL * r["best_loss"]]
+    record.measurement["same_allocation_but_lower_loss_than_the_rule_minimum"] = dict(
+        instances=len(lower), largest_gap=max(lower, default=0.0))
+    record.note("Instances are drawn in the theorem's regime (γ/σ ≥ 2.5 at the rule's block point, kept a* ≥ 0.1); "
+                "allocations are compared as ranks of the per-cluster maps.")
+    if lower:
+        record.note(f"On {len(lower)} instance(s) the best random start has the rule's allocation but a lower loss "
+                    f"than the minimum reached from the rule's own block point (gap up to {max(lower):.1e}): a "
+                    f"different O_k, or a neuron switching off on part of a cluster, beats eq. (8)'s uniform O_k "
+                    f"(see errata_balanced_global). The rule predicts the allocation, not the whole minimiser.")
     wrong = outcomes.count("rule wrong: lower loss elsewhere")
     record.headline = (f"agreement {rate:.0%} on {len(results)} instances (target 90 %); rule beaten by a lower "
                        f"loss on {wrong}")

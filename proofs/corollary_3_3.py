@@ -25,8 +25,7 @@ import sympy as sp
 from numerics.certify import certify
 from numerics.data import gaussian_mixture, separability
 from numerics.objective import expected_loss
-from numerics.solvers import train
-from proofs.common import map_residual, residual_tolerance, say
+from proofs.common import map_residual, minimise_from, residual_tolerance, say
 from proofs.record import claim
 from theory import generalization as gen
 from theory.predict import block_linear_map, predict
@@ -81,7 +80,7 @@ def check(record, mode):
     symbolic_ok = record.symbolic["= (e − λ/ρ)/(e + σ²)"] is True
 
     # 3. existence
-    fit = train(X, sum(p_k), sigma, lam, seed=mode.seed, tied=True, init=prediction.W, perturb=1e-2, gtol=1e-9)
+    fit = minimise_from(X, prediction.W, sigma, lam, seed=mode.seed, perturb=1e-2)
     report = certify(fit.W1, fit.W2, X, sigma, lam)
     residual = map_residual(fit.W1, fit.W2, X, labels, prediction.linear_maps)
     tol = residual_tolerance(prediction.W, fit.W1, X, labels, sigma, lam, fit.grad_norm)

@@ -23,8 +23,8 @@ import numpy as np
 import sympy as sp
 
 from numerics.certify import certify
-from numerics.solvers import column_structure, multistart, train
-from proofs.common import map_residual, orthogonal_clusters, residual_tolerance, split
+from numerics.solvers import column_structure, multistart
+from proofs.common import map_residual, minimise_from, orthogonal_clusters, residual_tolerance, split
 from proofs.record import claim
 from theory import hybrid
 from theory.allocation import allocate
@@ -90,8 +90,9 @@ def check(record, mode):
     n = X.shape[1]
     K = len(p_modes)
     modes = [X[:, labels == k] for k in range(K)]
-    record.instance.update(generator="proofs.common.orthogonal_clusters (rank-0 clusters = duplicates)", d=X.shape[0], K=K, m=len(data.duplicates),
-                           n=n, n_copies=data.n_copies, p_modes=p_modes, sigma=sigma, lam=lam)
+    record.instance.update(generator="proofs.common.orthogonal_clusters (rank-0 clusters = duplicates)",
+                           d=X.shape[0], K=K, m=len(data.duplicates), n=n, n_copies=data.n_copies,
+                           p_modes=p_modes, sigma=sigma, lam=lam)
 
     # 1. assumptions
     beta = measured_beta(X, labels)
@@ -110,7 +111,7 @@ def check(record, mode):
 
     # 3. existence
     W = hybrid_weights(data.points, data.n_copies, modes, p_modes, sigma, lam)
-    fit = train(X, W.shape[1], sigma, lam, seed=mode.seed, tied=True, init=W, perturb=1e-2, gtol=1e-9)
+    fit = minimise_from(X, W, sigma, lam, seed=mode.seed, perturb=1e-2)
     report = certify(fit.W1, fit.W2, X, sigma, lam)
     residual = map_residual(fit.W1, fit.W2, X, labels, predicted_maps(data, p_modes, sigma, lam))
     tol = residual_tolerance(W, fit.W1, X, labels, sigma, lam, fit.grad_norm)

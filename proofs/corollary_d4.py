@@ -100,5 +100,6 @@ def check(record, mode):
                 "λ‖W1‖², whose Hessian is 2λI). The printed λI matches neither without a convention change; "
                 "see errata_cor_d4_constants.")
     record.headline = (f"off-block ‖·‖ {off_ratio:.0e}·‖H‖; top eigvec ∥ x_i (cos {align:.10f}); a_i > 0; "
-                       f"zero blocks = {s['zero'][0]['mean']:.4g}·I (λ = {lam:g}); derived constants match: {constants}")
+                       f"zero blocks = {s['zero'][0]['mean']:.4g}·I (λ = {lam:g}); derived constants match: "
+                       f"{constants}")
     record.decide(confirmed=structure)

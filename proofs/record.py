@@ -134,7 +134,8 @@ class Check:
     function: Callable
     slow: bool
 
-    def run(self, mode: Mode = Mode()) -> CheckRecord:
+    def run(self, mode: Mode | None = None) -> CheckRecord:
+        mode = Mode() if mode is None else mode
         record = CheckRecord(self.name, self.claim, self.equations, self.expected, self.title,
                              mode=mode.name)
         started = time.perf_counter()

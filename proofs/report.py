@@ -3,7 +3,7 @@
 >>> from proofs.record import CheckRecord
 >>> r = CheckRecord("demo", "a claim", "eq. (1)", verdict="confirmed", headline="ε = 1e-9")
 >>> print(table([r]).splitlines()[2])
-demo  confirmed  confirmed  ok    0.0  ε = 1e-9
+demo   confirmed  confirmed  ok  0.0  ε = 1e-9
 """
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _rows_table(rows: list[dict]) -> list[str]:
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["  | " + " | ".join(keys) + " |", "  |" + "---|" * len(keys)]
+    lines += ["  | " + " | ".join(_fmt(row.get(k, "")) for k in keys) + " |" for row in rows]
+    return lines
+
+
 def markdown(records: list[CheckRecord], parameters: dict) -> str:
     """The full report: summary table, then one section per check with all its evidence."""
     out = ["# Proof checks: *Generalization of Diffusion Models Arises with a Balanced Representation Space*",
@@ -51,20 +58,26 @@ def markdown(records: list[CheckRecord], parameters: dict) -> str:
         out.append(f"| `{r.name}` | {r.title} | {r.verdict}{mark} | {r.expected_verdict} | "
                    f"{r.headline.replace('|', '/')} | {r.seconds:.1f} |")
     for r in records:
+        plain = r.to_json()
         out += ["", f"## `{r.name}` — {r.title}", "", f"**Claim** ({r.equations}): {r.claim}", "",
                 f"**Verdict:** {r.verdict} (expected {r.expected_verdict}); {r.seconds:.1f} s, mode {r.mode}.", ""]
         if r.instance:
-            out.append("**Instance:** " + ", ".join(f"{k} = {_fmt(v)}" for k, v in r.instance.items()))
+            out.append("**Instance:** " + ", ".join(f"{k} = {_fmt(v)}" for k, v in plain["instance"].items()))
             out.append("")
         if r.assumptions:
             out += ["| assumption | measured | required | met |", "|---|---|---|---|"]
             out += [f"| {k} | {_fmt(m)} | {req} | {'yes' if met else '**no**'} |"
-                    for k, (m, req, met) in r.assumptions.items()]
+                    for k, (m, req, met) in plain["assumptions"].items()]
             out.append("")
-        for label, content in (("Symbolic", r.symbolic), ("Measurement", r.measurement), ("Bound", r.bound)):
+        for label, key in (("Symbolic", "symbolic"), ("Measurement", "measurement"), ("Bound", "bound")):
+            content = plain[key]
             if content:
                 out.append(f"**{label}:**")
-                out += [f"- {k}: {_fmt(v)}" for k, v in content.items()]
+                for k, v in content.items():
+                    if isinstance(v, list) and v and all(isinstance(row, dict) for row in v):
+                        out += [f"- {k}:", ""] + _rows_table(v) + [""]
+                    else:
+                        out.append(f"- {k}: {_fmt(v)}")
                 out.append("")
         if r.notes:
             out.append("**Notes:**")

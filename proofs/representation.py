@@ -84,6 +84,17 @@ def check(record, mode):
     z = (m["std"] - g["std"]) / np.hypot(m["std_se"], g["std_se"])
     record.measurement.update(memorising=m, generalising=g, std_difference_in_standard_errors=z)
 
+    # at the predicted points (eq. (9) and eq. (8) with uniform O_k) for comparison
+    from theory.predict import predict
+    W_gen = predict(mix.X, mix.labels, p, sigma, lam).W
+    record.measurement["at_predictions"] = dict(
+        memorising=noisy_statistics(memorization_weights(X_mem, p, sigma, lam), X_mem, sigma, 16, mode.seed),
+        generalising=noisy_statistics(W_gen, mix.X, sigma, 16, mode.seed))
+    record.note("Trained from random starts, the generalising model keeps the predicted number of neurons per "
+                "mode but not the uniform O_k: its top-neuron share is well above 1/p_k (see "
+                "errata_balanced_global), and the memorising model may split a column in two (free: same "
+                "function, same ‖W‖²). Std(h) still orders memorised above generalised inputs.")
+
     # 3. numeric twin at W_mem
     W_mem = memorization_weights(X_mem, p, sigma, lam)
     at_mem = noisy_statistics(W_mem, X_mem, sigma, 256, mode.seed + 1)

@@ -23,8 +23,8 @@ import numpy as np
 import sympy as sp
 
 from numerics.certify import certify
-from numerics.solvers import loss_scale, train
-from proofs.common import cluster_maps, map_residual, orthogonal_clusters, say, split
+from numerics.solvers import loss_scale
+from proofs.common import cluster_maps, map_residual, minimise_from, orthogonal_clusters, say, split
 from proofs.record import claim
 from theory import linear_block
 from theory.predict import block_linear_map, predict
@@ -79,8 +79,7 @@ def check(record, mode):
     rows = []
     for sigma in sigmas:
         prediction = predict(X, labels, p_k, sigma, lam)
-        fit = train(X, sum(p_k), sigma, lam, seed=mode.seed, tied=True, init=prediction.W, perturb=1e-2,
-                    gtol=1e-9)
+        fit = minimise_from(X, prediction.W, sigma, lam, seed=mode.seed, perturb=1e-2)
         report = certify(fit.W1, fit.W2, X, sigma, lam)
         residual = map_residual(fit.W1, fit.W2, X, labels, prediction.linear_maps)
         curvature = max(report.min_eigenvalue, 1e-12)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics.solvers import train
-from proofs.common import aligned_distance, decomposition, say
+from proofs.common import aligned_distance, decomposition, minimise_from, say
 from proofs.record import claim
 from proofs.theorem_3_1 import instance
 from theory.predict import predict, switching_margin
@@ -55,7 +54,7 @@ def check(record, mode):
                 if delta <= 1e-2:
                     stable_small &= out["stable"]
                 by_delta[delta] = max(by_delta.get(delta, 0.0), abs(out["epsilon"]))
-        fit = train(X, W.shape[1], sigma, lam, seed=mode.seed, tied=True, init=W, perturb=1e-2, gtol=1e-9)
+        fit = minimise_from(X, W, sigma, lam, seed=mode.seed, perturb=1e-2)
         at_min = decomposition(fit.W1, fit.W2, X, labels, sigma, lam, exact_loss=fit.loss)
         worst = max(max(abs(e) for e in eps), abs(at_min["epsilon"]))
         m0 = sigma ** 2 + n * lam

@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from numerics.certify import (SymmetryProjector, activation_blocks, certify, hessian_matrix,
-                              zero_column_bound)
+from numerics.certify import (
+    SymmetryProjector,
+    activation_blocks,
+    certify,
+    hessian_matrix,
+    zero_column_bound,
+)
 from numerics.data import memorization_set, separable_clusters
 from numerics.objective import expected_loss
 from numerics.solvers import numba_threads, train

@@ -4,9 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numerics.convex import (activation_patterns, block_loss, lemma_d1_optimum,
-                             linear_block_certificate, noisy_inputs, relu_lower_bound,
-                             sampled_loss_and_grad, sampled_patterns)
+from numerics.convex import (
+    activation_patterns,
+    block_loss,
+    lemma_d1_optimum,
+    linear_block_certificate,
+    noisy_inputs,
+    relu_lower_bound,
+    sampled_loss_and_grad,
+    sampled_patterns,
+)
 from numerics.data import memorization_set
 from numerics.solvers import train
 

@@ -5,9 +5,16 @@ import numpy as np
 import pytest
 
 from numerics.objective import expected_loss_and_grad
-from numerics.protocol import (Adam, RMSprop, lambda_from_weight_decay, make_optimizer,
-                               minibatch_mse_and_grad, torch_default_init, train_protocol,
-                               weight_decay_from_lambda)
+from numerics.protocol import (
+    Adam,
+    RMSprop,
+    lambda_from_weight_decay,
+    make_optimizer,
+    minibatch_mse_and_grad,
+    torch_default_init,
+    train_protocol,
+    weight_decay_from_lambda,
+)
 
 
 def _data(d=5, n=7, seed=0):
@@ -141,6 +148,26 @@ def test_optimisers_match_torch_when_installed():
             param.grad = torch.tensor(g, dtype=torch.float64)
             opt.step()
         np.testing.assert_allclose(w, param.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_minibatch_loss_and_gradient_match_torch_when_installed(tied):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    d, B, p = 6, 5, 3
+    X, E = rng.normal(size=(d, B)), rng.normal(size=(d, B))
+    W1, W2 = rng.normal(size=(d, p)), rng.normal(size=(d, p))
+    a = torch.tensor(W1, requires_grad=True)
+    b = a if tied else torch.tensor(W2, requires_grad=True)
+    x = torch.tensor(X.T)
+    out = torch.relu((x + 0.3 * torch.tensor(E.T)) @ a) @ b.T
+    loss = torch.nn.MSELoss()(out, x)
+    loss.backward()
+    ours, grads = minibatch_mse_and_grad(W1, W1 if tied else W2, X, E, 0.3, tied)
+    assert ours == pytest.approx(loss.item(), rel=1e-14)
+    np.testing.assert_allclose(grads[0], a.grad.numpy(), rtol=1e-12, atol=1e-15)
+    if not tied:
+        np.testing.assert_allclose(grads[1], b.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
 def test_make_optimizer_rejects_unknown_names():

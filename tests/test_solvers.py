@@ -15,8 +15,15 @@ import pytest
 from numerics.certify import certify
 from numerics.data import memorization_set, separable_clusters
 from numerics.objective import expected_loss
-from numerics.solvers import (cluster_maps, column_structure, loss_scale, multistart, random_init,
-                              train, zero_columns)
+from numerics.solvers import (
+    cluster_maps,
+    column_structure,
+    loss_scale,
+    multistart,
+    random_init,
+    train,
+    zero_columns,
+)
 
 SIGMA, LAM = 0.2, 0.01
 

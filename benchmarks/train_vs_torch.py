@@ -1,0 +1,248 @@
+"""This package's exact `train` + `certify` versus the authors' PyTorch protocol, side by side.
+
+Paper scale (d = 1024, p = 100, σ = 0.2, tied weights as in the authors' code):
+
+* **memorisation**: n = 5 faces (``skimage`` LFW subset, 32 × 32, in [−1, 1]); authors:
+  RMSprop lr 1e-3, weight_decay 1e-2, full batch, 50,000 steps;
+* **generalisation**: n = 10,000 samples of a d = 1024 Gaussian mixture (10 simplex means,
+  rank-5 covariances); authors: Adam lr 1e-4, weight_decay 1e-4, batch 256, 50,000 steps.
+
+Both sides start from the same PyTorch-default initialisation. The protocol is run in
+PyTorch (CPU, float32 as in the authors' notebooks, 2 threads) in a subprocess — torch is
+only a benchmark extra; if it is not importable here, pass ``--torch-python`` (or set
+``BENCH_TORCH_PYTHON``) to an interpreter that has it. The same protocol in this package's
+NumPy implementation (`numerics.protocol`) can be added with ``--numpy-protocol``. Every
+final weight is scored by the exact loss eq. (6) with ``λ = d·wd/4`` (tied; see
+`numerics.protocol`), its relative gradient norm, and `certify`'s verdict.
+
+Timings: wall clock of the optimisation loop; numba compilation is excluded (done before,
+reported separately); ``certify`` is timed separately. Runs are sequential, so each gets
+both cores. Writes ``benchmarks/results/train_vs_torch.json`` and prints a Markdown table.
+
+    python benchmarks/train_vs_torch.py                     # both cases, 50,000 steps
+    python benchmarks/train_vs_torch.py --case mem --steps 5000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+CASES = {
+    "mem": dict(label="memorisation (n = 5 faces)", optimizer="rmsprop", lr=1e-3, weight_decay=1e-2,
+                batch_size=None, warmup=0),
+    "gen": dict(label="generalisation (n = 10,000, d = 1024 mixture)", optimizer="adam", lr=1e-4,
+                weight_decay=1e-4, batch_size=256, warmup=500),
+}
+D, P, SIGMA = 1024, 100, 0.2
+
+
+def _data(case):
+    import numpy as np
+
+    from numerics.data import faces, gaussian_mixture
+
+    if case == "mem":
+        return faces(n=5, size=32, seed=0)
+    mixture = gaussian_mixture(d=D, K=10, rank=5, n=10_000, mean_norm=float(np.sqrt(0.3 * D)),
+                               spread=0.3, seed=0)
+    return mixture.X
+
+
+def _torch_worker(args):
+    """Run the authors' loop in PyTorch on the saved data/init; write weights and time."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    saved = np.load(args.torch_worker)
+    X = torch.tensor(saved["X"].T.copy(), dtype=torch.float32)          # (n, d) rows
+    W = torch.nn.Parameter(torch.tensor(saved["W0"], dtype=torch.float32))   # (d, p), tied
+    spec = CASES[args.case]
+    if spec["optimizer"] == "rmsprop":
+        opt = torch.optim.RMSprop([W], lr=spec["lr"], weight_decay=spec["weight_decay"])
+    else:
+        opt = torch.optim.Adam([W], lr=spec["lr"], weight_decay=spec["weight_decay"])
+    mse = torch.nn.MSELoss()
+    n = X.shape[0]
+    batch = n if spec["batch_size"] is None else spec["batch_size"]
+    order, position = torch.randperm(n), 0
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        if batch >= n:
+            xb = X
+        else:
+            if position >= n:
+                order, position = torch.randperm(n), 0
+            xb = X[order[position:position + batch]]
+            position += batch
+        noisy = xb + SIGMA * torch.randn_like(xb)
+        out = torch.relu(noisy @ W) @ W.T
+        loss = mse(out, xb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    elapsed = time.perf_counter() - start
+    np.savez(args.torch_out, W=W.detach().double().numpy())
+    print(json.dumps({"time": elapsed, "last_minibatch_loss": float(loss)}))
+
+
+def _torch_python(args):
+    if args.torch_python:
+        return args.torch_python
+    if os.environ.get("BENCH_TORCH_PYTHON"):
+        return os.environ["BENCH_TORCH_PYTHON"]
+    try:
+        import torch  # noqa: F401
+        return sys.executable
+    except ImportError:
+        return None
+
+
+def _score(W, X, lam, certify_it=True):
+    from numerics.certify import certify
+    from numerics.objective import expected_loss_and_grad
+    from numerics.solvers import loss_scale
+
+    loss, g1, g2 = expected_loss_and_grad(W, W, X, SIGMA, lam)
+    out = {"exact_loss": float(loss), "rel_grad": float(((g1 + g2) ** 2).sum() ** 0.5 / loss_scale(X))}
+    if certify_it:
+        tick = time.perf_counter()
+        report = certify(W, W, X, SIGMA, lam)
+        out.update(verdict=report.verdict, certify_time=time.perf_counter() - tick,
+                   min_eig=report.min_eigenvalue, zero_columns=len(report.zero_columns))
+    return out
+
+
+def run_case(case, args):
+    import numpy as np
+
+    from numerics.objective import expected_loss
+    from numerics.protocol import (
+        lambda_from_weight_decay,
+        torch_default_init,
+        train_protocol,
+    )
+    from numerics.solvers import column_structure, train
+
+    spec = CASES[case]
+    X = _data(case)
+    d, n = X.shape
+    lam = lambda_from_weight_decay(spec["weight_decay"], d, tied=True)
+    W0, _ = torch_default_init(d, P, tied=True, seed=0)
+    rows = []
+
+    tick = time.perf_counter()
+    expected_loss(W0[:, :2], W0[:, :2], X[:, :3], SIGMA, lam)          # numba compilation
+    compile_time = time.perf_counter() - tick
+
+    python = _torch_python(args)
+    if python is None:
+        rows.append(dict(case=case, method="PyTorch protocol", skipped="torch not available"))
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            data_file = os.path.join(folder, "data.npz")
+            out_file = os.path.join(folder, "out.npz")
+            np.savez(data_file, X=X, W0=W0)
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            done = subprocess.run([python, __file__, "--case", case, "--steps", str(args.steps),
+                                   "--threads", str(args.threads), "--torch-worker", data_file,
+                                   "--torch-out", out_file], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr)
+            timing = json.loads(done.stdout.strip().splitlines()[-1])
+            W = np.load(out_file)["W"]
+        score = _score(W, X, lam)
+        info = column_structure(W, W, X)
+        rows.append(dict(case=case, method=f"PyTorch protocol ({spec['optimizer']}, {args.steps} steps)",
+                         time=timing["time"], steps=args.steps, n_memorized=info["n_memorized"],
+                         n_zero=info["n_zero"], **score))
+    print(json.dumps(rows[-1], default=str), flush=True)
+
+    target = min((r["exact_loss"] for r in rows if "exact_loss" in r), default=None)
+    tick = time.perf_counter()
+    fit = train(X, P, SIGMA, lam, tied=True, init=W0, warmup_steps=spec["warmup"],
+                max_time=args.max_time, progress=args.progress)
+    ours = time.perf_counter() - tick
+    # Seconds (from the start of train) until the exact loss first reached the protocol's.
+    reached = None
+    if target is not None:
+        reached = next((seconds for _, seconds, loss, _ in fit.history if loss <= target), None)
+    score = _score(fit.W1, X, lam)
+    info = column_structure(fit.W1, fit.W1, X)
+    method = "train (exact L-BFGS" + (f", MC warm-up {spec['warmup']}" if spec["warmup"] else "") + ")"
+    rows.append(dict(case=case, method=method, time=ours, time_to_protocol_loss=reached,
+                     steps=fit.n_iter, stages=fit.stages, converged=fit.converged,
+                     n_memorized=info["n_memorized"], n_zero=info["n_zero"], **score))
+    print(json.dumps(rows[-1], default=str), flush=True)
+
+    if args.numpy_protocol:
+        run = train_protocol(X, P, SIGMA, optimizer=spec["optimizer"], lr=spec["lr"],
+                             weight_decay=spec["weight_decay"], batch_size=spec["batch_size"],
+                             steps=args.steps, seed=0, tied=True, init=W0, exact_loss=False,
+                             progress=args.progress)
+        score = _score(run.W1, X, lam)
+        info = column_structure(run.W1, run.W1, X)
+        rows.append(dict(case=case, method=f"numerics.protocol ({spec['optimizer']}, {args.steps} steps)",
+                         time=run.wall_time, steps=args.steps, n_memorized=info["n_memorized"],
+                         n_zero=info["n_zero"], **score))
+        print(json.dumps(rows[-1], default=str), flush=True)
+    for row in rows:
+        row.update(compile_time=compile_time, lam=lam, n=n, d=d)
+    return rows
+
+
+def table(rows) -> str:
+    lines = ["| case | method | wall time (s) | time to protocol's loss (s) | certify (s) | "
+             "exact loss eq. (6) | ‖∇L‖/L0 | verdict |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['case']} | {r['method']} | — | — | — | — | — | {r['skipped']} |")
+            continue
+        reached = r.get("time_to_protocol_loss")
+        reached = "—" if reached is None else f"{reached:.1f}"
+        lines.append(f"| {CASES[r['case']]['label']} | {r['method']} | {r['time']:.1f} | {reached} | "
+                     f"{r.get('certify_time', float('nan')):.1f} | {r['exact_loss']:.8g} | "
+                     f"{r['rel_grad']:.1e} | {r.get('verdict', '')} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=["mem", "gen", "both"], default="both")
+    parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-time", type=float, default=600.0, help="cap for train (seconds)")
+    parser.add_argument("--numpy-protocol", action="store_true")
+    parser.add_argument("--torch-python", default=None)
+    parser.add_argument("--progress", action="store_true", default=None)
+    parser.add_argument("--out", default=str(HERE / "results" / "train_vs_torch.json"))
+    parser.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--torch-out", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.torch_worker:
+        _torch_worker(args)
+        return
+    sys.path.insert(0, str(ROOT))
+    rows = []
+    for case in (["mem", "gen"] if args.case == "both" else [args.case]):
+        rows += run_case(case, args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as stream:
+        json.dump({"rows": rows, "argv": sys.argv[1:], "when": time.strftime("%Y-%m-%d %H:%M")},
+                  stream, indent=1, default=str)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
