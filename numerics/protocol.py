@@ -41,6 +41,7 @@ from numerics.checkpoint import (
     load_checkpoint,
     progress_bar,
     save_checkpoint,
+    single_blas_thread,
 )
 from numerics.validation import as_matrix, nonnegative, positive, positive_int
 
@@ -327,7 +328,7 @@ def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, 
     started = time.perf_counter()
     last_save = started
     with progress_bar(progress, total=steps, initial=start_step, desc=f"protocol {config['optimizer']}",
-                      mininterval=1.0) as bar:
+                      mininterval=1.0) as bar, single_blas_thread():
         for step in range(start_step, steps):
             X_batch = X if batches is None else X[:, batches.next()]
             noise = rng.standard_normal(X_batch.shape)

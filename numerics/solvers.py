@@ -39,6 +39,7 @@ from numerics.checkpoint import (
     load_checkpoint,
     progress_bar,
     save_checkpoint,
+    single_blas_thread,
 )
 from numerics.validation import as_matrix, labels_for, nonnegative, positive_int
 
@@ -384,7 +385,7 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
             stages.append(f"resumed@{n_iter}")
     if theta0 is None:
         if warmup_steps:
-            with numba_threads(C.shape[1], p):
+            with single_blas_thread():
                 V1, V2 = _mc_warmup(V1, V2, C, sigma, lam, tied,
                                     positive_int("warmup_steps", warmup_steps), float(warmup_lr),
                                     positive_int("warmup_batch", warmup_batch), seed, d)

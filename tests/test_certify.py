@@ -221,3 +221,13 @@ def test_certify_validates_arguments(memorization):
         certify(np.zeros((6, 2)), np.zeros((6, 3)), memorization, SIGMA, LAM)
     with pytest.raises(ValueError, match="tied"):
         certify(np.ones((6, 2)), np.zeros((6, 2)), memorization, SIGMA, LAM, tied=True)
+
+
+def test_reduced_certificate_matches_the_full_one(polished_mem, memorization):
+    fit = polished_mem[1]
+    reduced = certify(fit.W1, fit.W2, memorization, SIGMA, LAM)
+    full = certify(fit.W1, fit.W2, memorization, SIGMA, LAM, reduce=False)
+    assert any("invariant subspace" in note for note in reduced.notes)
+    assert reduced.verdict == full.verdict
+    # The full spectrum is the reduced one with the complement block repeated (same set).
+    np.testing.assert_allclose(reduced.eigenvalues[0], full.eigenvalues[0], rtol=1e-6)

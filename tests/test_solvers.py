@@ -17,6 +17,7 @@ from numerics.data import memorization_set, separable_clusters
 from numerics.objective import expected_loss
 from numerics.solvers import (
     cluster_maps,
+    invariant_basis,
     column_structure,
     loss_scale,
     multistart,
@@ -219,3 +220,37 @@ def test_multistart_survives_kill_midway(tmp_path):
     assert f"computed {8 - len(finished)}" in done.stdout, done.stdout + done.stderr
     for name, stamp in before.items():
         assert (folder / name).stat().st_mtime_ns == stamp
+
+
+# ----------------------------------------------------------------------------- reduction
+
+
+def test_invariant_basis_reduction_is_exact():
+    """L(B V1, B V2; X) = L(V1, V2; BᵀX) and the gradient lies in span(B) (rotation invariance)."""
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(12, 3))
+    W1, W2 = rng.normal(size=(12, 2)), rng.normal(size=(12, 2))
+    B = invariant_basis(X, W1, W2)
+    assert B.shape == (12, 7)
+    np.testing.assert_allclose(B.T @ B, np.eye(7), atol=1e-14)
+    V1, V2, C = B.T @ W1, B.T @ W2, B.T @ X
+    from numerics.objective import expected_loss_and_grad
+
+    full = expected_loss_and_grad(W1, W2, X, SIGMA, LAM)
+    small = expected_loss_and_grad(V1, V2, C, SIGMA, LAM)
+    assert small[0] == pytest.approx(full[0], rel=1e-13)
+    for g_full, g_small in zip(full[1:], small[1:]):
+        np.testing.assert_allclose(B @ g_small, g_full, atol=1e-12 * np.abs(g_full).max())
+
+
+def test_reduced_and_full_training_agree():
+    X = memorization_set(12, 3, norm=[3.0, 2.5, 2.0], seed=0)      # rank 2, d = 12
+    reduced = train(X, 4, SIGMA, LAM, seed=1, tied=False, reduce=True)
+    full = train(X, 4, SIGMA, LAM, seed=1, tied=False, reduce=False)
+    assert reduced.stages[0].startswith("reduced") and reduced.converged and full.converged
+    assert reduced.loss == pytest.approx(full.loss, rel=1e-9)
+
+
+def test_warmup_then_exact(memorization):
+    fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, warmup_steps=50, warmup_batch=2)
+    assert "mc-warmup(50)" in fit.stages and fit.converged
