@@ -15,12 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.checkpoint import load_checkpoint, progress_bar, progress_enabled, save_checkpoint
+from numerics.checkpoint import (
+    atomic_write,
+    jsonable,
+    load_checkpoint,
+    progress_bar,
+    progress_enabled,
+    save_checkpoint,
+)
 
 # Bump when a change to training code or parameters must invalidate cached models.
 CACHE_VERSION = 1
@@ -50,36 +56,6 @@ class Config:
 
 
 # ----------------------------------------------------------------------------- JSON and files
-
-
-def jsonable(value):
-    """Numpy scalars and arrays to plain Python, non-finite floats to strings (valid JSON)."""
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float):
-        return value if np.isfinite(value) else repr(value)
-    return value
-
-
-def atomic_write(path: str, write) -> None:
-    """Write a file through a temporary file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def save_figure(fig, name: str, manifest: dict, config: Config) -> dict:

@@ -25,7 +25,11 @@ import tempfile
 import numpy as np
 
 
-def _atomic_write(path: str, write) -> None:
+def atomic_write(path: str, write) -> None:
+    """Write ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    ``write(stream)`` receives a binary stream; a reader never sees a half-written file.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
@@ -41,15 +45,22 @@ def _atomic_write(path: str, write) -> None:
         raise
 
 
-def _jsonable(value):
+def atomic_write_text(path: str, text: str) -> None:
+    """`atomic_write` of a UTF-8 text."""
+    data = text.encode("utf-8")
+    atomic_write(path, lambda stream: stream.write(data))
+
+
+def jsonable(value):
+    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to strings."""
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        return jsonable(value.item())
     if isinstance(value, float) and not np.isfinite(value):
         return repr(value)
     return value
@@ -57,10 +68,10 @@ def _jsonable(value):
 
 def save_checkpoint(folder: str, name: str, arrays: dict, meta: dict) -> None:
     """Write ``folder/name.npz`` then ``folder/name.json`` atomically (JSON last)."""
-    _atomic_write(os.path.join(folder, name + ".npz"),
+    atomic_write(os.path.join(folder, name + ".npz"),
                   lambda stream: np.savez(stream, **{k: np.asarray(v) for k, v in arrays.items()}))
-    text = json.dumps(_jsonable(meta), indent=1, sort_keys=True).encode()
-    _atomic_write(os.path.join(folder, name + ".json"), lambda stream: stream.write(text))
+    text = json.dumps(jsonable(meta), indent=1, sort_keys=True).encode()
+    atomic_write(os.path.join(folder, name + ".json"), lambda stream: stream.write(text))
 
 
 def load_checkpoint(folder: str, name: str):
@@ -83,7 +94,7 @@ def fingerprint(*arrays, **params) -> str:
         array = np.ascontiguousarray(np.asarray(array, dtype=np.float64))
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())
-    digest.update(json.dumps(_jsonable(params), sort_keys=True).encode())
+    digest.update(json.dumps(jsonable(params), sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 

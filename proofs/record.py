@@ -24,7 +24,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-import numpy as np
+from numerics.checkpoint import jsonable
 
 CONFIRMED, REFUTED, INCONCLUSIVE, ERROR = "confirmed", "refuted", "inconclusive", "error"
 VERDICTS = (CONFIRMED, REFUTED, INCONCLUSIVE, ERROR)
@@ -67,7 +67,7 @@ class CheckRecord:
 
     def assume(self, name: str, measured, required: str, met: bool) -> None:
         """Record an assumption of the claim with its measured value on the instance."""
-        self.assumptions[name] = (_plain(measured), required, bool(met))
+        self.assumptions[name] = (jsonable(measured), required, bool(met))
 
     @property
     def assumptions_met(self) -> bool:
@@ -101,25 +101,7 @@ class CheckRecord:
         return self.verdict == self.expected_verdict
 
     def to_json(self) -> dict:
-        return _plain(asdict(self))
-
-
-def _plain(value):
-    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to strings."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if np.isfinite(value) else repr(value)
-    return value
+        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
+from numerics.checkpoint import atomic_write_text
 from proofs.record import CheckRecord
 
 COLUMNS = ("check", "verdict", "expected", "", "s", "evidence")
@@ -85,26 +85,11 @@ def markdown(records: list[CheckRecord], parameters: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def write_reports(records: list[CheckRecord], parameters: dict, folder: str) -> tuple[str, str]:
     """Write ``folder/report.md`` and ``folder/report.json``; return their paths."""
     md_path, json_path = os.path.join(folder, "report.md"), os.path.join(folder, "report.json")
     payload = dict(parameters=parameters, ok=all(r.ok for r in records),
                    checks=[r.to_json() for r in records])
-    write_atomic(json_path, json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
-    write_atomic(md_path, markdown(records, parameters))
+    atomic_write_text(json_path, json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(md_path, markdown(records, parameters))
     return md_path, json_path
