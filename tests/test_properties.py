@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, strategies as st
 
 from numerics.data import separability
 from numerics.model import representation
@@ -95,7 +95,7 @@ def test_generated_clusters_are_separable_as_constructed(data):
 
 
 @pytest.mark.parametrize("strategy", [memorisation_sets, low_rank_mixtures, hybrids])
-@given(data=__import__("hypothesis").strategies.data())
+@given(data=st.data())
 def test_loss_at_prediction_is_the_block_loss_within_the_tail_bound(strategy, data):
     """Theorem D.2 at the block point: |L(W_pred) − (1/n) Σ_k L̂_{X_k}| ≤ rigorous flip bound, and the
     block sum is the closed-form predicted loss (Lemma D.1 per block)."""
