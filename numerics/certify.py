@@ -56,7 +56,7 @@ import scipy.linalg
 import scipy.optimize
 import scipy.sparse.linalg
 
-from numerics.solvers import invariant_basis, loss_scale, numba_threads, zero_columns
+from numerics.solvers import invariant_basis, loss_scale, zero_columns
 from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
 
 VERDICTS = ("strict local minimum", "degenerate minimum", "saddle", "not a critical point")
@@ -431,12 +431,11 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_to
         args = (V1, V1 if tied else basis.T @ W2, basis.T @ X)
     else:
         args = (W1, W2, X)
-    with numba_threads(X.shape[1], W1.shape[1]):
-        report = _certify(*args, sigma, lam, tied=tied, gtol=gtol, n_eigs=n_eigs,
-                          rel_eig_tol=rel_eig_tol, eig_tol=eig_tol, zero_tol=zero_tol,
-                          ratio_tol=ratio_tol, blocks=blocks, dense_max=dense_max,
-                          hvp_step=hvp_step, lanczos_tol=lanczos_tol, seed=seed,
-                          check_zero_columns=check_zero_columns)
+    report = _certify(*args, sigma, lam, tied=tied, gtol=gtol, n_eigs=n_eigs,
+                      rel_eig_tol=rel_eig_tol, eig_tol=eig_tol, zero_tol=zero_tol,
+                      ratio_tol=ratio_tol, blocks=blocks, dense_max=dense_max,
+                      hvp_step=hvp_step, lanczos_tol=lanczos_tol, seed=seed,
+                      check_zero_columns=check_zero_columns)
     if basis is not None:
         report.n_params = d * W1.shape[1] * (1 if tied else 2)
         report.notes.append(f"computed in a {basis.shape[1]}-dimensional invariant subspace "

@@ -25,7 +25,6 @@ from its last saved iterate.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import multiprocessing
 import os
 import time
@@ -50,28 +49,8 @@ def _objective():
     return objective
 
 
-# Below this many (sample, neuron-pair) terms one evaluation takes well under a millisecond
-# and numba's thread pool costs more than it saves (ten times more on a loaded machine).
-SERIAL_BELOW = 200_000
-
-
-@contextlib.contextmanager
-def numba_threads(n, p):
-    """Run the numba objective on one thread for small problems (n·p² < `SERIAL_BELOW`)."""
-    try:
-        import numba
-    except ImportError:          # pragma: no cover - numba is a dependency
-        yield
-        return
-    if n * p * p >= SERIAL_BELOW:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+class _PolishBreakdown(Exception):
+    """The trust-region polish produced a non-finite point (see `train`)."""
 
 
 def loss_scale(X) -> float:
@@ -293,8 +272,7 @@ class _Counted:
         if self.last is not None and np.array_equal(theta, self.last[0]):
             return self.last[1], self.last[2]
         W1, W2 = self.packing.unpack(theta)
-        with numba_threads(self.X.shape[1], self.packing.p):
-            loss, gW1, gW2 = self.objective.expected_loss_and_grad(W1, W2, self.X, self.sigma, self.lam)
+        loss, gW1, gW2 = self.objective.expected_loss_and_grad(W1, W2, self.X, self.sigma, self.lam)
         grad = self.packing.grad(gW1, gW2)
         self.evaluations += 1
         self.last = (theta.copy(), float(loss), grad)
@@ -305,6 +283,8 @@ class _Counted:
 
     def hessp(self, theta, vector, step_rel=1e-5):
         """Central difference of the exact gradient; step = step_rel·max(‖θ‖, 1)/‖v‖."""
+        if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(vector))):
+            raise _PolishBreakdown("non-finite trust-region direction")
         norm = np.linalg.norm(vector)
         if norm == 0.0:
             return np.zeros_like(vector)
@@ -437,11 +417,16 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
             def trust_callback(intermediate_result):
                 record(intermediate_result.x, intermediate_result.fun)
 
-            out = scipy.optimize.minimize(
-                fun, theta, jac=True, hessp=fun.hessp, method="trust-krylov",
-                callback=trust_callback,
-                options=dict(maxiter=polish_iter, gtol=gtol * scale * 0.5))
-            message = str(out.message)
+            try:
+                out = scipy.optimize.minimize(
+                    fun, theta, jac=True, hessp=fun.hessp, method="trust-krylov",
+                    callback=trust_callback,
+                    options=dict(maxiter=polish_iter, gtol=gtol * scale * 0.5))
+                message = str(out.message)
+            except _PolishBreakdown:
+                # SciPy's trust-region subproblem solver (trlib) can return NaN directions
+                # on nearly singular Hessians; the best iterate so far is kept.
+                message = "trust-krylov polish stopped on a non-finite direction; best iterate kept"
     finally:
         bar.close()
     theta, loss, rel, grad = fun.best

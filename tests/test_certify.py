@@ -14,7 +14,7 @@ from numerics.certify import (
 )
 from numerics.data import memorization_set, separable_clusters
 from numerics.objective import expected_loss
-from numerics.solvers import numba_threads, train
+from numerics.solvers import train
 
 SIGMA, LAM = 0.2, 0.01
 
@@ -65,12 +65,11 @@ def test_hessian_matches_second_differences_of_the_loss():
     h = 1e-4
     eye = np.eye(theta.size) * h
     oracle = np.empty_like(H)
-    with numba_threads(3, 2):
-        for i in range(theta.size):
-            for j in range(i, theta.size):
-                value = (loss(theta + eye[i] + eye[j]) - loss(theta + eye[i] - eye[j])
-                         - loss(theta - eye[i] + eye[j]) + loss(theta - eye[i] - eye[j])) / (4 * h * h)
-                oracle[i, j] = oracle[j, i] = value
+    for i in range(theta.size):
+        for j in range(i, theta.size):
+            value = (loss(theta + eye[i] + eye[j]) - loss(theta + eye[i] - eye[j])
+                     - loss(theta - eye[i] + eye[j]) + loss(theta - eye[i] - eye[j])) / (4 * h * h)
+            oracle[i, j] = oracle[j, i] = value
     assert np.abs(H - oracle).max() <= 1e-5 * np.abs(H).max()
 
 

@@ -199,7 +199,7 @@ def test_multistart_survives_kill_midway(tmp_path):
         from numerics.data import separable_clusters
         from numerics.solvers import multistart
         data = separable_clusters(8, [6, 6, 6], alpha=0.1, beta=None, norm=3.0, seed=1)
-        out = multistart(data.X, 6, 0.2, 0.01, n_starts=8, workers=2, tied=False,
+        out = multistart(data.X, 6, 0.2, 0.01, n_starts=16, workers=2, tied=False,
                          checkpoint_dir={str(folder)!r}, labels=data.labels)
         print("computed", out.computed)
     """)
@@ -209,15 +209,15 @@ def test_multistart_survives_kill_midway(tmp_path):
     while time.time() < deadline:
         if folder.exists() and len(list(folder.glob("start_*.json"))) >= 2:
             break
-        time.sleep(0.2)
+        time.sleep(0.01)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     finished = sorted(p.name for p in folder.glob("start_*.json"))
-    assert 2 <= len(finished) < 8
+    assert 2 <= len(finished) < 16
     before = {name: (folder / name).stat().st_mtime_ns for name in finished}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                           timeout=600)
-    assert f"computed {8 - len(finished)}" in done.stdout, done.stdout + done.stderr
+    assert f"computed {16 - len(finished)}" in done.stdout, done.stdout + done.stderr
     for name, stamp in before.items():
         assert (folder / name).stat().st_mtime_ns == stamp
 
@@ -254,3 +254,27 @@ def test_reduced_and_full_training_agree():
 def test_warmup_then_exact(memorization):
     fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, warmup_steps=50, warmup_batch=2)
     assert "mc-warmup(50)" in fit.stages and fit.converged
+
+
+def test_train_keeps_the_best_iterate_when_the_polish_breaks_down(monkeypatch):
+    """SciPy's trust-region subproblem solver can hand NaN directions to the Hessian-vector
+    product (seen on nearly singular Hessians); `train` must stop the polish, not crash."""
+    import scipy.optimize
+
+    from numerics import solvers
+    from numerics.data import memorization_set
+    from theory.predict import memorization_weights
+
+    real_minimize = scipy.optimize.minimize
+
+    def minimize_with_nan_direction(fun, x0, **options):
+        if options.get("method") == "trust-krylov":
+            options["hessp"](x0, np.full_like(x0, np.nan))
+        return real_minimize(fun, x0, **options)
+
+    monkeypatch.setattr(solvers.scipy.optimize, "minimize", minimize_with_nan_direction)
+    X = memorization_set(2, 2, norm=1.0, seed=1)
+    W = memorization_weights(X, 4, 0.4, 0.0)
+    fit = solvers.train(X, 4, 0.4, 0.0, tied=True, init=W, perturb=1e-2, gtol=1e-15, max_iter=20)
+    assert "trust-krylov" in fit.stages and "non-finite" in fit.message
+    assert np.all(np.isfinite(fit.W1)) and np.isfinite(fit.loss)
