@@ -257,9 +257,10 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
     n = X.shape[1]
     column_norms = np.linalg.norm(W1, axis=0)
     scales = sigma * column_norms
-    cov = sigma**2 * (W1.T @ W1)
+    inner = W1.T @ W1
+    cov = sigma**2 * inner
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = (W1.T @ W1) / np.outer(column_norms, column_norms)
+        rho = inner / np.outer(column_norms, column_norms)
     rho = np.clip(np.nan_to_num(rho), -1.0, 1.0)
     gram = W2.T @ W2
     means = np.ascontiguousarray((W1.T @ X).T)
