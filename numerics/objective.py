@@ -148,14 +148,15 @@ def _moment_sums(means, scales, cov, rho, n_terms, gram, targets, threshold, n_c
     return mean_h, grad_m, second.sum(axis=0), both_on.sum(axis=0), cov_diag.sum(axis=0)
 
 
-def _mehler_sums(means, scales, rho, n_terms, gram, threshold):
+def _mehler_sums(means, scales, rho, n_terms, gram, threshold, need_grad=True):
     """Sample sums of the moments of weakly correlated undecided pairs (Mehler series).
 
     Implements the four series of `numerics.gaussian` summed over samples: term n is a
     Gram matrix ``AₙᵀAₙ`` and one product ``Aₙ Kₙᵀ`` with ``Kₙ = G ∘ ρⁿ ∘ 1sᵀ``, where
     ``Aₙ`` (n × p') holds the normalised Hermite coefficient of every (sample, neuron) that
     is undecided (zero elsewhere). Returns full (p, p) ``Σ E[hhᵀ]`` and ``Σ P(both on)``
-    contributions, the (n, p) ``∂F/∂m`` contribution and the (p,) Price diagonal term.
+    contributions, the (n, p) ``∂F/∂m`` contribution and the (p,) Price diagonal term (the
+    last two stay zero when ``need_grad`` is false, saving one matrix product per order).
     """
     n, p = means.shape
     second = np.zeros((p, p))
@@ -195,9 +196,10 @@ def _mehler_sums(means, scales, rho, n_terms, gram, threshold):
         a_after = next(coefficients)
         sub_second += power * gram_n
         sub_both += power * (order + 1) * gram_next
-        projected = a_n @ (weight * power).T
-        sub_grad += np.sqrt(order + 1.0) * a_next * projected
-        sub_diag += np.sqrt((order + 1.0) * (order + 2.0)) * np.sum(a_after * projected, axis=0)
+        if need_grad:
+            projected = a_n @ (weight * power).T
+            sub_grad += np.sqrt(order + 1.0) * a_next * projected
+            sub_diag += np.sqrt((order + 1.0) * (order + 2.0)) * np.sum(a_after * projected, axis=0)
         a_n, a_next = a_next, a_after
         gram_n, gram_next = gram_next, a_after.T @ a_after
         power = power * rho_sub
@@ -281,7 +283,7 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
     # d = 1024, n = 10,000 with other processes running; see benchmarks/objective.py).
     with _blas_controller().limit(limits=1, user_api="blas"):
         series_second, series_both, series_grad_m, series_diag = _mehler_sums(
-            means, scales, rho, n_terms, gram, DETERMINISTIC_Z)
+            means, scales, rho, n_terms, gram, DETERMINISTIC_Z, need_grad)
     second = _symmetric_from_upper(second_upper) + series_second
     decay = lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
     data = (np.sum(gram * second) - 2.0 * np.sum(targets * mean_h) + np.sum(X * X)) / n

@@ -15,17 +15,9 @@ from numerics.certify import (
 from numerics.data import memorization_set, separable_clusters
 from numerics.objective import expected_loss
 from numerics.solvers import train
+from oracles import w_mem
 
 SIGMA, LAM = 0.2, 0.01
-
-
-def w_mem(X, p, sigma, lam):
-    """Eq. (9), written independently of theory/."""
-    norms = np.linalg.norm(X, axis=0)
-    r = np.sqrt((norms**2 - X.shape[1] * lam) / (norms**4 + sigma**2 * norms**2))
-    W = np.zeros((X.shape[0], p))
-    W[:, :X.shape[1]] = X * r
-    return W
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from numerics.solvers import (
     train,
     zero_columns,
 )
+from oracles import w_mem
 
 SIGMA, LAM = 0.2, 0.01
 
@@ -33,15 +34,6 @@ SIGMA, LAM = 0.2, 0.01
 def memorization():
     """Three samples with pairwise cosine −1/2 (β < 0, Cor. 3.2) and distinct norms, d = 6."""
     return memorization_set(6, 3, norm=[3.0, 2.5, 2.0], seed=0)
-
-
-def w_mem(X, p, sigma, lam):
-    """Eq. (9): column i = r_i x_i, zero columns beyond n (written here independently of theory/)."""
-    norms = np.linalg.norm(X, axis=0)
-    r = np.sqrt((norms**2 - X.shape[1] * lam) / (norms**4 + sigma**2 * norms**2))
-    W = np.zeros((X.shape[0], p))
-    W[:, :X.shape[1]] = X * r
-    return W
 
 
 def eq8_map(X_k, p_k, n, sigma, lam):
