@@ -31,6 +31,7 @@ torch scaling literally (it optimises ``ℓ``), so no such conversion is needed 
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -105,7 +106,8 @@ class Adam:
         self.step_count += 1
         beta1, beta2 = self.betas
         correction1 = 1.0 - beta1 ** self.step_count
-        sqrt_correction2 = np.sqrt(1.0 - beta2 ** self.step_count)
+        # Python floats, so that float32 parameters stay float32 (NumPy's scalar promotion).
+        sqrt_correction2 = math.sqrt(1.0 - beta2 ** self.step_count)
         for w, g, (m, v) in zip(params, grads, self.state):
             if self.weight_decay:
                 g = g + self.weight_decay * w

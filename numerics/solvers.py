@@ -193,27 +193,46 @@ def invariant_basis(X, *weights, extra=0, tol=1e-10) -> np.ndarray:
     return Q
 
 
-def _mc_warmup(V1, V2, C, sigma, lam, tied, steps, lr, batch, seed, d_full):
-    """Adam on one-draw Monte-Carlo gradients of eq. (6) (minibatches), a cheap way into a basin."""
+def _mc_warmup(V1, V2, C, sigma, lam, tied, steps, lr, batch, seed):
+    """Adam on one-draw Monte-Carlo minibatch gradients of eq. (6), a cheap way into a basin.
+
+    The learning rate decays linearly from ``lr`` to 0 over ``steps`` (annealing removes the
+    Monte-Carlo noise floor a constant rate leaves). The steps run in float32, as the
+    authors' PyTorch code does: its rounding (1e-7 relative) is far below the Monte-Carlo
+    noise, and the exact float64 optimisation takes over afterwards.
+    """
     from numerics.protocol import Adam, minibatch_mse_and_grad
 
     k, n = C.shape
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
-    params = [V1.copy()] if tied else [V1.copy(), V2.copy()]
+    noise_rng = np.random.default_rng(np.random.SeedSequence([seed, 8]))
+    C = C.astype(np.float32)
+    params = [V1.astype(np.float32)] if tied else [V1.astype(np.float32), V2.astype(np.float32)]
     opt = Adam(lr=lr)
+    decay = np.float32((4.0 if tied else 2.0) * lam)
     batch = min(batch, n)
     order, position = rng.permutation(n), 0
-    for _ in range(steps):
-        if position >= n:
-            order, position = rng.permutation(n), 0
-        index = order[position:position + batch]
-        position += batch
-        Cb = C[:, index]
-        _, grads = minibatch_mse_and_grad(params[0], params[-1], Cb, rng.standard_normal(Cb.shape),
-                                          sigma, tied)
-        # minibatch_mse_and_grad divides by (k·B); eq. (6) divides by B only.
-        grads = [k * g + (4.0 if tied else 2.0) * lam * w for g, w in zip(grads, params)]
-        opt.step(params, grads)
+
+    def draw():
+        return noise_rng.standard_normal((k, batch), dtype=np.float32)
+
+    # Drawing the noise costs as much as the step's five matrix products; NumPy releases the
+    # GIL while it fills the array, so the next draw runs on the other core meanwhile.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(draw)
+        for step in range(steps):
+            noise, pending = pending.result(), pool.submit(draw) if step + 1 < steps else None
+            if position >= n:
+                order, position = rng.permutation(n), 0
+            Cb = C[:, order[position:position + batch]]
+            position += batch
+            _, grads = minibatch_mse_and_grad(params[0], params[-1], Cb, noise[:, :Cb.shape[1]],
+                                              sigma, tied)
+            # minibatch_mse_and_grad divides by (k·B); eq. (6) divides by B only.
+            grads = [np.float32(k) * g + decay * w for g, w in zip(grads, params)]
+            opt.lr = lr * (1.0 - step / steps)
+            opt.step(params, grads)
+    params = [w.astype(np.float64) for w in params]
     return (params[0], params[0]) if tied else (params[0], params[1])
 
 
@@ -229,7 +248,8 @@ class TrainResult:
     ``rel_grad_norm = grad_norm / loss_scale(X)``; ``converged``: ``rel_grad_norm <= gtol``;
     ``n_iter``/``n_eval``: optimiser iterations and exact loss+gradient evaluations;
     ``stages``: which optimisers ran; ``history``: (evaluations, seconds, loss, rel. grad.)
-    per iteration.
+    at the exact optimisation's starting point and after each iteration. A converged run returns a point with ``rel_grad_norm <= gtol``; one that
+    stopped early (``max_time``, ``max_iter``) returns the lowest-loss point it evaluated.
     """
     W1: np.ndarray
     W2: np.ndarray
@@ -265,7 +285,8 @@ class _Counted:
         self.X, self.sigma, self.lam, self.packing, self.scale = X, sigma, lam, packing, scale
         self.evaluations = 0
         self.last = None
-        self.best = None
+        self.best = None       # smallest relative gradient norm: the convergence test
+        self.lowest = None     # lowest loss: what an unconverged run returns
         self.objective = _objective()
 
     def __call__(self, theta):
@@ -279,6 +300,8 @@ class _Counted:
         rel = float(np.linalg.norm(grad)) / self.scale
         if self.best is None or rel < self.best[2] or (rel == self.best[2] and loss < self.best[1]):
             self.best = (theta.copy(), float(loss), rel, grad)
+        if self.lowest is None or loss < self.lowest[1]:
+            self.lowest = (theta.copy(), float(loss), rel, grad)
         return float(loss), grad
 
     def hessp(self, theta, vector, step_rel=1e-5):
@@ -296,7 +319,7 @@ class _Counted:
 
 def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, init_scale=None,
           gtol=1e-8, max_iter=20_000, max_time=None, maxcor=30, polish=True, polish_iter=200,
-          reduce=True, warmup_steps=0, warmup_lr=1e-3, warmup_batch=256,
+          reduce=True, warmup_steps=0, warmup_lr=3e-3, warmup_batch=256,
           checkpoint=None, checkpoint_every=60.0, progress=None) -> TrainResult:
     """Minimise eq. (6) exactly, full batch, from a random or given start, to ``‖∇L‖/L0 ≤ gtol``.
 
@@ -311,9 +334,11 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
     ``reduce=True`` runs the same iterations in the basis of `invariant_basis` (data span
     plus the initial weights' components outside it) whenever that is smaller than d — an
     exact change of coordinates, not an approximation (L-BFGS is rotation-equivariant).
-    ``warmup_steps > 0`` first takes that many Adam steps (``warmup_lr``) on one-draw
-    Monte-Carlo minibatch gradients (``warmup_batch``) of eq. (6) from the initialisation;
-    the exact optimisation then starts there (stage ``"mc-warmup"``).
+    ``warmup_steps > 0`` first takes that many float32 Adam steps on one-draw Monte-Carlo
+    minibatch gradients (``warmup_batch``) of eq. (6) from the initialisation, the learning
+    rate decaying linearly from ``warmup_lr`` to 0; the exact optimisation then starts there
+    (stage ``"mc-warmup"``). Training runs with one BLAS thread (the objective's numba kernel
+    uses the cores).
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.5], [1.0, 0.5]])
@@ -368,7 +393,7 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
             with single_blas_thread():
                 V1, V2 = _mc_warmup(V1, V2, C, sigma, lam, tied,
                                     positive_int("warmup_steps", warmup_steps), float(warmup_lr),
-                                    positive_int("warmup_batch", warmup_batch), seed, d)
+                                    positive_int("warmup_batch", warmup_batch), seed)
             stages.append(f"mc-warmup({int(warmup_steps)})")
         theta0 = packing.pack(V1, V2)
     last_save = [time.perf_counter()]
@@ -400,38 +425,43 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
         record(intermediate_result.x, intermediate_result.fun)
 
     message = ""
-    try:
-        fun(theta0)
-        if fun.best[2] > gtol:
-            stages.append("L-BFGS-B")
-            out = scipy.optimize.minimize(
-                fun, theta0, jac=True, method="L-BFGS-B", callback=lbfgs_callback,
-                options=dict(maxiter=max_iter, maxfun=10 * max_iter, maxcor=maxcor,
-                             ftol=0.0, gtol=0.0, maxls=50))
-            message = str(out.message)
-        timed_out = max_time is not None and time.perf_counter() - started > max_time
-        if polish and fun.best[2] > gtol and not timed_out:
-            stages.append("trust-krylov")
-            theta = fun.best[0]
-
-            def trust_callback(intermediate_result):
-                record(intermediate_result.x, intermediate_result.fun)
-
-            try:
+    # One BLAS thread: the objective parallelises itself (numba); threaded BLAS on the solver's
+    # small products and vector operations cost 6× per iteration at d = 1024, p = 100, n = 5.
+    with single_blas_thread():
+        try:
+            loss0, grad0 = fun(theta0)
+            history.append((fun.evaluations, time.perf_counter() - started, loss0,
+                            float(np.linalg.norm(grad0)) / scale))
+            if fun.best[2] > gtol:
+                stages.append("L-BFGS-B")
                 out = scipy.optimize.minimize(
-                    fun, theta, jac=True, hessp=fun.hessp, method="trust-krylov",
-                    callback=trust_callback,
-                    options=dict(maxiter=polish_iter, gtol=gtol * scale * 0.5))
+                    fun, theta0, jac=True, method="L-BFGS-B", callback=lbfgs_callback,
+                    options=dict(maxiter=max_iter, maxfun=10 * max_iter, maxcor=maxcor,
+                                 ftol=0.0, gtol=0.0, maxls=50))
                 message = str(out.message)
-            except _PolishBreakdown:
-                # SciPy's trust-region subproblem solver (trlib) can return NaN directions
-                # on nearly singular Hessians; the best iterate so far is kept.
-                message = "trust-krylov polish stopped on a non-finite direction; best iterate kept"
-    finally:
-        bar.close()
-    theta, loss, rel, grad = fun.best
+            timed_out = max_time is not None and time.perf_counter() - started > max_time
+            if polish and fun.best[2] > gtol and not timed_out:
+                stages.append("trust-krylov")
+                theta = fun.best[0]
+
+                def trust_callback(intermediate_result):
+                    record(intermediate_result.x, intermediate_result.fun)
+
+                try:
+                    out = scipy.optimize.minimize(
+                        fun, theta, jac=True, hessp=fun.hessp, method="trust-krylov",
+                        callback=trust_callback,
+                        options=dict(maxiter=polish_iter, gtol=gtol * scale * 0.5))
+                    message = str(out.message)
+                except _PolishBreakdown:
+                    # SciPy's trust-region subproblem solver (trlib) can return NaN directions
+                    # on nearly singular Hessians; the best iterate so far is kept.
+                    message = "trust-krylov polish stopped on a non-finite direction; best iterate kept"
+        finally:
+            bar.close()
+    converged = fun.best[2] <= gtol
+    theta, loss, rel, grad = fun.best if converged else fun.lowest
     save(theta)
-    converged = rel <= gtol
     if converged:
         message = f"converged: relative gradient norm {rel:.2e} <= {gtol:.0e}"
     elif max_time is not None and time.perf_counter() - started > max_time:
