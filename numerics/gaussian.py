@@ -264,16 +264,26 @@ MEHLER_MAX_TERMS = 60
 MEHLER_TOLERANCE = 1e-17
 
 
+@vectorize(["int64(float64)"], cache=True)
+def _mehler_terms_one(abs_rho):
+    if abs_rho == 0.0:
+        return 1
+    scale = 0.19 / (1.0 - min(abs_rho, 0.999))
+    power = abs_rho
+    for n in range(2, MEHLER_MAX_TERMS + 1):
+        power *= abs_rho
+        if scale * power / (n - 1) < MEHLER_TOLERANCE:
+            return n
+    return 0
+
+
 def mehler_terms(abs_rho: np.ndarray) -> np.ndarray:
     """Number of Mehler terms whose tail bound is below `MEHLER_TOLERANCE` (0: too many).
+
+    The smallest N ≤ `MEHLER_MAX_TERMS` with ``0.19 |ρ|^N / ((N−1)(1−|ρ|)) < MEHLER_TOLERANCE``
+    (1 when ρ = 0), found by a loop that stops at N: one pass over the pairs.
 
     >>> mehler_terms(np.array([0.0, 0.05, 0.3, 0.95])).tolist()
     [1, 12, 29, 0]
     """
-    abs_rho = np.asarray(abs_rho, dtype=np.float64)
-    n = np.arange(2, MEHLER_MAX_TERMS + 1)
-    with np.errstate(divide="ignore"):
-        tail = 0.19 * abs_rho[..., None] ** n / ((n - 1) * (1.0 - np.minimum(abs_rho, 0.999)[..., None]))
-    enough = tail < MEHLER_TOLERANCE
-    terms = np.where(enough.any(axis=-1), n[np.argmax(enough, axis=-1)], 0)
-    return np.where(abs_rho == 0.0, 1, terms)
+    return _mehler_terms_one(np.asarray(abs_rho, dtype=np.float64))
