@@ -221,7 +221,9 @@ def _mc_warmup(V1, V2, C, sigma, lam, tied, steps, lr, batch, seed):
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(draw)
         for step in range(steps):
-            noise, pending = pending.result(), pool.submit(draw) if step + 1 < steps else None
+            noise = pending.result()
+            if step + 1 < steps:
+                pending = pool.submit(draw)
             if position >= n:
                 order, position = rng.permutation(n), 0
             Cb = C[:, order[position:position + batch]]
@@ -248,8 +250,9 @@ class TrainResult:
     ``rel_grad_norm = grad_norm / loss_scale(X)``; ``converged``: ``rel_grad_norm <= gtol``;
     ``n_iter``/``n_eval``: optimiser iterations and exact loss+gradient evaluations;
     ``stages``: which optimisers ran; ``history``: (evaluations, seconds, loss, rel. grad.)
-    at the exact optimisation's starting point and after each iteration. A converged run returns a point with ``rel_grad_norm <= gtol``; one that
-    stopped early (``max_time``, ``max_iter``) returns the lowest-loss point it evaluated.
+    at the exact optimisation's starting point and after each iteration. A converged run
+    returns a point with ``rel_grad_norm <= gtol``; one that stopped early (``max_time``,
+    ``max_iter``) returns the lowest-loss point it evaluated.
     """
     W1: np.ndarray
     W2: np.ndarray
