@@ -299,12 +299,13 @@ class _Counted:
         loss, gW1, gW2 = self.objective.expected_loss_and_grad(W1, W2, self.X, self.sigma, self.lam)
         grad = self.packing.grad(gW1, gW2)
         self.evaluations += 1
-        self.last = (theta.copy(), float(loss), grad)
+        point = theta.copy()       # shared by the records below; never modified in place
+        self.last = (point, float(loss), grad)
         rel = float(np.linalg.norm(grad)) / self.scale
         if self.best is None or rel < self.best[2] or (rel == self.best[2] and loss < self.best[1]):
-            self.best = (theta.copy(), float(loss), rel, grad)
+            self.best = (point, float(loss), rel, grad)
         if self.lowest is None or loss < self.lowest[1]:
-            self.lowest = (theta.copy(), float(loss), rel, grad)
+            self.lowest = (point, float(loss), rel, grad)
         return float(loss), grad
 
     def hessp(self, theta, vector, step_rel=1e-5):
