@@ -27,9 +27,10 @@ Hessian-vector products are central differences of the exact gradient with step
 ``h = 1e-5·max(‖θ‖, 1)`` along a unit vector: truncation error ``O(h²‖∇³L‖)`` and rounding
 ``O(ε_mach‖∇L‖_scale/h)`` are both ≲ 1e-9 of ``‖H‖`` here (checked against an analytic
 Hessian in tests). Small problems use the dense compressed Hessian; large ones Lanczos
-(``scipy.sparse.linalg.eigsh``) on ``P H P + c (I − P)``, P the projector onto the
-complement of the symmetry directions and c ≈ λ_max(H) so that the removed directions do
-not show up among the smallest eigenvalues.
+(``scipy.sparse.linalg.eigsh``) on ``P H P + c I + 2c (I − P)``, P the projector onto the
+complement of the symmetry directions and c ≈ λ_max(H): the removed directions sit at the
+top of the spectrum, and ARPACK's relative stopping test becomes an absolute eigenvalue
+accuracy of about ``lanczos_tol · c``.
 
 Verdict (eigenvalue tolerance ``eig_tol = rel_eig_tol · λ_max``):
 ``"not a critical point"`` if ``‖∇L‖/L0 > gtol``; ``"saddle"`` if the smallest eigenvalue is
@@ -172,8 +173,10 @@ class CertifyReport:
     was removed; ``zero_column_ratio`` (sup estimate, λ > 0) or ``zero_column_gain``
     (λ = 0); ``zero_column_bound`` rigorous upper bound of the ratio; ``symmetry_curvature``
     largest |Rayleigh quotient|/λ_max along random removed directions (small = the removed
-    directions are indeed flat); ``descent`` (W1, W2) direction and ``descent_decrease``
-    (loss drop found along it) for a saddle; ``method`` "dense" or "lanczos"; ``n_hvp``.
+    directions are indeed flat); ``descent`` (W1, W2) direction, ``descent_decrease``
+    (loss drop found along it, above rounding) and ``descent_step`` (the step t that gave
+    it: ``W + t·descent`` is lower) for a saddle; ``lowest_mode`` (W1, W2) unit eigenvector
+    of the smallest eigenvalue (zero on zero columns); ``method`` "dense" or "lanczos"; ``n_hvp``.
     """
     verdict: str
     loss: float
@@ -197,6 +200,8 @@ class CertifyReport:
     wall_time: float
     descent: tuple | None = None
     descent_decrease: float = 0.0
+    descent_step: float = 0.0
+    lowest_mode: tuple | None = None
     notes: list = field(default_factory=list)
 
     @property
@@ -394,7 +399,7 @@ def zero_column_bound(W1, W2, X, sigma, lam) -> float:
 # ----------------------------------------------------------------------------- certify
 
 
-def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_tol=1e-6,
+def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_tol=1e-6,
             eig_tol=None, zero_tol=1e-6, ratio_tol=1e-5, blocks="auto", dense_max=1200,
             hvp_step=1e-5, lanczos_tol=1e-8, seed=0, check_zero_columns=True,
             reduce=True) -> CertifyReport:
@@ -405,11 +410,15 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_to
     ``max(‖w1_j‖, ‖w2_j‖) ≤ zero_tol·max`` are set exactly to zero first (they are
     `zero_columns`). ``blocks``: ``"auto"`` (`activation_blocks`), a list of column-index
     arrays, or ``None`` to remove no rotations. ``n_eigs`` smallest eigenvalues are
-    returned. ``reduce=True`` computes everything in the invariant subspace of
-    `numerics.solvers.invariant_basis` (data span, the weights, one more direction) when it
-    is smaller than d: eq. (6) is invariant under rotations fixing the data, so the Hessian
-    splits into that subspace and ``I ⊗ K`` on the rest, K being seen by the extra
-    direction — the eigenvalues (as a set) and the verdict are those of the full problem.
+    returned (2 by default: the verdict needs the smallest, the second shows the gap; each
+    further, often clustered, eigenvalue costs Lanczos many more Hessian-vector products).
+    Columns shorter than `FD_RESOLUTION` difference steps are zero columns too
+    (`below_resolution`; the report's notes list them). ``reduce=True`` computes
+    everything in the invariant subspace of `numerics.solvers.invariant_basis` (data
+    span, the weights, one more direction) when it is smaller than d: eq. (6) is
+    invariant under rotations fixing the data, so the Hessian splits into that subspace and
+    ``I ⊗ K`` on the rest, K being seen by the extra direction — the eigenvalues (as a set)
+    and the verdict are those of the full problem.
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.7]])
@@ -441,13 +450,35 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_to
         report.notes.append(f"computed in a {basis.shape[1]}-dimensional invariant subspace "
                             f"(data span + weights + one complement direction; exact by the "
                             f"O(d) symmetry of eq. (6)), out of d = {d}")
-        if report.descent is not None:
-            D1, D2 = report.descent
-            report.descent = (basis @ D1, basis @ D1 if tied else basis @ D2)
+        for name in ("descent", "lowest_mode"):
+            if getattr(report, name) is not None:
+                D1, D2 = getattr(report, name)
+                setattr(report, name, (basis @ D1, basis @ D1 if tied else basis @ D2))
     return report
 
 
-def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_tol=1e-6,
+FD_RESOLUTION = 100.0
+
+
+def _column_sizes(W1, W2):
+    return np.maximum(np.linalg.norm(W1, axis=0), np.linalg.norm(W2, axis=0))
+
+
+def below_resolution(W1, W2, tied, hvp_step):
+    """Columns too short for the central-difference Hessian (``‖w_j‖ ≤ FD_RESOLUTION·h``).
+
+    A neuron's terms in eq. (6) are positively homogeneous of degree 2 in ``w1_j`` (times
+    ``w2_j``), so their fourth derivatives grow like ``‖w_j‖^{-2}`` and the central
+    difference's relative error on that column is ``O((h/‖w_j‖)²)``: ``≤ 1e-4`` when the
+    column is 100 steps long. Shorter columns (the slowly vanishing copies that the
+    splitting symmetry of Cor. 3.2 leaves behind) are certified as zero columns instead.
+    """
+    size = float(np.sqrt(np.sum(W1 * W1) + (0.0 if tied else np.sum(W2 * W2))))
+    step = hvp_step * max(size, 1.0)
+    return _column_sizes(W1, W2) <= FD_RESOLUTION * step
+
+
+def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_tol=1e-6,
             eig_tol=None, zero_tol=1e-6, ratio_tol=1e-5, blocks="auto", dense_max=1200,
             hvp_step=1e-5, lanczos_tol=1e-8, seed=0, check_zero_columns=True) -> CertifyReport:
     started = time.perf_counter()
@@ -467,6 +498,12 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_t
     notes = []
 
     zero = zero_columns(W1, W2, zero_tol)
+    unresolved = below_resolution(W1, W2, tied, hvp_step) & ~zero
+    if unresolved.any():
+        notes.append(f"{int(unresolved.sum())} columns shorter than {FD_RESOLUTION:g} finite-difference "
+                     f"steps (norms {np.array2string(_column_sizes(W1, W2)[unresolved], precision=1)}) "
+                     "treated as zero columns")
+        zero |= unresolved
     W1 = np.where(zero[None, :], 0.0, W1)
     W2 = W1 if tied else np.where(zero[None, :], 0.0, W2)
     live = ~zero
@@ -528,7 +565,7 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_t
     sym_curv = float("nan")
     method = "none"
     hvp_count = [0]
-    smooth_descent = None
+    lowest_mode = None
     if live.any():
         reduced = _Reduced(W1, W2, X, sigma, lam, tied, live)
         theta = reduced.pack(W1, W2)
@@ -558,7 +595,7 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_t
             lambda_max = float(max(evals[-1], np.linalg.eigvalsh(H)[-1])) if evals.size else \
                 float(np.linalg.eigvalsh(H)[-1])
             if evals.size:
-                smooth_descent = Q @ evecs[:, 0]
+                lowest_mode = Q @ evecs[:, 0]
             if n_sym:
                 S = V[:, w <= 0.5]
                 picks = S @ rng.standard_normal((S.shape[1], min(3, S.shape[1])))
@@ -574,16 +611,22 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_t
                                             return_eigenvectors=False)
             lambda_max = float(top[-1])
             shift = max(lambda_max, 1e-300)
+            # Spectrum of P H P + c·I + 2c·(I − P): the kept eigenvalues λ + c lie in
+            # [c + λ_min, 2c], the removed directions at 3c, out of the way. ARPACK stops when
+            # ‖r‖ ≤ tol·|θ|; with θ ≈ c that bounds the absolute eigenvalue error by ≈ tol·c,
+            # instead of tol times an eigenvalue near zero (which near-flat minima reach
+            # only after thousands of Hessian-vector products).
             shifted = scipy.sparse.linalg.LinearOperator(
                 (m, m), dtype=np.float64,
                 matvec=lambda v: (projector.complement(hvp(projector.complement(v)))
-                                  + shift * projector.component(v)))
+                                  + shift * v + 2.0 * shift * projector.component(v)))
             k = min(n_eigs, m - 1)
             evals, evecs = scipy.sparse.linalg.eigsh(shifted, k=k, which="SA", tol=lanczos_tol,
                                                      v0=v0, ncv=min(m, max(2 * k + 1, 30)))
+            evals = evals - shift
             order = np.argsort(evals)
             eigenvalues = evals[order]
-            smooth_descent = evecs[:, order[0]]
+            lowest_mode = evecs[:, order[0]]
             if n_sym:
                 picks = [projector.component(rng.standard_normal(m)) for _ in range(3)]
                 sym_curv = max(abs(float(v @ hvp(v)) / max(float(v @ v), 1e-300)) for v in picks)
@@ -592,9 +635,9 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_t
         if n_sym and np.isfinite(sym_curv) and sym_curv > 1e-3:
             notes.append(f"removed symmetry directions have curvature up to {sym_curv:.2e}·λ_max: "
                          "they are not flat here (blocks may not be in the linear regime)")
-        if smooth_descent is not None:
-            D1, D2 = reduced.full(smooth_descent)
-            smooth_descent = (D1, D2)
+        if lowest_mode is not None:
+            D1, D2 = reduced.full(lowest_mode)
+            lowest_mode = (D1, D2)
 
     scale_eig = max(abs(lambda_max), abs(eigenvalues[0]) if eigenvalues.size else 0.0, 1e-300) \
         if np.isfinite(lambda_max) else 1.0
@@ -611,18 +654,18 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_t
         zero_ok = False
 
     descent = None
-    decrease = 0.0
+    decrease = step = 0.0
     if min_eig < -tol or zero_unstable:
         verdict = "saddle"
         candidates = []
         if zero_unstable:
             candidates.append(zero_descent)
-        if min_eig < -tol and smooth_descent is not None:
-            candidates.append(smooth_descent)
-        descent, decrease = _confirm_descent(W1, W2, X, sigma, lam, tied, candidates, loss)
-        if decrease <= 0:
-            notes.append("no loss decrease found along the descent direction at the tried "
-                         "step sizes; the negative curvature is below what the loss "
+        if min_eig < -tol and lowest_mode is not None:
+            candidates.append(lowest_mode)
+        descent, decrease, step = _confirm_descent(W1, W2, X, sigma, lam, tied, candidates, loss)
+        if descent is None:
+            notes.append("no loss decrease above rounding found along the descent direction at "
+                         "the tried step sizes; the negative curvature is below what the loss "
                          "resolves")
     elif min_eig > tol and zero_ok:
         verdict = "strict local minimum"
@@ -637,13 +680,19 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=6, rel_eig_t
                          zero_column_gain=gain, zero_column_bound=bound, symmetry_curvature=sym_curv,
                          method=method, n_hvp=int(hvp_count[0]) + zero_evals,
                          wall_time=time.perf_counter() - started, descent=descent,
-                         descent_decrease=decrease, **base)
+                         descent_decrease=decrease, descent_step=step, lowest_mode=lowest_mode, **base)
 
 
 def _confirm_descent(W1, W2, X, sigma, lam, tied, candidates, loss):
-    """Largest loss decrease along ±t·direction over a geometric range of t."""
+    """Largest loss decrease along ±t·direction over a geometric range of t.
+
+    Returns ``(direction, decrease, t)``; decreases below the loss's rounding floor
+    ``(n + d)·ε·|L|`` (the bound for summing n + d non-negative terms in floating point)
+    do not count, so ``(None, 0.0, 0.0)`` means no decrease was resolved.
+    """
     obj = _objective()
-    best = (None, 0.0)
+    floor = (X.shape[1] + X.shape[0]) * np.finfo(float).eps * abs(loss)
+    best = (None, floor, 0.0)
     size = max(float(np.linalg.norm(W1)), float(np.linalg.norm(W2)), 1.0)
     for D1, D2 in candidates:
         norm = float(np.sqrt(np.sum(D1 * D1) + (0.0 if tied else np.sum(D2 * D2))))
@@ -655,5 +704,5 @@ def _confirm_descent(W1, W2, X, sigma, lam, tied, candidates, loss):
                 A2 = A1 if tied else W2 + sign * t * D2
                 drop = loss - obj.expected_loss(A1, A2, X, sigma, lam)
                 if drop > best[1]:
-                    best = ((sign * D1, sign * D2), float(drop))
-    return best
+                    best = ((sign * D1, sign * D2), float(drop), float(t))
+    return best if best[0] is not None else (None, 0.0, 0.0)

@@ -8,13 +8,15 @@ import scipy.optimize
 from numerics.certify import (
     SymmetryProjector,
     activation_blocks,
+    below_resolution,
     certify,
     hessian_matrix,
     zero_column_bound,
 )
 from numerics.data import memorization_set, separable_clusters
 from numerics.objective import expected_loss
-from numerics.solvers import train
+from numerics.escape import train_to_minimum
+from numerics.solvers import column_structure, train
 from oracles import w_mem
 
 SIGMA, LAM = 0.2, 0.01
@@ -71,8 +73,17 @@ def test_lanczos_agrees_with_dense():
     dense = certify(fit.W1, fit.W2, data.X, SIGMA, LAM, n_eigs=3)
     lanczos = certify(fit.W1, fit.W2, data.X, SIGMA, LAM, n_eigs=3, dense_max=0)
     assert dense.method == "dense" and lanczos.method == "lanczos"
-    np.testing.assert_allclose(lanczos.eigenvalues, dense.eigenvalues, rtol=1e-6)
+    # Lanczos runs on the Hessian shifted by c = λ_max (kept eigenvalues in [c, 2c]) with
+    # ARPACK's test ‖r‖ ≤ tol·|θ|, tol = 1e-8: the eigenvalue error is at most ‖r‖ ≤ 2e-8·c.
+    np.testing.assert_allclose(lanczos.eigenvalues, dense.eigenvalues, rtol=0,
+                               atol=2e-8 * lanczos.lambda_max)
     assert lanczos.verdict == dense.verdict == "strict local minimum"
+    # The reported lowest modes are unit eigenvectors: Rayleigh quotients on the full Hessian.
+    H = hessian_matrix(fit.W1, fit.W2, data.X, SIGMA, LAM, tied=False)
+    for report in (dense, lanczos):
+        v = np.concatenate([m.ravel() for m in report.lowest_mode])
+        assert np.linalg.norm(v) == pytest.approx(1.0, rel=1e-12)
+        assert v @ H @ v == pytest.approx(report.min_eigenvalue, abs=2e-8 * lanczos.lambda_max)
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -222,3 +233,72 @@ def test_reduced_certificate_matches_the_full_one(polished_mem, memorization):
     assert reduced.verdict == full.verdict
     # The full spectrum is the reduced one with the complement block repeated (same set).
     np.testing.assert_allclose(reduced.eigenvalues[0], full.eigenvalues[0], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- short columns, escapes
+
+
+def test_short_column_is_certified_as_a_zero_column(polished_mem, memorization):
+    """A column shorter than 100 finite-difference steps is set to zero before certifying.
+
+    Independent path: certifying the same weights with that column zeroed by hand must give
+    the same verdict and eigenvalues (the computations are then identical).
+    """
+    fit = polished_mem[0]
+    W = fit.W1.copy()
+    zero = np.flatnonzero(np.linalg.norm(W, axis=0) == 0.0)[0]
+    step = 1e-5 * max(float(np.linalg.norm(W)), 1.0)        # certify's default hvp_step
+    W[:, zero] = 10.0 * step * memorization[:, 0] / np.linalg.norm(memorization[:, 0])
+    assert below_resolution(W, W, True, 1e-5)[zero]
+    report = certify(W, W, memorization, SIGMA, LAM)
+    assert any("shorter than 100 finite-difference steps" in note for note in report.notes)
+    W[:, zero] = 0.0
+    reference = certify(W, W, memorization, SIGMA, LAM)
+    assert report.verdict == reference.verdict == "strict local minimum"
+    np.testing.assert_array_equal(report.eigenvalues, reference.eigenvalues)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_descent_step_lowers_the_loss(polished_mem, memorization, tied):
+    """The reported step and direction are checked on the loss itself, outside certify."""
+    fit = polished_mem[0] if tied else polished_mem[1]
+    W1, W2 = fit.W1.copy(), fit.W2.copy()
+    W1[:, 0] = 0.0
+    W2[:, 0] = 0.0
+    W2 = W1 if tied else W2
+    report = certify(W1, W2, memorization, SIGMA, LAM)
+    D1, D2 = report.descent
+    t = report.descent_step
+    lowered = expected_loss(W1 + t * D1, (W1 + t * D1) if tied else (W2 + t * D2), memorization, SIGMA, LAM)
+    assert t > 0
+    # Both sides evaluate eq. (6) at the same arrays: equal up to rounding (1e-12 relative).
+    assert report.loss - lowered == pytest.approx(report.descent_decrease, rel=1e-9, abs=1e-12 * report.loss)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_train_to_minimum_escapes_a_saddle_to_the_memorising_minimum(polished_mem, memorization, tied):
+    """W_mem without one memorising column is a saddle; escaping it re-memorises that sample (Cor. 3.2)."""
+    fit = polished_mem[0] if tied else polished_mem[1]
+    W1, W2 = fit.W1.copy(), fit.W2.copy()
+    W1[:, 0] = 0.0
+    W2[:, 0] = 0.0
+    init = W1 if tied else (W1, W2)
+    out = train_to_minimum(memorization, 5, SIGMA, LAM, tied=tied, init=init)
+    assert out.rounds[0]["verdict"] == "saddle"
+    assert out.certified, out.report.summary()
+    assert out.report.verdict == "strict local minimum"
+    assert out.report.loss < out.rounds[0]["loss"] - out.rounds[0]["descent_decrease"]
+    assert column_structure(out.fit.W1, out.fit.W2, memorization)["n_memorized"] == 3
+
+
+def test_train_to_minimum_prunes_short_columns(polished_mem, memorization):
+    fit = polished_mem[0]
+    W = fit.W1.copy()
+    zero = np.flatnonzero(np.linalg.norm(W, axis=0) == 0.0)[0]
+    W[:, zero] = 1e-4 * memorization[:, 1] / np.linalg.norm(memorization[:, 1])
+    out = train_to_minimum(memorization, 5, SIGMA, LAM, tied=True, init=W)
+    assert out.rounds[0]["n_pruned"] == 1
+    assert out.certified and np.linalg.norm(out.fit.W1[:, zero]) == 0.0
+    # The minimum from before the short column was added: two gtol-critical points of one strict
+    # minimum differ in loss by O(‖∇L‖²/μ_min) ≈ (1e-8·L0)²/μ_min, far below 1e-10 relative.
+    assert out.report.loss == pytest.approx(fit.loss, rel=1e-10)
