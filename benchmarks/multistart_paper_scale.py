@@ -41,10 +41,10 @@ def _worker(args):
     from train_vs_torch import CASES, SIGMA, D, P, _data
 
     spec = CASES[args.case]
-    X = _data(args.case)
+    X, labels = _data(args.case)
     lam = lambda_from_weight_decay(spec["weight_decay"], D, tied=True)
     tick = time.perf_counter()
-    out = multistart(X, P, SIGMA, lam, n_starts=args.starts, seed=0, workers=args.workers,
+    out = multistart(X, P, SIGMA, lam, n_starts=args.starts, seed=0, workers=args.workers, labels=labels,
                      checkpoint_dir=args.folder, tied=True, warmup_steps=spec["warmup"],
                      max_time=args.max_time, checkpoint_every=30.0, progress=args.progress)
     usage_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -28,8 +28,8 @@ final weight is scored by the exact loss eq. (6) with ``λ = d·wd/4`` (tied; se
 `numerics.protocol`), its relative gradient norm, and `certify`'s verdict.
 
 Timings: wall clock of the optimisation loop; numba compilation is excluded (done before,
-reported separately); the protocol's ``certify`` is timed separately. Runs are sequential, so each gets
-both cores. Writes ``benchmarks/results/train_vs_torch.json`` and prints a Markdown table.
+reported separately); the protocol's ``certify`` is timed separately. Runs are sequential,
+so each gets both cores. Writes ``benchmarks/results/train_vs_torch.json`` and prints a Markdown table.
 
     python benchmarks/train_vs_torch.py                     # all three cases, 50,000 steps
     python benchmarks/train_vs_torch.py --case mem --steps 5000

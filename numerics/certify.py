@@ -4,9 +4,10 @@
 the Hessian of eq. (6) after removing the directions along which the loss is (exactly or
 up to the theory's residual ``e^{−cγ²/σ²}``) constant:
 
-* **zero columns** (``w1_j = w2_j = 0``): the loss is not twice differentiable there (the
-  expected ReLU is positively homogeneous in ``w1_j``), so their coordinates leave the
-  Hessian and get their own test. Adding a small neuron ``(t·a, t·b)`` changes the loss by
+* **zero columns** (``w1_j = w2_j = 0``, or shorter than 100 difference steps, see
+  `below_resolution`): the loss is not twice differentiable there (the expected ReLU is
+  positively homogeneous in ``w1_j``), so their coordinates leave the Hessian and get
+  their own test. Adding a small neuron ``(t·a, t·b)`` changes the loss by
   ``t²[λ(‖a‖² + ‖b‖²) + bᵀG(a)] + O(t³)`` (untied) or ``t²[2λ‖a‖² + aᵀG(a)] + O(t³)``
   (tied), where ``G(a) = (2/n) Σ_i E[(f(y_i) − x_i)(aᵀy_i)_+]`` is exactly ``∂L/∂w2_j`` at
   ``w1_j = a, w2_j = 0``. Minimising over b, the point is stable in these directions iff
