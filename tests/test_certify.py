@@ -37,6 +37,14 @@ def polished_mem(memorization):
     return tied, untied
 
 
+def without_first_column(fit, tied):
+    """The fit's weights with column 0 (a memorising column) set to zero: a saddle (Cor. 3.2)."""
+    W1, W2 = fit.W1.copy(), fit.W2.copy()
+    W1[:, 0] = 0.0
+    W2[:, 0] = 0.0
+    return W1, (W1 if tied else W2)
+
+
 # ----------------------------------------------------------------------------- the Hessian
 
 
@@ -127,12 +135,8 @@ def test_constructed_smooth_saddle_is_a_saddle():
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_dropping_a_memorising_column_gives_a_saddle(polished_mem, memorization, tied):
-    fit = polished_mem[0] if tied else polished_mem[1]
-    W1 = fit.W1.copy()
-    W2 = fit.W2.copy()
-    W1[:, 0] = 0.0
-    W2[:, 0] = 0.0
-    report = certify(W1, W1 if tied else W2, memorization, SIGMA, LAM)
+    W1, W2 = without_first_column(polished_mem[0] if tied else polished_mem[1], tied)
+    report = certify(W1, W2, memorization, SIGMA, LAM)
     assert report.verdict == "saddle", report.summary()
     assert report.zero_column_ratio > 1.0
     assert report.zero_column_ratio <= report.zero_column_bound * (1 + 1e-9)
@@ -261,11 +265,7 @@ def test_short_column_is_certified_as_a_zero_column(polished_mem, memorization):
 @pytest.mark.parametrize("tied", [True, False])
 def test_descent_step_lowers_the_loss(polished_mem, memorization, tied):
     """The reported step and direction are checked on the loss itself, outside certify."""
-    fit = polished_mem[0] if tied else polished_mem[1]
-    W1, W2 = fit.W1.copy(), fit.W2.copy()
-    W1[:, 0] = 0.0
-    W2[:, 0] = 0.0
-    W2 = W1 if tied else W2
+    W1, W2 = without_first_column(polished_mem[0] if tied else polished_mem[1], tied)
     report = certify(W1, W2, memorization, SIGMA, LAM)
     D1, D2 = report.descent
     t = report.descent_step
@@ -279,12 +279,8 @@ def test_descent_step_lowers_the_loss(polished_mem, memorization, tied):
 @pytest.mark.parametrize("tied", [True, False])
 def test_train_to_minimum_escapes_a_saddle_to_the_memorising_minimum(polished_mem, memorization, tied):
     """W_mem without one memorising column is a saddle; escaping it re-memorises that sample (Cor. 3.2)."""
-    fit = polished_mem[0] if tied else polished_mem[1]
-    W1, W2 = fit.W1.copy(), fit.W2.copy()
-    W1[:, 0] = 0.0
-    W2[:, 0] = 0.0
-    init = W1 if tied else (W1, W2)
-    out = train_to_minimum(memorization, 5, SIGMA, LAM, tied=tied, init=init)
+    W1, W2 = without_first_column(polished_mem[0] if tied else polished_mem[1], tied)
+    out = train_to_minimum(memorization, 5, SIGMA, LAM, tied=tied, init=W1 if tied else (W1, W2))
     assert out.rounds[0]["verdict"] == "saddle"
     assert out.certified, out.report.summary()
     assert out.report.verdict == "strict local minimum"
