@@ -1,8 +1,9 @@
 """Full-batch optimisation of the exact loss eq. (6), and many random starts of it.
 
 `train` minimises eq. (6) — evaluated exactly by `numerics.objective` — with SciPy's
-L-BFGS-B and, if that stalls, a trust-region Newton–Krylov polish whose Hessian-vector
-products are central differences of the exact gradient. It stops when the relative
+L-BFGS-B (restarted with fresh memory when it stalls) and, if that is not enough, a
+trust-region Newton–Krylov polish whose Hessian-vector products are central differences
+of the exact gradient. It stops when the relative
 gradient norm ``‖∇L‖_F / L0`` is at most ``gtol`` (default 1e-8), where
 ``L0 = (1/n) Σ_i ‖x_i‖²`` is the loss of the zero network (`loss_scale`). The ratio is
 dimensionless: tied weights are scale free (``W Wᵀ`` is a map from data space to itself),
@@ -322,7 +323,7 @@ class _Counted:
 
 
 def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, init_scale=None,
-          gtol=1e-8, max_iter=20_000, max_time=None, maxcor=30, polish=True, polish_iter=200,
+          gtol=1e-8, max_iter=20_000, max_time=None, maxcor=30, restarts=3, polish=True, polish_iter=200,
           reduce=True, warmup_steps=0, warmup_lr=3e-3, warmup_batch=256,
           checkpoint=None, checkpoint_every=60.0, progress=None) -> TrainResult:
     """Minimise eq. (6) exactly, full batch, from a random or given start, to ``‖∇L‖/L0 ≤ gtol``.
@@ -331,8 +332,10 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
     W1 = W2 = W. ``init``: ``"random"`` (default, `random_init` with ``seed``), a (d, p)
     array, or a pair (W1, W2) — e.g. a theory prediction; ``perturb`` adds Gaussian noise of
     relative Frobenius size ``perturb`` (perturbed-predicted starts). Stage 1 is L-BFGS-B
-    (``maxcor`` pairs); if it stops above ``gtol``, stage 2 is SciPy's ``trust-krylov``
-    with finite-difference Hessian-vector products. ``checkpoint=(folder, name)`` saves the
+    (``maxcor`` pairs, ``max_iter`` iterations in all), restarted with fresh memory from its
+    lowest point up to ``restarts`` times while each restart at least halves the gradient
+    norm; if it still stops above ``gtol``, stage 2 is SciPy's ``trust-krylov`` with
+    finite-difference Hessian-vector products. ``checkpoint=(folder, name)`` saves the
     current iterate every ``checkpoint_every`` seconds and resumes from it.
 
     ``reduce=True`` runs the same iterations in the basis of `invariant_basis` (data span
@@ -436,13 +439,24 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
             loss0, grad0 = fun(theta0)
             history.append((fun.evaluations, time.perf_counter() - started, loss0,
                             float(np.linalg.norm(grad0)) / scale))
-            if fun.best[2] > gtol:
-                stages.append("L-BFGS-B")
+            start = theta0
+            for attempt in range(1 + restarts):
+                timed_out = max_time is not None and time.perf_counter() - started > max_time
+                if fun.best[2] <= gtol or timed_out or n_iter >= max_iter:
+                    break
+                before = fun.best[2]
+                stages.append("L-BFGS-B" if attempt == 0 else "L-BFGS-B restart")
                 out = scipy.optimize.minimize(
-                    fun, theta0, jac=True, method="L-BFGS-B", callback=lbfgs_callback,
-                    options=dict(maxiter=max_iter, maxfun=10 * max_iter, maxcor=maxcor,
+                    fun, start, jac=True, method="L-BFGS-B", callback=lbfgs_callback,
+                    options=dict(maxiter=max_iter - n_iter, maxfun=10 * max_iter, maxcor=maxcor,
                                  ftol=0.0, gtol=0.0, maxls=50))
                 message = str(out.message)
+                # L-BFGS stops when its line search makes no progress, often because its
+                # curvature pairs went stale; fresh memory from the lowest point usually
+                # moves on. Restarts end when one no longer halves the gradient norm.
+                if attempt > 0 and fun.best[2] > 0.5 * before:
+                    break
+                start = fun.lowest[0]
             timed_out = max_time is not None and time.perf_counter() - started > max_time
             if polish and fun.best[2] > gtol and not timed_out:
                 stages.append("trust-krylov")

@@ -295,3 +295,12 @@ def test_unconverged_run_returns_its_lowest_loss_point(memorization):
     # equal up to rounding, as above) and no iterate the run recorded was lower.
     assert fit.loss == pytest.approx(expected_loss(fit.W1, fit.W2, memorization, SIGMA, LAM), rel=1e-12)
     assert fit.loss <= min(loss for _, _, loss, _ in fit.history)
+
+
+def test_max_iter_bounds_all_lbfgs_runs_together(memorization):
+    """Restarts share the iteration budget; with gtol out of reach they stop when it is spent
+    or when a restart no longer halves the gradient norm."""
+    fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, gtol=1e-30, max_iter=40, polish=False)
+    assert fit.n_iter <= 40
+    assert fit.stages.count("L-BFGS-B") == 1
+    assert fit.stages.count("L-BFGS-B restart") <= 3        # train's default restarts
