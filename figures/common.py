@@ -29,7 +29,7 @@ from numerics.checkpoint import (
 )
 
 # Bump when a change to training code or parameters must invalidate cached models.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
