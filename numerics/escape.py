@@ -1,7 +1,7 @@
 """Train to a certified minimiser: `train`, `certify`, and step off every saddle certify finds.
 
-L-BFGS stops at ``‖∇L‖/L0 ≤ gtol``, which on eq. (6) does not rule out two kinds of point
-that are not minimisers:
+L-BFGS stops at ``‖∇L‖/L0 ≤ gtol``. Two things can keep such a point of eq. (6) from being
+certified a minimum:
 
 * **short columns.** A neuron's terms are positively homogeneous of degree 2, so a column
   of norm s has gradient O(s): copies that the splitting symmetry of Cor. 3.2 leaves

@@ -359,6 +359,7 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
     lam = nonnegative("lam", lam, symbol="λ")
     gtol = nonnegative("gtol", gtol)
     seed = positive_int("seed", seed, minimum=0)
+    restarts = positive_int("restarts", restarts, minimum=0)
     tied = bool(tied)
     W1, W2, init_label = _initial_weights(init, d, p, tied, seed, perturb, init_scale)
     started = time.perf_counter()

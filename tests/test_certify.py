@@ -299,3 +299,10 @@ def test_train_to_minimum_prunes_short_columns(polished_mem, memorization):
     # The minimum from before the short column was added: two gtol-critical points of one strict
     # minimum differ in loss by O(‖∇L‖²/μ_min) ≈ (1e-8·L0)²/μ_min, far below 1e-10 relative.
     assert out.report.loss == pytest.approx(fit.loss, rel=1e-10)
+
+
+def test_train_to_minimum_validates_its_own_arguments(memorization):
+    with pytest.raises(ValueError, match="max_escapes"):
+        train_to_minimum(memorization, 2, SIGMA, LAM, max_escapes=-1)
+    with pytest.raises(ValueError, match="X"):
+        train_to_minimum(np.ones(3), 2, SIGMA, LAM)

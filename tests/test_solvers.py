@@ -136,6 +136,8 @@ def test_train_validates_arguments(memorization):
         train(memorization, 2, SIGMA, LAM, init=np.zeros((5, 2)))
     with pytest.raises(ValueError, match="init"):
         train(memorization, 2, SIGMA, LAM, init="predicted")
+    with pytest.raises(ValueError, match="restarts"):
+        train(memorization, 2, SIGMA, LAM, restarts=-1)
 
 
 def test_random_init_is_seeded():
