@@ -58,10 +58,12 @@ import scipy.linalg
 import scipy.optimize
 import scipy.sparse.linalg
 
-from numerics.solvers import invariant_basis, loss_scale, zero_columns
+from numerics.solvers import ZERO_TOL, column_sizes, invariant_basis, loss_scale, zero_columns
 from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
 
 VERDICTS = ("strict local minimum", "degenerate minimum", "saddle", "not a critical point")
+HVP_STEP = 1e-5         # relative step of the finite-difference Hessian-vector products
+FD_RESOLUTION = 100.0   # columns shorter than this many steps are certified as zero columns
 
 
 def _objective():
@@ -401,8 +403,8 @@ def zero_column_bound(W1, W2, X, sigma, lam) -> float:
 
 
 def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_tol=1e-6,
-            eig_tol=None, zero_tol=1e-6, ratio_tol=1e-5, blocks="auto", dense_max=1200,
-            hvp_step=1e-5, lanczos_tol=1e-8, seed=0, check_zero_columns=True,
+            eig_tol=None, zero_tol=ZERO_TOL, ratio_tol=1e-5, blocks="auto", dense_max=1200,
+            hvp_step=HVP_STEP, lanczos_tol=1e-8, seed=0, check_zero_columns=True,
             reduce=True) -> CertifyReport:
     """Gradient, smallest Hessian eigenvalues modulo symmetries, and a verdict (module docstring).
 
@@ -458,14 +460,7 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
     return report
 
 
-FD_RESOLUTION = 100.0
-
-
-def _column_sizes(W1, W2):
-    return np.maximum(np.linalg.norm(W1, axis=0), np.linalg.norm(W2, axis=0))
-
-
-def below_resolution(W1, W2, tied, hvp_step):
+def below_resolution(W1, W2, tied, hvp_step=HVP_STEP):
     """Columns too short for the central-difference Hessian (``‖w_j‖ ≤ FD_RESOLUTION·h``).
 
     A neuron's terms in eq. (6) are positively homogeneous of degree 2 in ``w1_j`` (times
@@ -476,12 +471,12 @@ def below_resolution(W1, W2, tied, hvp_step):
     """
     size = float(np.sqrt(np.sum(W1 * W1) + (0.0 if tied else np.sum(W2 * W2))))
     step = hvp_step * max(size, 1.0)
-    return _column_sizes(W1, W2) <= FD_RESOLUTION * step
+    return column_sizes(W1, W2) <= FD_RESOLUTION * step
 
 
 def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_tol=1e-6,
-            eig_tol=None, zero_tol=1e-6, ratio_tol=1e-5, blocks="auto", dense_max=1200,
-            hvp_step=1e-5, lanczos_tol=1e-8, seed=0, check_zero_columns=True) -> CertifyReport:
+            eig_tol=None, zero_tol=ZERO_TOL, ratio_tol=1e-5, blocks="auto", dense_max=1200,
+            hvp_step=HVP_STEP, lanczos_tol=1e-8, seed=0, check_zero_columns=True) -> CertifyReport:
     started = time.perf_counter()
     X = as_matrix("X", X, cols_name="n")
     W1, W2 = weights_pair(W1, W2, d=X.shape[0])
@@ -502,7 +497,7 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_t
     unresolved = below_resolution(W1, W2, tied, hvp_step) & ~zero
     if unresolved.any():
         notes.append(f"{int(unresolved.sum())} columns shorter than {FD_RESOLUTION:g} finite-difference "
-                     f"steps (norms {np.array2string(_column_sizes(W1, W2)[unresolved], precision=1)}) "
+                     f"steps (norms {np.array2string(column_sizes(W1, W2)[unresolved], precision=1)}) "
                      "treated as zero columns")
         zero |= unresolved
     W1 = np.where(zero[None, :], 0.0, W1)

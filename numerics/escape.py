@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics.certify import CertifyReport, below_resolution, certify
-from numerics.solvers import TrainResult, train, zero_columns
+from numerics.certify import HVP_STEP, CertifyReport, below_resolution, certify
+from numerics.solvers import ZERO_TOL, TrainResult, train, zero_columns
 from numerics.validation import as_matrix, positive_int
 
 MINIMUM_VERDICTS = ("strict local minimum", "degenerate minimum")
@@ -90,8 +90,8 @@ def train_to_minimum(X, p, sigma, lam, seed=0, *, max_escapes=3, certify_options
     X = as_matrix("X", X, cols_name="n")
     max_escapes = positive_int("max_escapes", max_escapes, minimum=0)
     options = dict(certify_options or {})
-    hvp_step = options.get("hvp_step", 1e-5)
-    zero_tol = options.get("zero_tol", 1e-6)
+    hvp_step = options.get("hvp_step", HVP_STEP)
+    zero_tol = options.get("zero_tol", ZERO_TOL)
     tied = bool(train_kwargs.get("tied", False))
     later = {k: v for k, v in train_kwargs.items() if k not in ("init", "perturb", "warmup_steps", "checkpoint")}
     checkpoint = train_kwargs.get("checkpoint")

@@ -3,9 +3,9 @@
 `train` minimises eq. (6) — evaluated exactly by `numerics.objective` — with SciPy's
 L-BFGS-B (restarted with fresh memory when it stalls) and, if that is not enough, a
 trust-region Newton–Krylov polish whose Hessian-vector products are central differences
-of the exact gradient. It stops when the relative
-gradient norm ``‖∇L‖_F / L0`` is at most ``gtol`` (default 1e-8), where
-``L0 = (1/n) Σ_i ‖x_i‖²`` is the loss of the zero network (`loss_scale`). The ratio is
+of the exact gradient. It stops when the relative gradient norm ``‖∇L‖_F / L0`` is at
+most ``gtol`` (default 1e-8), where ``L0 = (1/n) Σ_i ‖x_i‖²`` is the loss of the zero
+network (`loss_scale`). The ratio is
 dimensionless: tied weights are scale free (``W Wᵀ`` is a map from data space to itself),
 so ``‖∇L‖`` is measured in units of ``L0``.
 
@@ -502,16 +502,24 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
 # ----------------------------------------------------------------------------- structure
 
 
-def zero_columns(W1, W2, zero_tol=1e-6) -> np.ndarray:
+ZERO_TOL = 1e-6
+
+
+def column_sizes(W1, W2) -> np.ndarray:
+    """``max(‖w1_j‖, ‖w2_j‖)`` per column j."""
+    return np.maximum(np.linalg.norm(W1, axis=0), np.linalg.norm(W2, axis=0))
+
+
+def zero_columns(W1, W2, zero_tol=ZERO_TOL) -> np.ndarray:
     """Boolean mask of columns j with ``max(‖w1_j‖, ‖w2_j‖) <= zero_tol · max_k (same)``."""
-    size = np.maximum(np.linalg.norm(W1, axis=0), np.linalg.norm(W2, axis=0))
+    size = column_sizes(W1, W2)
     top = float(size.max()) if size.size else 0.0
     if top == 0.0:
         return np.ones(size.shape, dtype=bool)
     return size <= zero_tol * top
 
 
-def column_structure(W1, W2, X, labels=None, *, cos_threshold=0.99, zero_tol=1e-6) -> dict:
+def column_structure(W1, W2, X, labels=None, *, cos_threshold=0.99, zero_tol=ZERO_TOL) -> dict:
     """Which neuron serves which cluster, and which samples are memorised (THEORY.md Cor. 3.2–3.4).
 
     A live column j (not `zero_columns`) is *active* on sample i when ``w1_jᵀx_i > 0``. With
@@ -554,7 +562,7 @@ def column_structure(W1, W2, X, labels=None, *, cos_threshold=0.99, zero_tol=1e-
                 n_memorizing_columns=int(np.unique(owner[memorized]).size))
 
 
-def cluster_maps(W1, W2, X, labels, *, zero_tol=1e-6) -> dict:
+def cluster_maps(W1, W2, X, labels, *, zero_tol=ZERO_TOL) -> dict:
     """Per-cluster linear maps ``A_k = Σ_{j in cluster k} w2_j w1_jᵀ`` (the block's W2 W1ᵀ, eq. 8).
 
     Columns are assigned by `column_structure`; returns {label: (d, d) array}.

@@ -6,6 +6,7 @@ import pytest
 import scipy.optimize
 
 from numerics.certify import (
+    HVP_STEP,
     SymmetryProjector,
     activation_blocks,
     below_resolution,
@@ -251,9 +252,9 @@ def test_short_column_is_certified_as_a_zero_column(polished_mem, memorization):
     fit = polished_mem[0]
     W = fit.W1.copy()
     zero = np.flatnonzero(np.linalg.norm(W, axis=0) == 0.0)[0]
-    step = 1e-5 * max(float(np.linalg.norm(W)), 1.0)        # certify's default hvp_step
+    step = HVP_STEP * max(float(np.linalg.norm(W)), 1.0)      # certify's default difference step
     W[:, zero] = 10.0 * step * memorization[:, 0] / np.linalg.norm(memorization[:, 0])
-    assert below_resolution(W, W, True, 1e-5)[zero]
+    assert below_resolution(W, W, True)[zero]
     report = certify(W, W, memorization, SIGMA, LAM)
     assert any("shorter than 100 finite-difference steps" in note for note in report.notes)
     W[:, zero] = 0.0
