@@ -48,7 +48,8 @@ def memorised_maps(X, sigma, lam):
        statement="if p ≥ n, the samples are pairwise negatively correlated and nλ < min‖x_i‖², "
                  "W2* = W1* = (r_1x_1 … r_nx_n 0 … 0) with r_i = √((‖x_i‖² − nλ)/(‖x_i‖⁴ + σ²‖x_i‖²)) is a "
                  "local minimiser; as λ → 0 its loss is (1/n)Σ σ²‖x_i‖²/(σ² + ‖x_i‖²) < σ², independent of d",
-       equations="Cor. 3.2, eq. (9)")
+       equations="Cor. 3.2, eq. (9)", source="paper",
+       quote="W2* = W1* = W_mem = (r_1 x_1 … r_n x_n 0 … 0), r_i = √((‖x_i‖² − nλ)/(‖x_i‖⁴ + σ²‖x_i‖²))")
 def check(record, mode):
     d, n, p, norm = (1024, 5, 100, 16.0) if mode.full else (8, 5, 7, 3.0)
     sigma, lam = 0.2, 1e-3

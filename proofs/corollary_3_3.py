@@ -52,7 +52,8 @@ def test_loss(W, mix, sigma, n_test, seed, chunks=40):
        statement="samples of K modes with incoherent means and small spread are separable w.h.p.; there is "
                  "a local minimiser W_gen = (W_X1 … W_XK) with W_XkW_Xkᵀ → [(S_k − (λ/ρ_k)I)(S_k + σ²I)⁻¹] "
                  "truncated to rank p_k as n → ∞, n_k/n → ρ_k",
-       equations="Cor. 3.3, eq. (8), eq. (10), Cor. D.5")
+       equations="Cor. 3.3, eq. (8), eq. (10)", source="paper",
+       quote="W_{X_k} W_{X_k}ᵀ → [(S_k − (λ/ρ_k) I)(S_k + σ² I)^{-1}] truncated to rank p_k")
 def check(record, mode):
     K = 5 if mode.full else 3
     p_k = [4] * K if mode.full else [2] * K

@@ -82,7 +82,8 @@ def predicted_maps(data, p_modes, sigma, lam):
        statement="if clusters 1…m are duplicates X_l = (x_l, …, x_l) and the rest are samples of Gaussian modes, "
                  "there is a local minimiser (r_1x_1 … r_mx_m W_X(m+1) … W_XK); with n_l copies "
                  "r_l² = (n_l‖x_l‖² − nλ)/(n_l‖x_l‖⁴ + n_lσ²‖x_l‖²)",
-       equations="Cor. 3.4, eq. (8)")
+       equations="Cor. 3.4, eq. (8)", source="paper",
+       quote="W2* = W1* = (r_1 x_1 … r_m x_m W_{X_{m+1}} … W_{X_K})")
 def check(record, mode):
     data, p_modes = hybrid_instance(mode)
     sigma, lam = 0.4, 1e-3

@@ -67,7 +67,7 @@ def hessian_structure(X, p, sigma, lam):
 @claim("corollary_d4", title="Corollary D.4: W1-Hessian at W_mem is block-diagonal, a_i x_i x_iᵀ + isotropic",
        statement="at W_mem the Hessian of the loss in W1 is blkdiag(a_1x_1x_1ᵀ + λI, …, a_nx_nx_nᵀ + λI, λI, …, λI) "
                  "with a_i > 0 (the structure Adam-like optimisers exploit to prefer the sparse solution)",
-       equations="Cor. D.4 (appendix, second-hand)")
+       equations="Cor. D.4", source="appendix, second-hand", expected="consistent")
 def check(record, mode):
     d, n, p = (64, 5, 10) if mode.full else (6, 4, 6)
     sigma, lam, norm = 0.15, 1e-2, 3.0

@@ -32,7 +32,8 @@ def gram_eigenvalues(M: int) -> dict:
 @claim("definition_3_1", title="Definition 3.1: (α, β)-separability, β < 0 ⇒ ≤ d + 1 clusters, margin γ > 0",
        statement="X is (α, β)-separable if ‖x_kj − x̄_k‖/‖x̄_k‖ ≤ α and cos∠(x̄_k, x̄_l) ≤ β (k ≠ l); "
                  "β < 0 permits at most d + 1 clusters and gives an inter-cluster margin γ > 0",
-       equations="Def. 3.1")
+       equations="Def. 3.1", source="paper",
+       quote="X is (α, β)-separable if ‖x_{k,j} − x̄_k‖/‖x̄_k‖ ≤ α for all k, j, and cos∠(x̄_k, x̄_l) ≤ β for all k ≠ l")
 def check(record, mode):
     d, sizes, alpha, beta = (64, [40, 30, 30], 0.1, -0.4) if mode.full else (6, [5, 4, 3], 0.1, -0.4)
     data = separable_clusters(d, sizes, alpha=alpha, beta=beta, norm=2.0, seed=mode.seed)

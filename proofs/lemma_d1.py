@@ -43,7 +43,7 @@ def minimise_linear_ae(X, p, sigma, lam_prime, seed):
 @claim("lemma_d1", title="Lemma D.1: regularised linear AE minimisers a_j = (Λ_j − λ')/(Λ_j + nσ²)",
        statement="the global minimisers of ‖W2W1ᵀX − X‖² + nσ²‖W2W1ᵀ‖² + λ'(‖W1‖² + ‖W2‖²) are "
                  "W2 = W1 = U^(p)(I + nσ²Λ⁻¹)^(−1/2)(I − λ'Λ⁻¹)^(1/2)Oᵀ (needs Λ_p > λ')",
-       equations="Lemma D.1, eq. (8)")
+       equations="Lemma D.1, eq. (8)", source="appendix, second-hand", expected="consistent")
 def check(record, mode):
     d, n, p = (32, 64, 8) if mode.full else (5, 7, 2)
     sigma, lam_prime = 0.3, 0.5

@@ -56,7 +56,8 @@ def std_ordering():
        statement="the representation of a noisy training sample is spiky (≈ one-hot, spike ≈ ‖x‖) under a "
                  "memorising model and balanced over the p_k neurons of its block under a generalising one, "
                  "so Std(h) is larger for memorised inputs",
-       equations="Cor. 3.2, Cor. 3.3, THEORY.md §4")
+       equations="Cor. 3.2, Cor. 3.3", source="paper",
+       quote="spiky … r_i x_iᵀ(x_i + σε)")
 def check(record, mode):
     d, p = (1024, 100) if mode.full else (16, 8)
     n_mem, n_gen = (5, 2000) if mode.full else (4, 200)

@@ -57,7 +57,8 @@ def fit_exponent(x, y):
        statement="if X is (α, β)-separable with β < 0 and nλ < min_k λ_min(Λ_k^(p_k)), there is a local "
                  "minimiser W2* = W1* = (W_X1 … W_XM) + R with ‖R‖_F² ≤ C e^{−cγ²/σ²}, W_Xk = "
                  "U_k(I + n_kσ²Λ_k⁻¹)^(−1/2)(I − nλΛ_k⁻¹)^(1/2)O_kᵀ",
-       equations="Thm. 3.1, eq. (8)")
+       equations="Thm. 3.1, eq. (8)", source="paper",
+       quote="there exists a local minimiser W2* = W1* = (W_{X_1} … W_{X_M}) + R(σ, γ), Σ_k p_k = p, ‖R‖_F² ≤ C e^{−cγ²/σ²}")
 def check(record, mode):
     X, labels, p_k, sigmas, lam = instance(mode)
     d, n = X.shape

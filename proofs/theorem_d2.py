@@ -27,7 +27,7 @@ from theory.predict import predict, switching_margin
 @claim("theorem_d2", title="Theorem D.2: L = (1/n) Σ_k L̂_{X_k} + ε near the block point; minimiser within √(2ε/m0)",
        statement="near the block point the masks are stable and L_X = (1/n) Σ_k L̂_{X_k} + ε, "
                  "ε ≤ C(δ/γ + e^{−cγ²/σ²}); local minimisers there lie within √(2ε/m0) of it, m0 ≳ σ² + nλ",
-       equations="Thm. D.2 (appendix, second-hand)")
+       equations="Thm. D.2", source="appendix, second-hand", expected="consistent")
 def check(record, mode):
     X, labels, p_k, _, lam = instance(mode)
     n = X.shape[1]
