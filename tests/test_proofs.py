@@ -97,7 +97,26 @@ def test_unmet_assumptions_make_a_verdict_inconclusive_and_say_what_was_found():
 
 def test_registering_a_name_twice_is_an_error():
     with pytest.raises(ValueError, match="twice"):
-        claim("lemma_d1", title="", statement="", equations="")(lambda record, mode: None)
+        claim("lemma_d1", title="", statement="", equations="", source="derived here")(lambda record, mode: None)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(source="the paper"), "source must be one of"),
+    (dict(source="paper"), "printed words"),
+    (dict(source="appendix, second-hand", expected="refuted"), "cannot be expected 'refuted'"),
+    (dict(source="derived here", expected="typo"), "cannot be expected 'typo'"),
+    (dict(source="derived here", weights="both"), "weights must be"),
+])
+def test_attribution_is_checked_at_registration(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        claim("new_claim", title="", statement="", equations="", **kwargs)
+
+
+def test_every_registered_claim_is_attributed():
+    for check in CHECKS.values():
+        assert check.source in ("paper", "appendix, second-hand", "derived here"), check.name
+        if check.source == "paper":
+            assert check.quote.strip(), check.name
 
 
 @pytest.mark.parametrize("module", ["record", "report", "common", "__init__"])
