@@ -74,16 +74,33 @@ def save_checkpoint(folder: str, name: str, arrays: dict, meta: dict) -> None:
     atomic_write(os.path.join(folder, name + ".json"), lambda stream: stream.write(text))
 
 
+class CorruptFileError(ValueError):
+    """A checkpoint or cache file exists but cannot be read (truncated, garbage); names the file."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"cannot read {path}: {reason} (delete the file to recompute it)")
+        self.path = path
+
+
 def load_checkpoint(folder: str, name: str):
-    """Return ``(arrays, meta)`` of a complete checkpoint, or ``None`` if there is none."""
+    """Return ``(arrays, meta)`` of a complete checkpoint, or ``None`` if there is none.
+
+    A file that exists but cannot be read raises `CorruptFileError` naming it.
+    """
     meta_path = os.path.join(folder, name + ".json")
     array_path = os.path.join(folder, name + ".npz")
     if not (os.path.exists(meta_path) and os.path.exists(array_path)):
         return None
-    with open(meta_path, encoding="utf-8") as stream:
-        meta = json.load(stream)
-    with np.load(array_path) as data:
-        arrays = {key: data[key] for key in data.files}
+    try:
+        with open(meta_path, encoding="utf-8") as stream:
+            meta = json.load(stream)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorruptFileError(meta_path, f"{type(error).__name__}: {error}") from error
+    try:
+        with np.load(array_path) as data:
+            arrays = {key: data[key] for key in data.files}
+    except Exception as error:  # np.load raises BadZipFile, OSError, ValueError, EOFError ...
+        raise CorruptFileError(array_path, f"{type(error).__name__}: {error}") from error
     return arrays, meta
 
 
