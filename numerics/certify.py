@@ -35,7 +35,8 @@ accuracy of about ``lanczos_tol · c``.
 
 Verdict (eigenvalue tolerance ``eig_tol = rel_eig_tol · λ_max``):
 ``"not a critical point"`` if ``‖∇L‖/L0 > gtol``; ``"saddle"`` if the smallest eigenvalue is
-``< −eig_tol`` or the zero-column ratio exceeds ``1 + ratio_tol`` (each comes with an
+``< −eig_tol`` or the zero-column ratio exceeds ``1 + ratio_tol`` plus the ratio's own
+error along live columns, ``max_j ‖∂L/∂w_j‖/(2λ‖w1_j‖)`` (each comes with an
 explicit descent direction, checked on the loss itself); ``"strict local minimum"`` if the
 smallest eigenvalue is ``> eig_tol`` and zero columns pass — strict *modulo the removed
 symmetry directions*, which are listed in the report; otherwise ``"degenerate minimum"``
@@ -174,7 +175,9 @@ class CertifyReport:
     ``n_reduced`` (live coordinates), ``n_symmetry`` (removed directions); ``zero_columns``
     indices; ``blocks`` the activation blocks; ``symmetries`` plain-language list of what
     was removed; ``zero_column_ratio`` (sup estimate, λ > 0) or ``zero_column_gain``
-    (λ = 0); ``zero_column_bound`` rigorous upper bound of the ratio; ``symmetry_curvature``
+    (λ = 0); ``zero_column_tol`` how far above 1 the ratio may be before it counts as a
+    descent (``ratio_tol`` plus the offset a nonzero gradient causes along live columns);
+    ``zero_column_bound`` rigorous upper bound of the ratio; ``symmetry_curvature``
     largest |Rayleigh quotient|/λ_max along random removed directions (small = the removed
     directions are indeed flat); ``descent`` (W1, W2) direction, ``descent_decrease``
     (loss drop found along it, above rounding) and ``descent_step`` (the step t that gave
@@ -205,6 +208,7 @@ class CertifyReport:
     descent_decrease: float = 0.0
     descent_step: float = 0.0
     lowest_mode: tuple | None = None
+    zero_column_tol: float = float("nan")
     notes: list = field(default_factory=list)
 
     @property
@@ -346,20 +350,25 @@ def _zero_column_test(W1, W2, X, sigma, lam, tied, zero, rng, n_random=6, ascent
         return -value, -grad_u / norm
 
     live = ~zero
-    starts = [W1[:, j] for j in np.flatnonzero(live) if np.linalg.norm(W1[:, j]) > 0]
+    live_units = [W1[:, j] / np.linalg.norm(W1[:, j]) for j in np.flatnonzero(live) if np.linalg.norm(W1[:, j]) > 0]
+    starts = list(live_units)
     starts += [X[:, i] for i in range(min(X.shape[1], 64)) if np.linalg.norm(X[:, i]) > 0]
     for _ in range(n_random):
         starts.append(rng.standard_normal(d))
-    if X.shape[1] < d:
-        Q, _ = np.linalg.qr(X)
-        for _ in range(2):
-            v = rng.standard_normal(d)
-            v -= Q @ (Q.T @ v)
-            if np.linalg.norm(v) > 1e-12:
-                starts.append(v)
+    starts += _half_active_starts(X, sigma, rng)
+
+    def along_live(a):
+        """Parallel to a live column: ratio 1 there by the splitting symmetry, no escape."""
+        unit = a / np.linalg.norm(a)
+        return any(abs(unit @ u) > 0.999 for u in live_units)
+
     scored = sorted(((score(a)[0], a) for a in starts), key=lambda item: -item[0])
     best_value, best_a = scored[0][0], scored[0][1] / np.linalg.norm(scored[0][1])
-    for value, a in scored[:4]:
+    # Ascend from the best start and from the best ones off the live columns: the live
+    # columns score exactly 1 (splitting is free) and would otherwise crowd out the
+    # half-active directions where a zero column escapes (`_half_active_starts`).
+    ascents = [scored[0]] + [item for item in scored[1:] if not along_live(item[1])][:4]
+    for value, a in ascents:
         out = scipy.optimize.minimize(negative_score_and_grad, a / np.linalg.norm(a), jac=True,
                                       method="L-BFGS-B", options=dict(maxiter=ascent_iter))
         if -out.fun > best_value:
@@ -372,6 +381,44 @@ def _zero_column_test(W1, W2, X, sigma, lam, tied, zero, rng, n_random=6, ascent
     else:
         best_b = -g / max(float(np.linalg.norm(g)), 1e-300)
     return float(best_value), best_a, best_b, j0, evaluations[0]
+
+
+def _splitting_ratio_error(W1, g1, g2, live, lam, tied) -> float:
+    """Largest ``‖g_j‖/(2λ‖w1_j‖)`` over live columns: the zero-column ratio's offset from 1
+    along live directions at a point that is critical only up to its gradient g."""
+    columns = np.flatnonzero(live)
+    if not columns.size:
+        return 0.0
+    grads = (g1 + g2) if tied else g2
+    sizes = np.linalg.norm(W1[:, columns], axis=0)
+    return float(np.max(np.linalg.norm(grads[:, columns], axis=0) / (2.0 * lam * np.maximum(sizes, 1e-300))))
+
+
+def _half_active_starts(X, sigma, rng, count=8) -> list:
+    """Directions on which a new neuron is half-active on the noise of the samples.
+
+    A unit vector orthogonal to the data plus small components along the samples, so that
+    its overlaps aᵀx_i are about σ (z ≈ 1): the regime where a zero column of W_mem can grow
+    (`theory.memorization.saddle_decay`). One sample at a time, all together, and random
+    mixtures; without an orthogonal direction (rank X = d), random unit vectors instead.
+    """
+    d, n = X.shape
+    norms_sq = np.sum(X * X, axis=0)
+    Q, singular, _ = np.linalg.svd(X, full_matrices=False)
+    Q = Q[:, singular > 1e-12 * max(singular[0], 1e-300)] if singular.size else Q[:, :0]
+    if Q.shape[1] >= d or sigma == 0:
+        return [rng.standard_normal(d) for _ in range(count)]
+    v = rng.standard_normal(d)
+    v -= Q @ (Q.T @ v)
+    v /= np.linalg.norm(v)
+    safe = norms_sq > 0
+    weights = [np.eye(n)[i] for i in range(min(n, count))] + [np.ones(n)]
+    weights += [rng.uniform(-1.0, 2.0, n) for _ in range(count // 2)]
+    starts = []
+    for c in weights:
+        overlap = np.where(safe, sigma * c / np.where(safe, norms_sq, 1.0), 0.0)
+        starts.append(v + X @ overlap)
+    return starts
 
 
 def zero_column_bound(W1, W2, X, sigma, lam) -> float:
@@ -544,6 +591,10 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_t
         if lam > 0:
             ratio = value
             bound = zero_column_bound(W1, W2, X, sigma, lam)
+            # Along a live column the ratio is 1 at an exact critical point (splitting is
+            # free); at the given point it is off by ‖∂L/∂w_j‖/(2λ‖w1_j‖) (positive
+            # homogeneity), which therefore widens the tolerance.
+            ratio_tol = ratio_tol + _splitting_ratio_error(W1, g1, g2, live, lam, tied)
         else:
             gain = value
         unstable = (value > 1.0 + ratio_tol) if lam > 0 else (value > gtol * scale)
@@ -674,7 +725,7 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_t
                          eig_tol=tol, n_reduced=int(live.sum()) * d * (1 if tied else 2),
                          n_symmetry=int(n_sym), symmetries=symmetries, zero_column_ratio=ratio,
                          zero_column_gain=gain, zero_column_bound=bound, symmetry_curvature=sym_curv,
-                         method=method, n_hvp=int(hvp_count[0]) + zero_evals,
+                         method=method, n_hvp=int(hvp_count[0]) + zero_evals, zero_column_tol=ratio_tol,
                          wall_time=time.perf_counter() - started, descent=descent,
                          descent_decrease=decrease, descent_step=step, lowest_mode=lowest_mode, **base)
 
