@@ -42,6 +42,9 @@ def single_thread():
         numba.set_num_threads(before)
 
 
+MINIMUM = ("strict local minimum", "degenerate minimum")
+
+
 def say(mode, text: str) -> None:
     """Progress line on stderr, silent when ``mode.quiet`` (CI) is set."""
     if not mode.quiet:
@@ -108,24 +111,69 @@ def perturb_live(W, relative: float, seed=0) -> np.ndarray:
     return W + relative * np.linalg.norm(W) * noise / np.linalg.norm(noise)
 
 
-def minimise_from(X, W, sigma: float, lam: float, *, seed=0, perturb: float = 0.0, gtol: float = 1e-9,
-                  polish: bool = True):
-    """Minimise the exact loss eq. (6) (tied weights) from W, optionally perturbed: `numerics.solvers.train`.
+def minimise_from(X, W, sigma: float, lam: float, *, tied: bool = False, seed=0, perturb: float = 0.0,
+                  gtol: float = 1e-9, polish: bool = True):
+    """Minimise the exact loss eq. (6) from W (`numerics.solvers.train`), by default untied.
 
-    Work-around (reported to the lead): `train`'s trust-krylov polish sometimes hands NaN weights
-    to the objective, which raises ``ValueError(... finite values ...)``; we then rerun with
-    L-BFGS only. Every tolerance downstream charges the gradient left at the end.
+    Untied (loss (6) as printed): W1 and W2 both start at W, each perturbed independently
+    on its live columns (`perturb_live`, relative size ``perturb``). Tied: one W. When the
+    trust-region polish breaks down on a non-finite step (``ValueError`` naming finite
+    values), the run is repeated with L-BFGS alone. Every tolerance downstream charges the
+    gradient left at the end.
     """
     from numerics.solvers import train
 
+    if tied:
+        init = perturb_live(W, perturb, seed) if perturb else W
+    else:
+        init = (perturb_live(W, perturb, seed), perturb_live(W, perturb, seed + 1)) if perturb else (W, W)
     try:
-        return train(X, W.shape[1], sigma, lam, seed=seed, tied=True, init=W, perturb=perturb, gtol=gtol,
-                     polish=polish)
+        return train(X, W.shape[1], sigma, lam, seed=seed, tied=tied, init=init, gtol=gtol, polish=polish)
     except ValueError as error:
         if not polish or "finite" not in str(error):
             raise
-        return train(X, W.shape[1], sigma, lam, seed=seed, tied=True, init=W, perturb=perturb, gtol=gtol,
-                     polish=False)
+        return train(X, W.shape[1], sigma, lam, seed=seed, tied=tied, init=init, gtol=gtol, polish=False)
+
+
+def existence(X, labels, W_pred, predicted_maps, sigma: float, lam: float, *, seed=0, perturb=1e-2) -> dict:
+    """An existence claim on loss (6) as printed: a certified untied local minimiser near ``W_pred``.
+
+    Trains untied from ``W_pred`` (perturbed), certifies untied, and measures the invariant
+    map residual ``Σ_k ‖A_k − A_k^pred‖²`` against Theorem D.2's radius, how far the factors
+    are from each other (``‖W1 − W2‖_F``) and from the prediction (`aligned_distance`, each
+    factor). The tied problem (W1 = W2 imposed) is run the same way as a second, labelled
+    measurement, with ``‖∂L/∂W1 − ∂L/∂W2‖`` at its optimum: zero iff the tied optimum is also
+    a critical point of loss (6).
+    """
+    from numerics.certify import certify
+    from numerics.objective import expected_loss_and_grad
+
+    out = {}
+    for tied in (False, True):
+        fit = minimise_from(X, W_pred, sigma, lam, tied=tied, seed=seed, perturb=perturb)
+        report = certify(fit.W1, fit.W2, X, sigma, lam, tied=tied)
+        residual = map_residual(fit.W1, fit.W2, X, labels, predicted_maps)
+        tolerance = residual_tolerance(W_pred, fit.W1, X, labels, sigma, lam, fit.grad_norm, W2_fit=fit.W2)
+        row = dict(fit=fit, report=report, verdict=report.verdict, minimum=report.verdict in MINIMUM,
+                   map_residual=residual, tolerance=tolerance["tolerance"], radius=tolerance["radius"],
+                   within=residual <= tolerance["tolerance"], factor_gap=float(np.linalg.norm(fit.W1 - fit.W2)),
+                   factor_distance=max(aligned_distance(fit.W1, W_pred, X, labels),
+                                       aligned_distance(fit.W2, W_pred, X, labels)),
+                   rel_grad_norm=fit.rel_grad_norm, loss=fit.loss)
+        if tied:
+            _, g1, g2 = expected_loss_and_grad(fit.W1, fit.W2, X, sigma, lam)
+            row["untied_gradient_gap"] = float(np.linalg.norm(g1 - g2))
+        out["tied" if tied else "untied"] = row
+    return out
+
+
+def existence_measurements(result: dict) -> dict:
+    """The JSON-ready numbers of `existence`: untied first (loss (6) as printed), tied second."""
+    keys = ("verdict", "map_residual", "tolerance", "radius", "factor_gap", "factor_distance", "rel_grad_norm",
+            "loss", "untied_gradient_gap")
+    untied = {k: result["untied"][k] for k in keys if k in result["untied"]}
+    tied = {k: result["tied"][k] for k in keys if k in result["tied"]}
+    return {"untied (loss (6) as printed)": untied, "tied (W1 = W2 imposed; second measurement)": tied}
 
 
 # ----------------------------------------------------------------------------- invariants
@@ -238,17 +286,21 @@ def decomposition(W1, W2, X, labels, sigma: float, lam: float, exact_loss=None) 
                 stable=stable)
 
 
-def residual_tolerance(W_pred, W_fit, X, labels, sigma: float, lam: float, grad_norm: float = 0.0) -> dict:
+def residual_tolerance(W_pred, W_fit, X, labels, sigma: float, lam: float, grad_norm: float = 0.0, *,
+                       W2_fit=None) -> dict:
     """Tolerance on Σ_k ‖A_k(W_fit) − A_k(W_pred)‖_F² from Theorem D.2's radius.
 
     Local minimisers lie within ``r = √(2ε/m0)`` of the block point (Thm. D.2) with ε the
     largest |L − (1/n) Σ_k L̂_{X_k}| at the two points (measured, `decomposition`) and the
     appendix's curvature scale ``m0 = σ² + nλ`` (constant taken as 1); the solver adds
-    ``‖∇L(W_fit)‖/m0``. Since ``‖WWᵀ − VVᵀ‖_F ≤ (‖W‖₂ + ‖V‖₂)‖W − V‖_F`` per block and the maps do
+    ``‖∇L(W_fit)‖/m0``; ``W2_fit`` is the decoder when untied (default: tied). Since
+    ``‖WWᵀ − VVᵀ‖_F ≤ (‖W‖₂ + ‖V‖₂)‖W − V‖_F`` per block and the maps do
     not see O_k, the map residual is at most ``(2‖W_pred‖₂ + r)² r²``.
     """
     n = X.shape[1]
-    eps = max(abs(decomposition(W, W, X, labels, sigma, lam)["epsilon"]) for W in (W_pred, W_fit))
+    W2_fit = W_fit if W2_fit is None else W2_fit
+    eps = max(abs(decomposition(W1, W2, X, labels, sigma, lam)["epsilon"])
+              for W1, W2 in ((W_pred, W_pred), (W_fit, W2_fit)))
     m0 = sigma ** 2 + n * lam
     radius = np.sqrt(2 * eps / m0) + grad_norm / m0
     return dict(epsilon=eps, m0=m0, radius=radius,
