@@ -40,14 +40,14 @@ from theory import linear_block
 from theory.predict import block_linear_map, predict
 
 def instance(mode):
-    """Three clusters, simplex means of norm 3, rank-2 spreads (α = 0.3), p_k = 2 each; σ and λ sweeps."""
+    """Three clusters, simplex means of norm 3, rank-2 spreads (α = 0.3), p_k = 2 each; the σ sweep, λ = 1e-3."""
     if mode.full:
         d, sizes, ranks, p_k = 1024, [100, 100, 100], [4, 4, 4], [3, 3, 3]
     else:
         d, sizes, ranks, p_k = 8, [6, 6, 6], [2, 2, 2], [2, 2, 2]
     sigmas = [0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.75, 0.9]
     X, labels = orthogonal_clusters(d, sizes, ranks, alpha=0.3, norms=3.0, seed=mode.seed + 1)
-    return X, labels, p_k, sigmas, LAMBDAS
+    return X, labels, p_k, sigmas, REFERENCE_LAMBDA
 
 
 LAMBDAS = (1e-3, 3e-3, 1e-2)     # the decay sweep: does the residual's constant depend on λ?
@@ -59,9 +59,9 @@ def sweep(full: bool, seed: int) -> tuple:
     """Untied minimisers of loss (6) near eq. (8) over σ × λ (tied too at the reference λ); computed once."""
     from proofs.record import Mode
 
-    X, labels, p_k, sigmas, lambdas = instance(Mode(full=full, seed=seed))
+    X, labels, p_k, sigmas, _ = instance(Mode(full=full, seed=seed))
     rows = []
-    for lam in lambdas:
+    for lam in LAMBDAS:
         for sigma in sigmas:
             prediction = predict(X, labels, p_k, sigma, lam)
             fit = minimise_from(X, prediction.W, sigma, lam, tied=False, seed=seed, perturb=1e-2)
