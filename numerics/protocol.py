@@ -165,16 +165,70 @@ class RMSprop:
         self.step_count = step_count
 
 
+@dataclass
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam on the loss gradient, with *decoupled* decay ``θ ← θ(1 − lr·wd)`` first.
+
+    Its decay is not a penalty in the loss, so eq. (6)'s λ does not describe it exactly.
+    """
+    weight_decay: float = 1e-2
+
+    def step(self, params, grads) -> None:
+        """Shrink ``params`` by ``1 − lr·wd``, then take an Adam step without L2 decay."""
+        for w in params:
+            w *= 1.0 - self.lr * self.weight_decay
+        decay, self.weight_decay = self.weight_decay, 0.0
+        try:
+            super().step(params, grads)
+        finally:
+            self.weight_decay = decay
+
+
+@dataclass
+class SGD:
+    """``torch.optim.SGD`` (dampening 0, nesterov False): ``b ← μb + g``, ``θ ← θ − lr·b``, g = ∇ℓ + wd·θ."""
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    step_count: int = 0
+    state: list = field(default_factory=list)
+
+    def step(self, params, grads) -> None:
+        """Update ``params`` (list of arrays) in place from their loss gradients ``grads``."""
+        if not self.state:
+            self.state = [np.zeros_like(w) for w in params]
+        self.step_count += 1
+        for w, g, b in zip(params, grads, self.state):
+            if self.weight_decay:
+                g = g + self.weight_decay * w
+            if self.momentum:
+                if self.step_count == 1:
+                    b[...] = g
+                else:
+                    b *= self.momentum
+                    b += g
+                g = b
+            w -= self.lr * g
+
+    def arrays(self) -> dict:
+        return {f"opt_b_{i}": b for i, b in enumerate(self.state)}
+
+    def load(self, arrays: dict, step_count: int, n_params: int) -> None:
+        self.state = [arrays[f"opt_b_{i}"].copy() for i in range(n_params)]
+        self.step_count = step_count
+
+
+OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "sgd": SGD}
+
+
 def make_optimizer(name: str, lr, weight_decay=0.0, **options):
-    """``"adam"`` or ``"rmsprop"`` with PyTorch defaults for anything not given."""
+    """``"adam"``, ``"adamw"``, ``"rmsprop"`` or ``"sgd"`` with PyTorch defaults for anything not given."""
     key = str(name).lower()
     lr = positive("lr", lr)
     weight_decay = nonnegative("weight_decay", weight_decay)
-    if key == "adam":
-        return Adam(lr=lr, weight_decay=weight_decay, **options)
-    if key == "rmsprop":
-        return RMSprop(lr=lr, weight_decay=weight_decay, **options)
-    raise ValueError(f"optimizer must be 'adam' or 'rmsprop'; got {name!r}")
+    if key not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {name!r}")
+    return OPTIMIZERS[key](lr=lr, weight_decay=weight_decay, **options)
 
 
 # ----------------------------------------------------------------------------- one step

@@ -6,7 +6,9 @@ import pytest
 
 from numerics.objective import expected_loss_and_grad
 from numerics.protocol import (
+    SGD,
     Adam,
+    AdamW,
     RMSprop,
     lambda_from_weight_decay,
     make_optimizer,
@@ -139,7 +141,10 @@ def test_optimisers_match_torch_when_installed():
     theta = rng.normal(size=(3, 2))
     grads = [rng.normal(size=(3, 2)) for _ in range(5)]
     for ours, theirs in ((Adam(lr=1e-2, weight_decay=0.1), lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=0.1)),
-                         (RMSprop(lr=1e-2, weight_decay=0.1), lambda p: torch.optim.RMSprop(p, lr=1e-2, weight_decay=0.1))):
+                         (RMSprop(lr=1e-2, weight_decay=0.1), lambda p: torch.optim.RMSprop(p, lr=1e-2, weight_decay=0.1)),
+                         (AdamW(lr=1e-2, weight_decay=0.1), lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1)),
+                         (SGD(lr=1e-2, momentum=0.9, weight_decay=0.1),
+                          lambda p: torch.optim.SGD(p, lr=1e-2, momentum=0.9, weight_decay=0.1))):
         w = theta.copy()
         param = torch.nn.Parameter(torch.tensor(theta, dtype=torch.float64))
         opt = theirs([param])
@@ -170,9 +175,31 @@ def test_minibatch_loss_and_gradient_match_torch_when_installed(tied):
         np.testing.assert_allclose(grads[1], b.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
+def test_adamw_and_sgd_follow_their_update_rules():
+    """AdamW = decoupled shrink then Adam without decay; SGD with momentum = torch's buffer recursion."""
+    rng = np.random.default_rng(9)
+    theta = rng.normal(size=(4, 3))
+    grads = [rng.normal(size=(4, 3)) for _ in range(4)]
+    w, reference = theta.copy(), theta.copy()
+    adamw, adam = AdamW(lr=1e-2, weight_decay=0.1), Adam(lr=1e-2)
+    for g in grads:
+        adamw.step([w], [g])
+        reference *= 1 - 1e-2 * 0.1
+        adam.step([reference], [g])
+    np.testing.assert_allclose(w, reference, rtol=1e-14, atol=1e-15)
+    w, buffer, manual = theta.copy(), None, theta.copy()
+    sgd = SGD(lr=0.1, momentum=0.5, weight_decay=0.2)
+    for g in grads:
+        sgd.step([w], [g])
+        direction = g + 0.2 * manual
+        buffer = direction if buffer is None else 0.5 * buffer + direction
+        manual = manual - 0.1 * buffer
+    np.testing.assert_allclose(w, manual, rtol=1e-14, atol=1e-15)
+
+
 def test_make_optimizer_rejects_unknown_names():
     with pytest.raises(ValueError, match="optimizer"):
-        make_optimizer("sgd", 1e-3)
+        make_optimizer("lbfgs", 1e-3)
     with pytest.raises(ValueError, match="lr"):
         make_optimizer("adam", -1.0)
 
