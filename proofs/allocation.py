@@ -129,7 +129,7 @@ def run_instances(seeds, workers: int, mode) -> list:
        statement="the best block solution keeps the p directions with the largest gains (Λ − nλ)²/(Λ + n_kσ²); "
                  "it predicts which clusters are memorised, which generalise and with how many neurons, and "
                  "matches the allocation of the best of 16 random starts on ≥ 90 % of instances",
-       equations="neuron allocation, Lemma D.1", source="derived here", slow=True)
+       equations="neuron allocation, Lemma D.1", source="derived here", weights="tied", slow=True)
 def check(record, mode):
     count = 60 if mode.full else 30
     seeds = [10_000 * (mode.seed + 1) + i for i in range(count)]

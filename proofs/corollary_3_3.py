@@ -80,9 +80,10 @@ def convergence(full: bool, seed: int, sigma: float, lam: float) -> tuple:
 @claim("corollary_3_3", title="Corollary 3.3: generalisation W_gen, W_XkW_Xkᵀ → (S_k − λ/ρ_k)(S_k + σ²)⁻¹ as n_k → ∞",
        statement="samples of K modes with incoherent means and small spread are separable w.h.p.; there is "
                  "a local minimiser W_gen = (W_X1 … W_XK) with W_XkW_Xkᵀ → [(S_k − (λ/ρ_k)I)(S_k + σ²I)⁻¹] "
-                 "truncated to rank p_k as n → ∞, n_k/n → ρ_k",
+                 "truncated to rank p_k as n → ∞, n_k/n → ρ_k (checked with σ², which eq. (8) gives; the printed "
+                 "σ is a typo, see errata_sigma_vs_sigma_sq)",
        equations="Cor. 3.3, eq. (8), eq. (10)", source="paper", weights="untied",
-       quote="W_{X_k} W_{X_k}ᵀ → [(S_k − (λ/ρ_k) I)(S_k + σ² I)^{-1}] truncated to rank p_k")
+       quote="W_{X_k} W_{X_k}ᵀ → [(S_k − (λ/ρ_k) I)(S_k + σI)^{-1}] truncated to rank p_k")
 def check(record, mode):
     K = 5 if mode.full else 3
     p_k = [4] * K if mode.full else [2] * K

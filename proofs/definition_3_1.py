@@ -68,7 +68,8 @@ def gram_eigenvalues(M: int) -> dict:
     return {sp.factor(k): v for k, v in G.eigenvals().items()}
 
 
-@claim("definition_3_1", title="Definition 3.1: (α, β)-separability, β < 0 ⇒ ≤ d + 1 clusters, margin γ > 0",
+@claim("definition_3_1", title="Definition 3.1: (α, β) as defined, on constructed and real data; β < 0 ⇒ ≤ d + 1 "
+                                 "clusters",
        statement="X is (α, β)-separable if ‖x_kj − x̄_k‖/‖x̄_k‖ ≤ α and cos∠(x̄_k, x̄_l) ≤ β (k ≠ l); "
                  "β < 0 permits at most d + 1 clusters and gives an inter-cluster margin γ > 0",
        equations="Def. 3.1", source="paper",
