@@ -42,7 +42,8 @@ from scipy.special import ndtr
 from numerics.validation import as_matrix, labels_for, nonnegative, positive, positive_int
 from theory.allocation import allocate, cluster_spectra
 from theory.errors import AssumptionError, check_decay, check_negative_beta
-from theory.predict import memorization_weights, partition_weights, switching_margin
+from theory.linear_block import optimal_scale_np
+from theory.predict import block_weights, memorization_weights, switching_margin, uniform_first_orthogonal
 
 __all__ = ["TheoryDenoiser", "memorizing_denoiser", "generalizing_denoiser"]
 
@@ -207,10 +208,41 @@ def generalizing_denoiser(X, labels, p_per_cluster, lam: float = 0.0, *, p: int 
 
         description = f"eq. (8) blocks, p_k = {tuple(counts)}"
 
+    blocks = _BlockFamily(X, labels, spectra, lam)
+
     def weights_at(sigma):
-        W_blocks = partition_weights(X, labels, counts_at(sigma), sigma, lam, check_assumptions=False)
         W = np.zeros((X.shape[0], total))
-        W[:, :W_blocks.shape[1]] = W_blocks
+        start = 0
+        for k, q in enumerate(counts_at(sigma)):
+            W[:, start:start + q] = blocks.at(k, q, sigma)
+            start += q
         return W
 
     return TheoryDenoiser(X, weights_at, description, counts_at=counts_at)
+
+
+class _BlockFamily:
+    """Eq. (8) blocks of every cluster at any σ from one `theory.predict.block_weights` call per (k, p_k).
+
+    In eq. (8), ``W_k(σ) = U diag(√a(σ)) O_kᵀ`` with ``a_j(σ) = (Λ_j − nλ)/(Λ_j + n_kσ²)``
+    (Lemma D.1) and σ-free U, O_k. Hence ``W_k(σ) = W_k(1) O_k diag(√(a(σ)/a(1))) O_kᵀ`` (O_k
+    orthogonal): the eigen-decomposition of X_kX_kᵀ is done once, not at every sampler step.
+    """
+
+    def __init__(self, X, labels, spectra, lam):
+        self._clusters = [X[:, labels == spectrum.label] for spectrum in spectra]
+        self._spectra, self._n, self._lam = spectra, X.shape[1], lam
+        self._reference = {}
+
+    def at(self, k: int, q: int, sigma: float) -> np.ndarray:
+        if q == 0:
+            return np.zeros((self._clusters[k].shape[0], 0))
+        if (k, q) not in self._reference:
+            W_ref = block_weights(self._clusters[k], q, self._n, 1.0, self._lam, check_assumptions=False)
+            self._reference[k, q] = (W_ref, uniform_first_orthogonal(q), self._scales(k, q, 1.0))
+        W_ref, O, a_ref = self._reference[k, q]
+        return W_ref @ ((O * np.sqrt(self._scales(k, q, sigma) / a_ref)) @ O.T)
+
+    def _scales(self, k, q, sigma):
+        spectrum = self._spectra[k]
+        return optimal_scale_np(spectrum.eigenvalues[:q], spectrum.n_k, sigma, self._n * self._lam)
