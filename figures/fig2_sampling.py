@@ -120,7 +120,7 @@ def _theory_memorising(spec: ModelSpec, config: Config) -> Model:
     return Model(shifted(theory, origin), X, origin, lambda Y, s: theory.representation(Y - origin, s),
                  dict(description, n=n, p=n, lam=0.0, beta1=beta1, cor_3_2_assumption_beta1_negative=beta1 < 0,
                       origin="mean of the pool" if spec.options["centre"] else "0 (raw pixels)",
-                      flip_probability={s: theory.flip_probability(s) for s in _ends()}))
+                      flip_probability={f"{s:g}": theory.flip_probability(s) for s in _ends()}))
 
 
 def _theory_generalising(spec: ModelSpec, config: Config) -> Model:
@@ -129,8 +129,8 @@ def _theory_generalising(spec: ModelSpec, config: Config) -> Model:
     theory = generalizing_denoiser(X, np.zeros(X.shape[1], dtype=int), "auto", 0.0, p=spec.options["p"])
     return Model(theory, X, np.zeros((X.shape[0], 1)), theory.representation,
                  dict(description, n=X.shape[1], p=spec.options["p"], lam=0.0, clusters=1, origin="0 (raw pixels)",
-                      neurons_per_cluster={s: theory.neurons_per_cluster(s) for s in _ends()},
-                      flip_probability={s: theory.flip_probability(s) for s in _ends()}))
+                      neurons_per_cluster={f"{s:g}": theory.neurons_per_cluster(s) for s in _ends()},
+                      flip_probability={f"{s:g}": theory.flip_probability(s) for s in _ends()}))
 
 
 BUILDERS: dict[str, Callable[[ModelSpec, Config], Model]] = {
