@@ -174,9 +174,9 @@ def _sample_model(spec: ModelSpec, model: Model, par: dict) -> dict:
                nearest_images=np.round(model.X[:, nearest].T, 4), nearest_index=nearest,
                **{f"{run}_{key}": value for run, (_, _, c) in runs.items() for key, value in c.items()
                   if key in ("cosine_ratio", "l2_ratio", "norm_ratio_quartiles")})
-    if model.representation is not None:
-        free, _, free_copies = runs["unclamped"]
-        active = np.sum(model.representation(free, SAMPLER["sigma_min"]) > 0, axis=0)
+    if model.representation is not None:      # neurons seen by the last step, whose output is the sample
+        _, free_path, free_copies = runs["unclamped"]
+        active = np.sum(model.representation(free_path.states[-2], SAMPLER["sigma_min"]) > 0, axis=0)
         one = active == 1
         out.update(active_neurons_at_end=np.bincount(active), single_active=float(one.mean()),
                    single_active_not_copied=int(np.sum(one & ~free_copies["cosine_memorized"])))
@@ -209,8 +209,8 @@ def checks(numbers: dict) -> list:
             out.append(check(f"{key}: most samples copy a training image (1/3 rule on directions, clamped)",
                              row["clamped_cosine_ratio"], f"> {COPY_MAJORITY}",
                              row["clamped_cosine_ratio"] > COPY_MAJORITY))
-            out.append(check(f"{key}: a sample with one active neuron at the end is a multiple of that neuron's "
-                             "image (derived here: f(y) = r^2 x (x^T y)), hence a copy by direction",
+            out.append(check(f"{key}: a sample whose last step sees one active neuron is a multiple of that "
+                             "neuron's image (derived here: f(y) = r^2 x (x^T y)), hence a copy by direction",
                              row["single_active_not_copied"], "0", row["single_active_not_copied"] == 0))
             out.append(check(f"{key}: homogeneity: without the clamp the l2 rule misses copies the direction rule "
                              "finds (norms are not pinned)", row["unclamped_l2_ratio"],
