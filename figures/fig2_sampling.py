@@ -60,7 +60,9 @@ NEW_AT_MOST = 0.05
 @dataclass(frozen=True)
 class ModelSpec:
     """One row of the figure: ``kind`` names its builder in `BUILDERS`; ``regime`` is what Fig. 2
-    expects of its samples ("memorising", "generalising", or "beyond assumptions": not checked)."""
+    expects of its samples ("memorising", "generalising", or "beyond assumptions": not checked);
+    ``homogeneous``: the model is positively homogeneous about its origin (bias-free ReLU DAEs,
+    with or without a skip term), so its copies need not have the right norm."""
 
     key: str
     title: str
@@ -68,6 +70,7 @@ class ModelSpec:
     kind: str
     regime: str
     options: dict = field(default_factory=dict)
+    homogeneous: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,7 +172,8 @@ def _sample_model(spec: ModelSpec, model: Model, par: dict) -> dict:
     samples, path, copies = runs["clamped"]
     sigmas, states = path.snapshots(SNAPSHOTS)
     nearest = copies["nearest"][:SHOWN]
-    out = dict(title=spec.title, regime=spec.regime, kind=spec.kind, data=model.description,
+    out = dict(title=spec.title, regime=spec.regime, kind=spec.kind, homogeneous=spec.homogeneous,
+               data=model.description,
                snapshot_sigmas=sigmas, snapshots=np.round(states[:, :, :SHOWN].transpose(2, 0, 1), 4),
                nearest_images=np.round(model.X[:, nearest].T, 4), nearest_index=nearest,
                **{f"{run}_{key}": value for run, (_, _, c) in runs.items() for key, value in c.items()
@@ -209,13 +213,15 @@ def checks(numbers: dict) -> list:
             out.append(check(f"{key}: most samples copy a training image (1/3 rule on directions, clamped)",
                              row["clamped_cosine_ratio"], f"> {COPY_MAJORITY}",
                              row["clamped_cosine_ratio"] > COPY_MAJORITY))
-            out.append(check(f"{key}: a sample whose last step sees one active neuron is a multiple of that "
-                             "neuron's image (derived here: f(y) = r^2 x (x^T y)), hence a copy by direction",
-                             row["single_active_not_copied"], "0", row["single_active_not_copied"] == 0))
-            out.append(check(f"{key}: homogeneity: without the clamp the l2 rule misses copies the direction rule "
-                             "finds (norms are not pinned)", row["unclamped_l2_ratio"],
-                             f"< {row['unclamped_cosine_ratio']:.3f}",
-                             row["unclamped_l2_ratio"] < row["unclamped_cosine_ratio"]))
+            if "single_active_not_copied" in row:          # models with a representation
+                out.append(check(f"{key}: a sample whose last step sees one active neuron is a multiple of that "
+                                 "neuron's image (derived here: f(y) = r^2 x (x^T y)), hence a copy by direction",
+                                 row["single_active_not_copied"], "0", row["single_active_not_copied"] == 0))
+            if row["homogeneous"]:
+                out.append(check(f"{key}: homogeneity: without the clamp the l2 rule misses copies the direction "
+                                 "rule finds (norms are not pinned)", row["unclamped_l2_ratio"],
+                                 f"< {row['unclamped_cosine_ratio']:.3f}",
+                                 row["unclamped_l2_ratio"] < row["unclamped_cosine_ratio"]))
         elif row["regime"] == "generalising":
             out.append(check(f"{key}: samples are new (l2 1/3 rule, clamped)", row["clamped_l2_ratio"],
                              f"<= {NEW_AT_MOST}", row["clamped_l2_ratio"] <= NEW_AT_MOST))
