@@ -79,6 +79,10 @@ def predicted_copy_fraction(X, labels, p: int, sigma: float, lam: float = 0.0) -
     direction, its top eigenvector u_1; whether that is a copy is decided by applying the 1/3
     rule to u_1 itself. A block with p_k ≥ 2 ("generalised") spreads its samples over p_k
     dimensions: not copies (up to the rule's chance level, about 3^{-p_k}).
+
+    >>> X = np.array([[2.0, -1.0, -1.1], [0.0, 1.7, 1.8]])         # a singleton and a two-sample mode
+    >>> predicted_copy_fraction(X, [0, 1, 1], p=3, sigma=0.1)        # mode 1 gets 2 neurons: generalised
+    0.5
     """
     allocation = allocate(X, labels, p, sigma, lam)
     verdicts = []

@@ -81,14 +81,27 @@ def _clamp_bounds(clamp):
     return low, high
 
 
-def _start(denoiser, d, n_samples, sigma_max, sigma_min, steps, seed, clamp):
-    """Validate the common sampler arguments; return (σ grid, rng, x₀ = σ_max·N(0, I), clamp)."""
+def _run(denoiser, d, n_samples, steps, sigma_max, sigma_min, seed, clamp, record, step):
+    """The loop both samplers share: validate, start at ``x = σ_max·N(0, I)``, then for each pair
+    (σ_i, σ_{i+1}) ``x, x̂₀ = step(x, σ_i, σ_{i+1}, rng)``, clamp, record."""
     if not callable(denoiser):
         raise TypeError(f"denoiser must be a callable denoiser(Y, sigma) -> X̂₀; got {type(denoiser).__name__}")
     d, n_samples = positive_int("d", d), positive_int("n_samples", n_samples)
     sigmas = sigma_grid(steps, sigma_max, sigma_min)
+    clamp = _clamp_bounds(clamp)
     rng = np.random.default_rng(seed)
-    return sigmas, rng, sigmas[0] * rng.standard_normal((d, n_samples)), _clamp_bounds(clamp)
+    x = sigmas[0] * rng.standard_normal((d, n_samples))
+    states, denoised = [x], []
+    for sigma, following in zip(sigmas[:-1], sigmas[1:]):
+        x, estimate = step(x, sigma, following, rng)
+        if clamp is not None:
+            x = np.clip(x, *clamp)
+        if record:
+            states.append(x)
+            denoised.append(estimate)
+    if not record:
+        return x
+    return x, Trajectory(sigmas, np.stack(states), np.stack(denoised))
 
 
 def _denoise(denoiser, x: np.ndarray, sigma: float) -> np.ndarray:
@@ -100,12 +113,6 @@ def _denoise(denoiser, x: np.ndarray, sigma: float) -> np.ndarray:
     if not np.all(np.isfinite(out)):
         raise ValueError(f"denoiser returned NaN or inf at sigma = {sigma:.6g}")
     return out
-
-
-def _finish(x, states, denoised, sigmas, record):
-    if not record:
-        return x
-    return x, Trajectory(sigmas, np.stack(states), np.stack(denoised))
 
 
 def ve_sample(denoiser, d: int, n_samples: int, *, steps: int = 60, sigma_max: float = 2.0,
@@ -123,21 +130,15 @@ def ve_sample(denoiser, d: int, n_samples: int, *, steps: int = 60, sigma_max: f
     >>> X0.shape
     (3, 5)
     """
-    sigmas, rng, x, clamp = _start(denoiser, d, n_samples, sigma_max, sigma_min, steps, seed, clamp)
-    states, denoised = [x], []
-    for i in range(sigmas.size - 1):
-        sigma, following = sigmas[i], sigmas[i + 1]
+    def step(x, sigma, following, rng):
         estimate = _denoise(denoiser, x, sigma)
         delta = sigma ** 2 - following ** 2
         x = x + delta * (estimate - x) / sigma ** 2
         if following > 0:
             x = x + np.sqrt(delta) * rng.standard_normal(x.shape)
-        if clamp is not None:
-            x = np.clip(x, *clamp)
-        if record:
-            states.append(x)
-            denoised.append(estimate)
-    return _finish(x, states, denoised, sigmas, record)
+        return x, estimate
+
+    return _run(denoiser, d, n_samples, steps, sigma_max, sigma_min, seed, clamp, record, step)
 
 
 def heun_sample(denoiser, d: int, n_samples: int, *, steps: int = 60, sigma_max: float = 2.0,
@@ -152,21 +153,16 @@ def heun_sample(denoiser, d: int, n_samples: int, *, steps: int = 60, sigma_max:
     >>> heun_sample(lambda Y, s: 0.5 * Y, d=3, n_samples=5, steps=10).shape
     (3, 5)
     """
-    sigmas, _, x, clamp = _start(denoiser, d, n_samples, sigma_max, sigma_min, steps, seed, clamp)
-    states, denoised = [x], []
-    for i in range(sigmas.size - 1):
-        sigma, following = sigmas[i], sigmas[i + 1]
+    def step(x, sigma, following, rng):
         estimate = _denoise(denoiser, x, sigma)
         slope = (x - estimate) / sigma
         proposal = x + (following - sigma) * slope
         if following > 0:
             corrected = (proposal - _denoise(denoiser, proposal, following)) / following
             proposal = x + (following - sigma) * 0.5 * (slope + corrected)
-        x = proposal if clamp is None else np.clip(proposal, *clamp)
-        if record:
-            states.append(x)
-            denoised.append(estimate)
-    return _finish(x, states, denoised, sigmas, record)
+        return proposal, estimate
+
+    return _run(denoiser, d, n_samples, steps, sigma_max, sigma_min, seed, clamp, record, step)
 
 
 def shifted(denoiser, offset):

@@ -109,6 +109,10 @@ def prior_kl(X, sigma_max: float, draws: int, rng) -> dict:
     """KL(p_σmax ‖ N(0, σmax² I)) by Monte Carlo (mean, standard error) and its convexity bound mean ‖x‖²/(2σmax²).
 
     ``log p(y) − log q(y) = log mean_i exp((2yᵀx_i − ‖x_i‖²)/(2σ²))`` for y = x_i + σε.
+
+    >>> out = prior_kl(np.array([[1.0, -1.0]]), 2.0, 10_000, np.random.default_rng(0))
+    >>> out["convexity_bound"], bool(0 < out["mean"] < out["convexity_bound"])
+    (0.125, True)
     """
     n = X.shape[1]
     Y = X[:, np.arange(draws) % n] + sigma_max * rng.standard_normal((X.shape[0], draws))
@@ -162,7 +166,12 @@ def integrand_cross_check(X, sigma: float, draws: int, rng) -> dict:
 
 
 def paper_constant_identity(norm: float) -> dict:
-    """(derived here) ∫_0^∞ L_mem(σ)/σ² dσ = (π/2)‖x‖ for the λ → 0 loss L_mem = σ²‖x‖²/(σ² + ‖x‖²) of Cor. 3.2."""
+    """(derived here) ∫_0^∞ L_mem(σ)/σ² dσ = (π/2)‖x‖ for the λ → 0 loss L_mem = σ²‖x‖²/(σ² + ‖x‖²) of Cor. 3.2.
+
+    >>> out = paper_constant_identity(2.0)
+    >>> round(out["integral"], 9) == round(out["half_pi_norm"], 9)
+    True
+    """
     value, error = quad(lambda s: float(loss_per_sample_no_decay_np(norm ** 2, s)) / s ** 2, 0.0, np.inf)
     return dict(norm=norm, integral=value, quad_error=error, half_pi_norm=np.pi / 2 * norm)
 
