@@ -26,7 +26,16 @@ A bias-free ReLU DAE is positively homogeneous about its origin (derived here), 
 pins the *direction* of a copy, not its norm. Copies are therefore counted with the
 1/3 nearest-neighbour rule (`numerics.diffusion.memorization_report`) on directions about the
 model's origin (the authors compare by cosine) and also in plain ℓ2; the manifest holds both,
-with and without the authors' clamp, and what the clamp does to the norms.
+with and without the authors' clamp, and the norms (about the origin) relative to the nearest
+training image. Two effects keep norms small (derived here, measured in the manifest):
+
+* on a direction where the denoiser is linear with gain ``e/(e + σ²)`` (data variance e), the
+  probability-flow map from σ_max to 0 multiplies by ``√(e/(e + σ_max²))``, so a start drawn
+  from N(0, σ_max²) ends with variance ``e σ_max²/(e + σ_max²) < min(e, σ_max²)``: with
+  σ_max = 2, image directions of variance e ≫ 4 come out with a standard deviation near 2, not
+  √e. Eq. (9) is of this kind along each training direction (e = ‖x_i‖²).
+* the clamp does not pin the norm; clipping the state at every step also clips the early,
+  large-σ states, and the copies come out with *smaller* norms than without it.
 
 `MODELS` lists the rows and `BUILDERS` maps a row's ``kind`` to the function that builds its
 denoiser: a trained multi-noise model is one more kind and one more `ModelSpec`.
