@@ -63,7 +63,7 @@ def _active_at_last_step(denoiser, path) -> np.ndarray:
 def check_sampler(record, mode):
     X = _instance(mode)
     d, n = X.shape
-    m = 1024 if mode.full else 256
+    m = 256                      # recorded paths: 61 states of (d, m) floats, 128 MB at d = 1024
     denoiser = memorizing_denoiser(X, n, 0.0)
     record.instance.update(data="numerics.data.memorization_set (simplex)", d=d, n=n, norm=float(np.sqrt(d) / 2),
                            p=n, lam=0.0, samples=m, sampler=SAMPLER, seed=mode.seed)
