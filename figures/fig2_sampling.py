@@ -61,7 +61,8 @@ SNAPSHOTS = 5
 SHOWN = 2                            # trajectories drawn per model
 # Fig. 2's claims read as numbers: a memorising model's samples are mostly copies (ratio > 1/2);
 # a generalising model's are new: the 1/3 rule fires by chance on a fraction ≈ 3^{-k} of samples
-# from a k-dimensional smooth density (1/27 for k = 3, `memorization_report`), so ≤ 5 % is new.
+# from a k-dimensional smooth density (1/27 for k = 3, `memorization_report`), so a model whose
+# samples the rule calls copies at most 5 % of the time counts as making new ones.
 COPY_MAJORITY = 0.5
 NEW_AT_MOST = 0.05
 

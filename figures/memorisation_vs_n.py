@@ -22,7 +22,10 @@ singletons; p only decides how many are represented), near 0 from n = 2K on, and
 it depends on p: the gain of a mode's top direction grows with its size n_k, so with few
 neurons the singletons are the first to go unrepresented and the fraction drops.
 
-**What is measured**: the fraction of m samples that the 1/3 rule calls copies.
+**What is measured**: the fraction of m samples that the 1/3 rule calls copies. Between
+n = K and 2K (modes of one and of two samples side by side) the sampler does not split its
+samples evenly: modes with more neurons draw more of them, and the measured share falls below
+the even-split prediction there (drawn, not checked).
 
 **Why not eq. (9) per sample up to n = p.** The block formula for stable masks
 (`theory.allocation.predicted_block_loss`) prefers one eq. (9) column per sample over the
@@ -47,6 +50,7 @@ from figures.fig2_sampling import COPY_MAJORITY, NEW_AT_MOST
 from numerics.data import gaussian_mixture
 from numerics.diffusion import memorization_report, sigma_grid, ve_sample
 from numerics.objective import expected_loss
+from numerics.validation import as_matrix, labels_for
 from theory.allocation import allocate, cluster_spectra
 from theory.diffusion import generalizing_denoiser
 from theory.predict import block_weights, partition_weights
@@ -83,7 +87,11 @@ def predicted_copy_fraction(X, labels, p: int, sigma: float, lam: float = 0.0) -
     >>> X = np.array([[2.0, -1.0, -1.1], [0.0, 1.7, 1.8]])         # a singleton and a two-sample mode
     >>> predicted_copy_fraction(X, [0, 1, 1], p=3, sigma=0.1)        # mode 1 gets 2 neurons: generalised
     0.5
+    >>> predicted_copy_fraction(X, [0, 1, 1], p=2, sigma=0.1)        # one neuron: u_1 lies between the two
+    0.5
     """
+    X = as_matrix("X", X, cols_name="n")
+    labels = labels_for("labels", labels, X.shape[1])
     allocation = allocate(X, labels, p, sigma, lam)
     verdicts = []
     for label, p_k, regime in zip(allocation.labels, allocation.p_per_cluster, allocation.regimes):
