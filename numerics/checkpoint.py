@@ -23,6 +23,7 @@ import tempfile
 
 import numpy as np
 
+from numerics.threads import single_thread
 from numerics.validation import optional_flag, real_array
 
 __all__ = ["atomic_write", "atomic_write_text", "jsonable", "save_checkpoint", "load_checkpoint",
@@ -151,3 +152,9 @@ def progress_bar(progress=None, **kwargs):
     from tqdm.auto import tqdm
 
     return tqdm(disable=not progress_enabled(progress), **kwargs)
+
+
+# re-export: numerics.multinoise_protocol and numerics.multinoise_training import it from here
+def single_blas_thread():
+    """`numerics.threads.single_thread` for the native pools only (numba untouched)."""
+    return single_thread(numba=False)

@@ -193,7 +193,7 @@ class Packing:
 
 
 class NonFiniteStep(ArithmeticError):
-    """A Hessian-vector product was asked at a non-finite point or direction."""
+    """An exact evaluation or Hessian-vector product was asked at a non-finite point or direction."""
 
 
 class ExactGradient:
@@ -213,6 +213,10 @@ class ExactGradient:
     def __call__(self, theta):
         if self.last is not None and np.array_equal(theta, self.last[0]):
             return self.last[1], self.last[2]
+        if not np.all(np.isfinite(theta)):
+            # An optimiser's non-finite trial point (SciPy's trust-region subproblem solver can
+            # return NaN steps on nearly singular Hessians); callers decide what to keep.
+            raise NonFiniteStep("non-finite parameter vector")
         W1, W2 = self.packing.unpack(theta)
         loss, gW1, gW2 = expected_loss_and_grad(W1, W2, self.X, self.sigma, self.lam)
         grad = self.packing.grad(gW1, gW2)

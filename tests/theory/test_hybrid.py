@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 import theory.hybrid as hyb
+from numerics.objective import expected_loss
 from theory import memorization
 from theory.errors import AssumptionError
 from theory.predict import block_weights, hybrid_weights, predicted_loss, switching_margin
@@ -60,7 +61,6 @@ def test_hybrid_columns_are_eq8_blocks():
 
 
 def test_hybrid_loss_matches_exact_objective():
-    objective = pytest.importorskip("numerics.objective")
     rng = np.random.default_rng(1)
     duplicated, copies, clusters = _instance(rng)
     sig, lam_value = 0.15, 0.005
@@ -68,7 +68,7 @@ def test_hybrid_loss_matches_exact_objective():
     X = np.concatenate([np.repeat(duplicated[:, [l]], c, axis=1) for l, c in enumerate(copies)] + clusters, axis=1)
     labels = np.repeat(np.arange(4), [5, 3, 6, 6])
     predicted = predicted_loss(X, labels, [1, 1, 2, 2], sig, lam_value)
-    exact = objective.expected_loss(W, W, X, sig, lam_value)
+    exact = expected_loss(W, W, X, sig, lam_value)
     # Theorem 3.1: the gap is the mask-switching residual, ≲ ‖x‖² e^{−γ²/(2σ²)} per neuron and sample
     gamma = switching_margin(W, X)
     assert gamma / sig > 5
