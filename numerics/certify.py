@@ -50,18 +50,19 @@ symmetry directions*, which are listed in the report; otherwise ``"degenerate mi
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics.geometry import (HVP_STEP, ZERO_TOL, ExactGradient, Packing, column_sizes, invariant_basis,
-                               loss_scale, zero_columns)
+from numerics.geometry import (HVP_STEP, ZERO_TOL, ExactGradient, NonFiniteStep, Packing, column_sizes,
+                               invariant_basis, loss_scale, zero_columns)
 from numerics.objective import expected_loss, expected_loss_and_grad
 from numerics.spectrum import Spectrum, dense_spectrum, lanczos_spectrum
 from numerics.symmetry import SymmetryProjector, activation_blocks
-from numerics.validation import (as_rng, data_and_weights, flag, nonnegative, optional_flag, positive_int,
-                                 weights_pair)
+from numerics.validation import (MagnitudeError, as_rng, data_and_weights, flag, nonnegative, optional_flag,
+                                 positive_int, weights_pair)
 from numerics.zero_column import zero_column_bound, zero_column_ratio
 
 __all__ = ["certify", "CertifyReport", "hessian_matrix", "below_resolution", "VERDICTS",
@@ -168,8 +169,20 @@ def hessian_matrix(W1, W2, X, sigma, lam, *, tied=None, step_rel=HVP_STEP) -> np
     packing = Packing(W1.shape[0], W1.shape[1], tied)
     gradient = ExactGradient(X, sigma, lam, packing)
     theta = packing.pack(W1, W2)
-    H = np.column_stack([gradient.hvp(theta, e, step_rel) for e in np.eye(theta.size)])
+    with _difference_range():
+        H = np.column_stack([gradient.hvp(theta, e, step_rel) for e in np.eye(theta.size)])
     return 0.5 * (H + H.T)
+
+
+@contextlib.contextmanager
+def _difference_range():
+    """Finite differences that step out of the float64 range are the inputs' scale: say so."""
+    try:
+        yield
+    except NonFiniteStep as error:
+        raise ValueError("the finite-difference Hessian of eq. (6) leaves the float64 range at these "
+                         "weights (steps are relative to the whole parameter vector, so W1 and W2 of very "
+                         f"different scales overflow): rescale W1, W2 and X ({error})") from error
 
 
 def below_resolution(W1, W2, tied, hvp_step=HVP_STEP) -> np.ndarray:
@@ -416,10 +429,11 @@ def _spectrum(point: _Point, X, sigma, lam, tied, options: _Options, rng) -> Spe
     def hvp(v):
         return gradient.hvp(theta, v, options.hvp_step)
 
-    if theta.size <= options.dense_max:
-        spectrum = dense_spectrum(hvp, projector, theta.size, options.n_eigs, rng)
-    else:
-        spectrum = lanczos_spectrum(hvp, projector, theta.size, options.n_eigs, options.lanczos_tol, rng)
+    with _difference_range():
+        if theta.size <= options.dense_max:
+            spectrum = dense_spectrum(hvp, projector, theta.size, options.n_eigs, rng)
+        else:
+            spectrum = lanczos_spectrum(hvp, projector, theta.size, options.n_eigs, options.lanczos_tol, rng)
     if np.isfinite(spectrum.symmetry_curvature) and spectrum.lambda_max > 0:
         spectrum.symmetry_curvature /= spectrum.lambda_max
     if spectrum.n_symmetry and np.isfinite(spectrum.symmetry_curvature) and spectrum.symmetry_curvature > 1e-3:
@@ -500,7 +514,10 @@ def _confirm_descent(W1, W2, X, sigma, lam, tied, candidates, loss):
             for sign in (1.0, -1.0):
                 A1 = W1 + sign * t * D1
                 A2 = A1 if tied else W2 + sign * t * D2
-                drop = loss - expected_loss(A1, A2, X, sigma, lam)
+                try:
+                    drop = loss - expected_loss(A1, A2, X, sigma, lam)
+                except MagnitudeError:          # this step leaves the float64 range: no decrease here
+                    continue
                 if drop > best[1]:
                     best = ((sign * D1, sign * D2), float(drop), float(t))
     return best if best[0] is not None else (None, 0.0, 0.0)

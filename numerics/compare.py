@@ -52,8 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.geometry import ZERO_TOL, zero_columns
-from numerics.validation import (as_matrix, data_and_weights, labels_for, nonnegative, real_number,
-                                 weights_pair)
+from numerics.validation import as_matrix, data_and_weights, data_matrix, labels_for, nonnegative, real_number
 
 __all__ = ["representation_std", "norm_ratio", "participation_ratio", "top_share", "ColumnStructure",
            "column_structure", "all_on_mask", "cluster_maps", "map_residual", "aligned_distance",
@@ -62,6 +61,21 @@ __all__ = ["representation_std", "norm_ratio", "participation_ratio", "top_share
 
 def _columns(H) -> np.ndarray:
     return as_matrix("H", H, rows_name="p", cols_name="m")
+
+
+def _scaled_columns(H) -> np.ndarray:
+    """H with each column divided by its largest |entry| where fourth powers would over- or underflow.
+
+    The ratios below are scale free, so this changes nothing but the range: entries between
+    1e-64 and 1e64 (where h⁴ fits comfortably in float64) are left exactly as they are.
+    """
+    H = _columns(H)
+    top = np.max(np.abs(H), axis=0)
+    extreme = (top > 0) & ((top > 1e64) | (top < 1e-64))
+    if extreme.any():
+        H = H.copy()
+        H[:, extreme] /= top[extreme]
+    return H
 
 
 def _ratio(numerator, denominator) -> np.ndarray:
@@ -75,19 +89,19 @@ def representation_std(H) -> np.ndarray:
 
 def norm_ratio(H) -> np.ndarray:
     """``‖h‖₄/‖h‖₂`` of every column of H (p, m)."""
-    H = _columns(H)
+    H = _scaled_columns(H)
     return _ratio(np.sum(H ** 4, axis=0) ** 0.25, np.sqrt(np.sum(H ** 2, axis=0)))
 
 
 def participation_ratio(H) -> np.ndarray:
     """``‖h‖₂⁴/‖h‖₄⁴`` of every column of H (p, m): how many neurons share the energy."""
-    H = _columns(H)
+    H = _scaled_columns(H)
     return _ratio(np.sum(H ** 2, axis=0) ** 2, np.sum(H ** 4, axis=0))
 
 
 def top_share(H) -> np.ndarray:
     """Share of ``‖h‖²`` in the largest entry of every column of H (p, m)."""
-    H = _columns(H)
+    H = _scaled_columns(H)
     return _ratio(np.max(H ** 2, axis=0), np.sum(H ** 2, axis=0))
 
 
@@ -244,9 +258,9 @@ def aligned_distance(W, W_pred, X, labels) -> float:
     >>> aligned_distance(X, X[:, ::-1], X, [0, 1])       # a column permutation: distance 0
     0.0
     """
-    W, W_pred = as_matrix("W", W, cols_name="p"), as_matrix("W_pred", W_pred, cols_name="p")
-    X, _, _ = data_and_weights(X, W, W)
-    weights_pair(W_pred, W_pred, d=X.shape[0])
+    W = as_matrix("W", W, cols_name="p")
+    W_pred = as_matrix("W_pred", W_pred, rows=W.shape[0], rows_name="d, the rows of W", cols_name="p")
+    X = data_matrix("X", X, d=W.shape[0], d_source="W")
     labels = labels_for("labels", labels, X.shape[1], d=X.shape[0])
     total, used, used_pred = 0.0, np.zeros(W.shape[1], bool), np.zeros(W_pred.shape[1], bool)
     for k in np.unique(labels):

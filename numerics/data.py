@@ -50,8 +50,10 @@ def _per_item(name: str, value, count: int) -> np.ndarray:
 
 
 def _sizes(sizes) -> np.ndarray:
-    array = np.atleast_1d(np.asarray(sizes))
-    if array.ndim != 1 or array.size == 0:
+    if isinstance(sizes, (str, bytes)) or np.ndim(sizes) != 1:
+        raise TypeError(f"sizes must be a sequence of cluster sizes n_k; got {sizes!r:.60}")
+    array = np.asarray(sizes)
+    if array.size == 0:
         raise ValueError(f"sizes must be a non-empty sequence of cluster sizes n_k; got {sizes!r}")
     return np.array([positive_int("sizes[k]", s) for s in array], dtype=np.int64)
 
@@ -334,6 +336,7 @@ def gaussian_mixture(d: int, K: int, rank: int, n: int, weights=None, mean_norm=
     if rank > d:
         raise ValueError(f"rank must be <= d = {d}; got {rank}")
     weights = _mixture_weights(weights, K)
+    mean_norm = _per_item("mean_norm", mean_norm, K)
     spread = nonnegative("spread", spread)
     decay = nonnegative("decay", decay)
     rng = _rng(seed)
@@ -402,6 +405,7 @@ def duplicated_samples(data, labels=None, n_copies=10, points=None, sources=None
     >>> dup.X.shape, dup.duplicates.tolist(), dup.n_copies.tolist()
     ((8, 26), [2, 3], [5, 3])
     """
+    rng = _rng(seed)
     if hasattr(data, "X") and hasattr(data, "labels"):
         base, X = data, data.X
         labels = data.labels if labels is None else labels
@@ -410,7 +414,7 @@ def duplicated_samples(data, labels=None, n_copies=10, points=None, sources=None
         if labels is None:
             raise ValueError("labels must be given (one cluster label per column of X) when data is an array")
         X = data
-    X, labels = data_and_labels(X, labels)
+    X, labels = data_and_labels(X, labels, name="X" if base is not None else "data")
     if points is not None and sources is not None:
         raise ValueError("give either points or sources, not both")
     if points is not None:
@@ -419,7 +423,7 @@ def duplicated_samples(data, labels=None, n_copies=10, points=None, sources=None
     else:
         if sources is None:
             m = np.size(n_copies)
-            sources = _rng(seed).choice(X.shape[1], size=m, replace=False)
+            sources = rng.choice(X.shape[1], size=m, replace=False)
         sources = np.atleast_1d(np.asarray(sources))
         if sources.ndim != 1 or not np.issubdtype(sources.dtype, np.integer) \
                 or np.any(sources < 0) or np.any(sources >= X.shape[1]) \
@@ -456,6 +460,7 @@ def hybrid_mixture(d: int, K: int, m: int, rank: int, n: int, n_copies=10, weigh
     ((16, 50), [2, 3], 2)
     """
     K, m = positive_int("K", K), positive_int("m", m)
+    mean_norm = _per_item("mean_norm", mean_norm, K + m)
     rng = _rng(seed)
     vertices = equiangular_means(d, K + m, None, mean_norm, rng)
     mixture = gaussian_mixture(d, K, rank, n, weights=weights, spread=spread,

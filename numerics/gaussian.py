@@ -30,7 +30,7 @@ import math
 import numpy as np
 from numba import njit, vectorize
 
-from numerics.validation import real_array
+from numerics.validation import finite_array
 
 # The checked public functions. The numba kernels `norm_cdf`, `norm_pdf`, `pair_moments` and
 # `rectified_moments` are building blocks of compiled code (`numerics.objective`): a check per
@@ -259,10 +259,11 @@ def _relu_cross_moment(m_j, s_j, m_k, s_k, rho):
 
 
 def _arguments(names, values, *, scales=(), strict_scales=(), correlation=None):
-    arrays = [real_array(name, value) for name, value in zip(names, values)]
+    for name, value in zip(names, values):
+        if isinstance(value, (bool, np.bool_)) or np.asarray(value).dtype == bool:
+            raise TypeError(f"{name} must be a real number or array, not a bool")
+    arrays = [finite_array(name, value) for name, value in zip(names, values)]
     for name, array in zip(names, arrays):
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} must contain only finite values")
         if name in scales and np.any(array < 0):
             raise ValueError(f"{name} must be >= 0 (a standard deviation)")
         if name in strict_scales and np.any(array <= 0):
@@ -355,7 +356,7 @@ def mehler_terms(abs_rho: np.ndarray) -> np.ndarray:
     >>> mehler_terms(np.array([0.0, 0.05, 0.3, 0.95])).tolist()
     [1, 12, 29, 0]
     """
-    abs_rho = real_array("abs_rho", abs_rho)
-    if not np.all(np.isfinite(abs_rho)) or np.any(abs_rho < 0) or np.any(abs_rho > 1):
+    abs_rho = finite_array("abs_rho", abs_rho)
+    if np.any(abs_rho < 0) or np.any(abs_rho > 1):
         raise ValueError("abs_rho must hold absolute correlations in [0, 1]")
     return _mehler_terms_one(abs_rho)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from numerics.objective import expected_loss_and_grad
-from numerics.validation import as_matrix, weights_pair
+from numerics.validation import MagnitudeError, as_matrix, flag, nonnegative, positive_int, weights_pair
 
 __all__ = ["loss_scale", "ZERO_TOL", "HVP_STEP", "column_sizes", "zero_columns", "orthonormal_span",
            "invariant_basis", "Packing", "ExactGradient", "NonFiniteStep"]
@@ -68,6 +68,7 @@ def zero_columns(W1, W2, zero_tol=ZERO_TOL) -> np.ndarray:
     [False, True]
     """
     size = column_sizes(W1, W2)
+    zero_tol = nonnegative("zero_tol", zero_tol)
     top = float(size.max())
     if top == 0.0:
         return np.ones(size.shape, dtype=bool)
@@ -86,9 +87,9 @@ def orthonormal_span(A, tol=1e-10, reference=None) -> np.ndarray:
     >>> orthonormal_span(np.array([[1.0, 2.0], [0.0, 0.0]])).shape
     (2, 1)
     """
-    A = np.asarray(A, dtype=np.float64)
-    if A.size == 0:
-        return np.zeros((A.shape[0], 0))
+    A = as_matrix("A", A)
+    tol = nonnegative("tol", tol)
+    reference = None if reference is None else nonnegative("reference", reference)
     if A.shape[1] > 4 * A.shape[0] and reference is None:
         # Wide A (data): eigh of A Aᵀ is much cheaper than an SVD but squares the condition
         # number, lifting rounding-level directions to √ε·σ_max; keep what is above that and
@@ -121,8 +122,10 @@ def invariant_basis(X, *weights, extra=0, tol=1e-10) -> np.ndarray:
     (4, 4)
     """
     X = as_matrix("X", X, cols_name="n")
+    extra = positive_int("extra", extra, minimum=0)
     Q = orthonormal_span(X, tol)
-    weights = [as_matrix("weights", W, rows=X.shape[0], cols_name="p") for W in weights if W is not None]
+    weights = [as_matrix(f"weights[{i}]", W, rows=X.shape[0], cols_name="p")
+               for i, W in enumerate(weights) if W is not None]
     if weights:
         parts = np.hstack([W - Q @ (Q.T @ W) for W in weights])
         scale = max(float(np.linalg.norm(W, 2)) for W in weights)
@@ -134,7 +137,7 @@ def invariant_basis(X, *weights, extra=0, tol=1e-10) -> np.ndarray:
     d = Q.shape[0]
     if extra and Q.shape[1] < d:
         rng = np.random.default_rng(0)
-        for _ in range(int(extra)):
+        for _ in range(extra):
             if Q.shape[1] >= d:
                 break
             v = rng.standard_normal(d)
@@ -156,8 +159,13 @@ class Packing:
     """
 
     def __init__(self, d: int, p: int, tied: bool, live=None):
-        self.d, self.p, self.tied = d, p, tied
-        self.live = None if live is None else np.asarray(live, dtype=bool)
+        self.d, self.p, self.tied = positive_int("d", d), positive_int("p", p), flag("tied", tied)
+        if live is not None:
+            live = np.asarray(live)
+            if live.dtype != bool or live.shape != (self.p,):
+                raise ValueError(f"live must be a boolean mask with one entry per column ({self.p}); "
+                                 f"got dtype {live.dtype}, shape {live.shape}")
+        self.live = live
         self.k = p if self.live is None else int(self.live.sum())
         self.size = d * self.k * (1 if tied else 2)
 
@@ -193,7 +201,8 @@ class Packing:
 
 
 class NonFiniteStep(ArithmeticError):
-    """An exact evaluation or Hessian-vector product was asked at a non-finite point or direction."""
+    """An exact evaluation or Hessian-vector product was asked at a non-finite point or direction,
+    or at one where eq. (6) overflows float64 (an optimiser's step left the representable range)."""
 
 
 class ExactGradient:
@@ -205,7 +214,12 @@ class ExactGradient:
     """
 
     def __init__(self, X, sigma: float, lam: float, packing: Packing):
-        self.X, self.sigma, self.lam, self.packing = X, sigma, lam, packing
+        if not isinstance(packing, Packing):
+            raise TypeError(f"packing must be a numerics.geometry.Packing; got {type(packing).__name__}")
+        self.X = as_matrix("X", X, rows=packing.d, cols_name="n")
+        self.sigma = nonnegative("sigma", sigma, symbol="σ")
+        self.lam = nonnegative("lam", lam, symbol="λ")
+        self.packing = packing
         self.evaluations = 0
         self.n_hvp = 0
         self.last = None
@@ -218,7 +232,10 @@ class ExactGradient:
             # return NaN steps on nearly singular Hessians); callers decide what to keep.
             raise NonFiniteStep("non-finite parameter vector")
         W1, W2 = self.packing.unpack(theta)
-        loss, gW1, gW2 = expected_loss_and_grad(W1, W2, self.X, self.sigma, self.lam)
+        try:
+            loss, gW1, gW2 = expected_loss_and_grad(W1, W2, self.X, self.sigma, self.lam)
+        except MagnitudeError as error:
+            raise NonFiniteStep(f"eq. (6) leaves the float64 range at this point: {error}") from error
         grad = self.packing.grad(gW1, gW2)
         self.evaluations += 1
         point = theta.copy()       # shared by the records; never modified in place

@@ -37,11 +37,19 @@ def random_init(d, p, *, tied=False, seed=0, scale=None):
     return W1, rng.uniform(-s, s, size=(d, p))
 
 
-def given_weights(init, d: int, p: int, *, tied: bool, name: str = "init"):
+def given_weights(init, d: int, p: int, *, tied: bool, name: str = "init", n: int | None = None):
     """Copies ``(W1, W2)`` of a user-given start: a (d, p) array W (both) or a pair (W1, W2).
 
     With ``tied=True`` a pair must have W1 == W2; the result is then the same array twice.
+    ``n`` (the data's column count) lets the error say when the data look transposed.
     """
+    d, p = positive_int("d", d), positive_int("p", p)
+    tied = flag("tied", tied)
+    first = init[0] if isinstance(init, (tuple, list)) and len(init) == 2 else init
+    rows = np.shape(first)[0] if np.ndim(first) == 2 else None
+    if n is not None and rows is not None and rows != d and rows == n:
+        raise ValueError(f"X has shape (n, d) = ({d}, {n})? Samples must be columns: {name} has {rows} rows, "
+                         f"as many as X has columns; X must have shape (d, n) with d = {rows}")
     if isinstance(init, (tuple, list)) and len(init) == 2:
         W1 = as_matrix(f"{name}[0]", init[0], rows=d, cols=p, cols_name="p")
         W2 = as_matrix(f"{name}[1]", init[1], rows=d, cols=p, cols_name="p")

@@ -332,8 +332,12 @@ def monte_carlo_loss(W1, W2, X, sigma, lam=0.0, n_draws=64, rng=None):
         errors[draw] = np.sum((forward(W1, W2, noisy) - X) ** 2, axis=0)
     # Draws are independent across samples and draws; the sample means differ, so the
     # variance of the overall mean is the average per-sample variance / (n · n_draws).
-    per_sample_var = errors.var(axis=0, ddof=1)
-    standard_error = float(np.sqrt(per_sample_var.sum() / (n * n * n_draws)))
+    # The errors are divided by their largest value first: their squares may not fit in
+    # float64 even when the errors do.
+    top = float(errors.max())
+    unit = top if top > 0 else 1.0
+    per_sample_var = (errors / unit).var(axis=0, ddof=1)
+    standard_error = unit * float(np.sqrt(per_sample_var.sum() / (n * n * n_draws)))
     decay = lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
     return float(errors.mean() + decay), standard_error
 

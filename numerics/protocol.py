@@ -41,7 +41,8 @@ from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save
 from numerics.initialization import given_weights
 from numerics.objective import expected_loss
 from numerics.threads import single_thread
-from numerics.validation import as_matrix, as_rng, flag, nonnegative, optional_flag, positive, positive_int
+from numerics.validation import (as_matrix, as_rng, data_matrix, flag, loss_magnitude, nonnegative,
+                                 optional_flag, positive, positive_int, weights_pair)
 
 __all__ = ["lambda_from_weight_decay", "weight_decay_from_lambda", "torch_default_init", "Adam", "RMSprop",
            "make_optimizer", "minibatch_mse_and_grad", "train_protocol", "ProtocolResult"]
@@ -105,6 +106,16 @@ class Adam:
     step_count: int = 0
     state: list = field(default_factory=list)
 
+    def __post_init__(self):
+        self.lr = positive("lr", self.lr)
+        self.eps = nonnegative("eps", self.eps)
+        self.weight_decay = nonnegative("weight_decay", self.weight_decay)
+        if isinstance(self.betas, (str, bytes)) or np.ndim(self.betas) != 1 or len(self.betas) != 2:
+            raise TypeError(f"betas must be a pair (β1, β2); got {self.betas!r:.60}")
+        self.betas = tuple(nonnegative(f"betas[{i}]", b) for i, b in enumerate(self.betas))
+        if not all(b < 1 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1); got {self.betas}")
+
     def step(self, params, grads) -> None:
         """Update ``params`` (list of arrays) in place from their loss gradients ``grads``."""
         if not self.state:
@@ -146,6 +157,15 @@ class RMSprop:
     step_count: int = 0
     state: list = field(default_factory=list)
 
+    def __post_init__(self):
+        self.lr = positive("lr", self.lr)
+        self.eps = nonnegative("eps", self.eps)
+        self.weight_decay = nonnegative("weight_decay", self.weight_decay)
+        self.alpha = nonnegative("alpha", self.alpha)
+        self.momentum = nonnegative("momentum", self.momentum)
+        if not self.alpha < 1:
+            raise ValueError(f"alpha must lie in [0, 1); got {self.alpha}")
+
     def step(self, params, grads) -> None:
         """Update ``params`` (list of arrays) in place from their loss gradients ``grads``."""
         if not self.state:
@@ -171,18 +191,22 @@ class RMSprop:
         self.step_count = step_count
 
 
-def make_optimizer(name: str, lr, weight_decay=0.0, **options):
-    """``"adam"`` or ``"rmsprop"`` with PyTorch defaults for anything not given."""
-    if not isinstance(name, str):
-        raise TypeError(f"optimizer must be 'adam' or 'rmsprop'; got {name!r:.60}")
-    key = name.lower()
+def make_optimizer(optimizer: str, lr, weight_decay=0.0, **options):
+    """``"adam"`` or ``"rmsprop"`` with PyTorch defaults for anything not given.
+
+    >>> make_optimizer("adam", 1e-3).betas
+    (0.9, 0.999)
+    """
+    if not isinstance(optimizer, str):
+        raise TypeError(f"optimizer must be 'adam' or 'rmsprop'; got {optimizer!r:.60}")
+    key = optimizer.lower()
     lr = positive("lr", lr)
     weight_decay = nonnegative("weight_decay", weight_decay)
     if key == "adam":
         return Adam(lr=lr, weight_decay=weight_decay, **options)
     if key == "rmsprop":
         return RMSprop(lr=lr, weight_decay=weight_decay, **options)
-    raise ValueError(f"optimizer must be 'adam' or 'rmsprop'; got {name!r}")
+    raise ValueError(f"optimizer must be 'adam' or 'rmsprop'; got {optimizer!r}")
 
 
 # ----------------------------------------------------------------------------- one step
@@ -207,10 +231,13 @@ def minibatch_mse_and_grad(W1, W2, X_batch, noise, sigma, tied=True):
         if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim == 2):
             raise TypeError(f"{name} must be a 2-D float array; got {type(value).__name__} "
                             f"{getattr(value, 'dtype', '')} {getattr(value, 'shape', '')}")
-        as_matrix(name, value)              # finite, not empty (checks a float64 copy)
-    if W1.shape != W2.shape or W1.shape[0] != X_batch.shape[0] or noise.shape != X_batch.shape:
-        raise ValueError(f"W1, W2 must be (d, p) and X_batch, noise (d, B) with the same d; got W1 {W1.shape}, "
-                         f"W2 {W2.shape}, X_batch {X_batch.shape}, noise {noise.shape}")
+    checked = weights_pair(W1, W2)                 # finite, not empty (on float64 copies)
+    X64 = data_matrix("X_batch", X_batch, d=W1.shape[0], cols_name="B")
+    noise64 = as_matrix("noise", noise)
+    if noise.shape != X_batch.shape:
+        raise ValueError(f"noise must have the shape of X_batch {X_batch.shape}; got {noise.shape}")
+    dtype = np.result_type(W1, W2, X_batch, noise)
+    loss_magnitude(X64 + sigma * noise64, *checked, 0.0, name="X_batch", dtype=dtype)
     return _minibatch_mse_and_grad(W1, W2, X_batch, noise, sigma, tied)
 
 
@@ -338,7 +365,7 @@ class _ProtocolRun:
         if init is None:
             W1, W2 = torch_default_init(d, p, tied=tied, seed=np.random.default_rng(init_seed))
         else:
-            W1, W2 = given_weights(init, d, p, tied=tied)
+            W1, W2 = given_weights(init, d, p, tied=tied, n=n)
         self.params = [W1] if tied else [W1, W2]
         self.config = dict(optimizer=optimizer.lower(), lr=float(lr), weight_decay=float(weight_decay),
                            batch_size=int(batch), steps=int(steps), seed=seed,
@@ -407,6 +434,15 @@ class _ProtocolRun:
                     self.save(checkpoint, step + 1)
                     last_save = time.perf_counter()
         wall = time.perf_counter() - started
+        self._check_finite()
         if checkpoint is not None:
             self.save(checkpoint, steps)
         return wall
+
+    def _check_finite(self) -> None:
+        """Adam and RMSprop square the gradients: with data far from order 1 they overflow silently."""
+        arrays = list(self.params) + list(self.opt.arrays().values())
+        if not all(np.all(np.isfinite(a)) for a in arrays):
+            raise ValueError(f"training overflowed float64 (the optimiser squares gradients of size ~ "
+                             f"‖X‖²‖W‖³): X has entries up to {float(np.max(np.abs(self.X))):.3g}, "
+                             f"sigma = {self.sigma:.3g}; rescale X (and sigma)")

@@ -33,7 +33,11 @@ def _checked(hvp, projector, m, n_eigs):
         raise TypeError(f"hvp must be a callable v -> H v; got {type(hvp).__name__}")
     if not (hasattr(projector, "complement") and hasattr(projector, "component")):
         raise TypeError(f"projector must be a numerics.symmetry.SymmetryProjector; got {type(projector).__name__}")
-    return positive_int("m", m), positive_int("n_eigs", n_eigs)
+    m = positive_int("m", m)
+    size = projector.d * projector.k * (1 if projector.tied else 2)
+    if m != size:
+        raise ValueError(f"m must be the projector's parameter count {size}; got {m}")
+    return m, positive_int("n_eigs", n_eigs)
 
 
 @dataclass

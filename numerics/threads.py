@@ -23,6 +23,8 @@ import contextlib
 import functools
 import os
 
+from numerics.validation import flag, positive_int
+
 __all__ = ["single_thread", "numba_threads", "single_thread_environment", "single_thread_worker",
            "THREAD_VARIABLES"]
 
@@ -41,6 +43,9 @@ def numba_threads(count: int):
     """Run the block with ``count`` numba threads, restoring the previous count afterwards."""
     import numba
 
+    count = positive_int("count", count)
+    if count > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"count must be at most numba's {numba.config.NUMBA_NUM_THREADS} threads; got {count}")
     previous = numba.get_num_threads()
     numba.set_num_threads(count)
     try:
@@ -52,6 +57,9 @@ def numba_threads(count: int):
 @contextlib.contextmanager
 def single_thread(*, numba: bool = True, user_api: str | None = None):
     """One thread for the native thread pools (all, or ``user_api`` only) and, if ``numba``, for numba."""
+    numba = flag("numba", numba)
+    if user_api not in (None, "blas", "openmp"):
+        raise ValueError(f"user_api must be None, 'blas' or 'openmp'; got {user_api!r:.60}")
     with contextlib.ExitStack() as stack:
         stack.enter_context(_controller().limit(limits=1, user_api=user_api))
         if numba:

@@ -108,14 +108,14 @@ def _options(name: str, given, defaults: dict) -> dict:
 # ----------------------------------------------------------------------------- stage 1: initial point
 
 
-def _initial_point(init, d: int, p: int, tied: bool, seed: int, perturb: float):
+def _initial_point(init, d: int, p: int, tied: bool, seed: int, perturb: float, n: int):
     """``(W1, W2, label)``: random or given weights, plus relative Gaussian noise ``perturb``."""
     rng = np.random.default_rng(seed)
     if isinstance(init, str) and init == "random":
         W1, W2 = random_init(d, p, tied=tied, seed=rng)
         label = "random"
     else:
-        W1, W2 = given_weights(init, d, p, tied=tied)
+        W1, W2 = given_weights(init, d, p, tied=tied, n=n)
         label = "given"
     if perturb:
         # Relative perturbation: Gaussian noise with Frobenius norm perturb·‖W‖_F.
@@ -235,6 +235,7 @@ class _Run:
         self.n_iter = n_iter
         self.message = ""
         self.stopped_by_callback = False
+        self.stopped_by_overflow = False
         self.stage = ""
         self.bar = progress_bar(progress, desc="train", unit="it", mininterval=1.0)
 
@@ -245,7 +246,8 @@ class _Run:
         return self.max_time is not None and self.elapsed() > self.max_time
 
     def done(self) -> bool:
-        return self.fun.best[2] <= self.gtol or self.stopped_by_callback or self.timed_out()
+        return (self.fun.best[2] <= self.gtol or self.stopped_by_callback or self.stopped_by_overflow
+                or self.timed_out())
 
     def save(self, theta) -> None:
         if self.checkpoint is not None:
@@ -255,7 +257,10 @@ class _Run:
 
     def start(self, theta0) -> None:
         """Evaluate the starting point: the first entry of the history."""
-        loss0, grad0 = self.fun(theta0)
+        try:
+            loss0, grad0 = self.fun(theta0)
+        except NonFiniteStep as error:     # the start itself is out of range: the inputs' fault
+            raise (error.__cause__ or ValueError(str(error))) from None
         self.history.append((self.fun.evaluations, self.elapsed(), loss0,
                              float(np.linalg.norm(grad0)) / self.fun.scale))
 
@@ -301,10 +306,17 @@ def _lbfgs_with_restarts(run: _Run, theta0, options: dict) -> None:
         before = fun.best[2]
         run.stage = "L-BFGS-B" if attempt == 0 else "L-BFGS-B restart"
         run.stages.append(run.stage)
-        out = scipy.optimize.minimize(
-            fun, start, jac=True, method="L-BFGS-B", callback=run.record,
-            options=dict(maxiter=run.max_iter - run.n_iter, maxfun=10 * run.max_iter,
-                         maxcor=options["maxcor"], ftol=0.0, gtol=0.0, maxls=options["maxls"]))
+        try:
+            out = scipy.optimize.minimize(
+                fun, start, jac=True, method="L-BFGS-B", callback=run.record,
+                options=dict(maxiter=run.max_iter - run.n_iter, maxfun=10 * run.max_iter,
+                             maxcor=options["maxcor"], ftol=0.0, gtol=0.0, maxls=options["maxls"]))
+        except NonFiniteStep as error:
+            run.message = (f"L-BFGS-B stepped out of the float64 range ({error}): its steps need ‖∇L‖² "
+                           f"to fit in float64; rescale X (largest entry "
+                           f"{float(np.max(np.abs(run.reduction.C))):.1e}); best iterate kept")
+            run.stopped_by_overflow = True
+            break
         run.message = str(out.message)
         if attempt > 0 and fun.best[2] > 0.5 * before:
             break
@@ -389,7 +401,7 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
             raise TypeError(f"checkpoint must be a pair (folder, name) or None; got {checkpoint!r:.60}")
         checkpoint_every = nonnegative("checkpoint_every", checkpoint_every)
 
-    W1, W2, init_label = _initial_point(init, d, p, tied, seed, perturb)
+    W1, W2, init_label = _initial_point(init, d, p, tied, seed, perturb, X.shape[1])
     started = time.perf_counter()
     key = None if checkpoint is None else fingerprint(
         X, W1, W2, p=p, sigma=sigma, lam=lam, tied=tied, gtol=gtol,
@@ -449,6 +461,8 @@ def _result(run: _Run, **fields) -> TrainResult:
         message = f"converged: relative gradient norm {rel:.2e} <= {run.gtol:.0e}"
     elif run.stopped_by_callback:
         message = f"stopped by the callback: relative gradient norm {rel:.2e}; lowest-loss point returned"
+    elif run.stopped_by_overflow:
+        message = f"{run.message}: relative gradient norm {rel:.2e}; lowest-loss point returned"
     elif run.timed_out():
         message = f"stopped at max_time={run.max_time} s: relative gradient norm {rel:.2e}; {message}"
     W1, W2 = run.reduction.lift(*fun.packing.unpack(theta))

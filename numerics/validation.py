@@ -26,9 +26,9 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "real_array", "as_matrix", "as_vector", "data_matrix", "data_and_weights", "data_and_labels", "weights_pair",
+    "real_array", "finite_array", "as_matrix", "as_vector", "data_matrix", "data_and_weights", "data_and_labels", "weights_pair",
     "labels_for", "real_number", "nonnegative", "positive", "positive_int", "flag", "optional_flag",
-    "as_rng", "loss_magnitude", "FLOAT_MAX",
+    "as_rng", "loss_magnitude", "MagnitudeError", "power_fits", "FLOAT_MAX",
 ]
 
 FLOAT_MAX = float(np.finfo(np.float64).max)
@@ -76,6 +76,17 @@ def _check_entries(name: str, array: np.ndarray) -> None:
     largest = float(np.max(np.abs(array)))
     raise ValueError(f"{name} is too large for float64: its squared norm overflows (largest "
                      f"entry {largest:.3g}, float64 ends at {FLOAT_MAX:.3g}); rescale {name}")
+
+
+def finite_array(name: str, value) -> np.ndarray:
+    """``value`` as a float64 array of any shape with finite entries whose squares fit in float64.
+
+    >>> finite_array("x", [[1.0, 2.0]]).shape
+    (1, 2)
+    """
+    array = real_array(name, value)
+    _check_entries(name, array)
+    return array
 
 
 def as_matrix(name: str, value, *, rows: int | None = None, cols: int | None = None,
@@ -162,20 +173,23 @@ def weights_pair(W1, W2, d: int | None = None, *, d_source: str = "X") -> tuple[
     return W1, W2
 
 
-def data_and_weights(X, W1, W2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``X`` (d, n) and weights ``W1, W2`` (d, p), checked together (transposed X named as such)."""
+def data_and_weights(X, W1, W2, *, name: str = "X") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``X`` (d, n) and weights ``W1, W2`` (d, p), checked together (transposed X named as such).
+
+    ``name`` is what the data argument is called (``X``, ``Y`` …).
+    """
     W1, W2 = weights_pair(W1, W2)
-    X = as_matrix("X", X, cols_name="n")
+    X = as_matrix(name, X, cols_name="n")
     if X.shape[0] != W1.shape[0]:
         if X.shape[1] == W1.shape[0]:
-            raise ValueError(f"X has shape (n, d) = {X.shape}? Samples must be columns: X must have "
-                             f"shape (d, n) with d = {W1.shape[0]}, the rows of W1 and W2")
-        raise ValueError(f"X and W1 must have the same number of rows d (X is (d, n) with samples "
-                         f"as columns, W1 and W2 are (d, p)); got X {X.shape} and W1 {W1.shape}")
+            raise ValueError(f"{name} has shape (n, d) = {X.shape}? Samples must be columns: {name} must "
+                             f"have shape (d, n) with d = {W1.shape[0]}, the rows of W1 and W2")
+        raise ValueError(f"{name} and W1 must have the same number of rows d ({name} is (d, n) with samples "
+                         f"as columns, W1 and W2 are (d, p)); got {name} {X.shape} and W1 {W1.shape}")
     return X, W1, W2
 
 
-def labels_for(name: str, labels, n: int, *, d: int | None = None) -> np.ndarray:
+def labels_for(name: str, labels, n: int, *, d: int | None = None, data_name: str = "X") -> np.ndarray:
     """Check an integer cluster label per column of X (length n); ``d`` enables the transpose hint."""
     if isinstance(labels, (str, bytes)):
         raise TypeError(f"{name} must be integer cluster labels, not a string; got {labels!r:.60}")
@@ -185,7 +199,7 @@ def labels_for(name: str, labels, n: int, *, d: int | None = None) -> np.ndarray
     if array.ndim != 1 or array.shape[0] != n:
         hint = ""
         if array.ndim == 1 and d is not None and array.shape[0] == d != n:
-            hint = f" (X has shape (n, d)? Samples must be the columns of X)"
+            hint = f" ({data_name} has shape (n, d)? Samples must be the columns of {data_name})"
         raise ValueError(f"{name} must be a 1-D array with one label per column of X (length {n}); "
                          f"got shape {array.shape}{hint}")
     if not np.issubdtype(array.dtype, np.integer):
@@ -197,10 +211,10 @@ def labels_for(name: str, labels, n: int, *, d: int | None = None) -> np.ndarray
     return array.astype(np.int64)
 
 
-def data_and_labels(X, labels) -> tuple[np.ndarray, np.ndarray]:
-    """``X`` (d, n) and one integer label per column, checked together."""
-    X = as_matrix("X", X, cols_name="n")
-    return X, labels_for("labels", labels, X.shape[1], d=X.shape[0])
+def data_and_labels(X, labels, *, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
+    """``X`` (d, n) and one integer label per column, checked together (``name``: what X is called)."""
+    X = as_matrix(name, X, cols_name="n")
+    return X, labels_for("labels", labels, X.shape[1], d=X.shape[0], data_name=name)
 
 
 # ----------------------------------------------------------------------------- scalars
@@ -304,6 +318,17 @@ def as_rng(name: str, value) -> np.random.Generator:
 # ----------------------------------------------------------------------------- overflow
 
 
+def power_fits(name: str, array: np.ndarray, power: int, what: str) -> None:
+    """Raise ``ValueError`` unless ``‖array‖_F^power`` (what a formula computes) fits in float64.
+
+    ``array`` already passed `as_matrix`; ``what`` names the formula for the message.
+    """
+    log = _log10(float(np.vdot(array, array))) * power / 2.0
+    if log > _LOG10_MAX - _HEADROOM_DECADES:
+        raise ValueError(f"{name} is too large for {what}: ‖{name}‖^{power} ~ 1e{log:.0f} overflows float64; "
+                         f"rescale {name}")
+
+
 def _log10(value: float) -> float:
     return math.log10(value) if value > 0 else -math.inf
 
@@ -316,27 +341,36 @@ def _log10_sum(a: float, b: float) -> float:
     return top + math.log10(1.0 + 10.0 ** (low - top))
 
 
-def loss_magnitude(X, W1, W2, sigma: float, lam: float = 0.0) -> None:
-    """Raise ``ValueError`` if eq. (6) at these (already checked) inputs would overflow float64.
+class MagnitudeError(ValueError):
+    """Inputs are finite, but eq. (6) at them would overflow float64 (`loss_magnitude`)."""
+
+
+def loss_magnitude(X, W1, W2, sigma: float, lam: float = 0.0, *, summed: bool = False, name: str = "X",
+                   dtype=np.float64) -> None:
+    """Raise `MagnitudeError` (a ValueError) if eq. (6) at these (already checked) inputs would overflow float64.
 
     ``E‖W2[W1ᵀ(x + σε)]_+‖² ≤ ‖W2‖_F²‖W1‖_F²(‖x‖² + σ²)``, so the data term is bounded by
     ``2(‖W1‖²‖W2‖²(max‖x_i‖² + σ²) + max‖x_i‖²)`` and the decay is ``λ(‖W1‖² + ‖W2‖²)``;
     each must stay three decades below the float64 maximum (the sums inside the objective
     and its gradient multiply it by small factors). The arrays themselves passed
-    `as_matrix`, so their squared norms are finite.
+    `as_matrix`, so their squared norms are finite. ``summed=True`` is for losses summed over
+    the samples instead of averaged (Lemma D.1's L̂): ‖X‖_F² and nσ² replace max‖x_i‖² and σ².
+    ``name`` is what the data argument is called; ``dtype`` the precision the loss is computed in.
     """
-    logs = {"X": _log10(float(np.max(np.einsum("ij,ij->j", X, X)))),
+    columns = np.einsum("ij,ij->j", X, X)
+    logs = {"X": _log10(float(np.sum(columns) if summed else np.max(columns))),
             "W1": _log10(float(np.vdot(W1, W1))), "W2": _log10(float(np.vdot(W2, W2))),
-            "sigma": 2.0 * _log10(sigma), "lam": _log10(lam)}
+            "sigma": 2.0 * _log10(sigma) + (_log10(X.shape[1]) if summed else 0.0), "lam": _log10(lam)}
     terms = {"data": logs["W1"] + logs["W2"] + _log10_sum(logs["X"], logs["sigma"]),
              "decay": logs["lam"] + _log10_sum(logs["W1"], logs["W2"])}
     worst = max(terms, key=terms.get)
-    if terms[worst] <= _LOG10_MAX - _HEADROOM_DECADES:
+    if terms[worst] <= math.log10(float(np.finfo(dtype).max)) - _HEADROOM_DECADES:
         return
-    names = ("W1", "W2", "X", "sigma") if worst == "data" else ("lam", "W1", "W2")
+    logs[name] = logs.pop("X")
+    names = ("W1", "W2", name, "sigma") if worst == "data" else ("lam", "W1", "W2")
     culprit = max(names, key=lambda key: logs[key])
     sizes = ", ".join(f"{key} ~ 1e{logs[key] / (1 if key == 'lam' else 2):.0f}"
                       for key in names if math.isfinite(logs[key]))
     formula = "‖W1‖²‖W2‖²(max‖x_i‖² + σ²)" if worst == "data" else "λ(‖W1‖² + ‖W2‖²)"
-    raise ValueError(f"eq. (6) overflows float64 at these inputs: {formula} ~ 1e{terms[worst]:.0f} "
+    raise MagnitudeError(f"the loss overflows {np.dtype(dtype).name} at these inputs: {formula} ~ 1e{terms[worst]:.0f} "
                      f"(largest factor {culprit}; {sizes}); rescale {', '.join(names)}")

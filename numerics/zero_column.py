@@ -29,8 +29,9 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg
 
+from numerics.geometry import NonFiniteStep
 from numerics.objective import expected_loss, expected_loss_and_grad
-from numerics.validation import as_rng, data_and_weights, flag, nonnegative, positive_int
+from numerics.validation import MagnitudeError, as_rng, data_and_weights, flag, nonnegative, positive_int
 
 __all__ = ["zero_column_ratio", "zero_column_bound", "ZeroColumnRatio"]
 
@@ -58,6 +59,8 @@ class _NewNeuron:
         self.evaluations = 0
 
     def _gradient(self, a, b):
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+            raise NonFiniteStep("non-finite direction of a new neuron")
         A1 = self.W1.copy()
         A2 = self.W2.copy()
         A1[:, self.j0] = a
@@ -136,8 +139,11 @@ def zero_column_ratio(W1, W2, X, sigma, lam, *, tied, zero, rng=0, n_random=6,
                     key=lambda item: -item[0])
     best_value, best_a = scored[0][0], scored[0][1] / np.linalg.norm(scored[0][1])
     for value, a in scored[:4]:
-        out = scipy.optimize.minimize(neuron.negative_score_and_grad, a / np.linalg.norm(a), jac=True,
-                                      method="L-BFGS-B", options=dict(maxiter=ascent_iter))
+        try:
+            out = scipy.optimize.minimize(neuron.negative_score_and_grad, a / np.linalg.norm(a), jac=True,
+                                          method="L-BFGS-B", options=dict(maxiter=ascent_iter))
+        except (NonFiniteStep, MagnitudeError):   # the ascent stepped out of range: keep the best so far
+            continue
         if -out.fun > best_value:
             best_value, best_a = -out.fun, out.x / np.linalg.norm(out.x)
     g = neuron.G(best_a)
@@ -166,6 +172,9 @@ def zero_column_bound(W1, W2, X, sigma, lam) -> float:
     if n <= 256:
         errors = np.array([expected_loss(W1, W2, X[:, [i]], sigma, 0.0) for i in range(n)])
         c = np.sqrt(np.maximum(errors, 0.0))
+        if np.log10(max(float(c.max()), 1e-300)) + np.log10(max(float(np.vdot(X, X)), 1e-300)) > 305:
+            raise ValueError(f"zero_column_bound overflows float64 at these inputs (λ_max(X diag(c) Xᵀ) with "
+                             f"c ~ {float(c.max()):.3g} and ‖X‖² = {float(np.vdot(X, X)):.3g}); rescale X, W1 and W2")
         top = float(np.linalg.eigvalsh((X * c) @ X.T)[-1]) if X.shape[0] <= 2000 else \
             float(scipy.sparse.linalg.svds(X * np.sqrt(c), k=1, return_singular_vectors=False)[0] ** 2)
         bound = (2.0 / n) * np.sqrt(c.sum()) * np.sqrt(top + sigma**2 * c.sum())

@@ -32,3 +32,17 @@ def memorization():
     from numerics.data import memorization_set
 
     return memorization_set(6, 3, norm=[3.0, 2.5, 2.0], seed=0)
+
+
+@pytest.fixture(scope="session")
+def polished_mem(memorization):
+    """W_mem (eq. 9 with p = 5 > n = 3: two zero columns) polished by `train` to a gtol-critical
+    point, tied and untied (σ = 0.2, λ = 0.01)."""
+    from numerics.training import train
+    from oracles import w_mem
+
+    W = w_mem(memorization, 5, 0.2, 0.01)
+    tied = train(memorization, 5, 0.2, 0.01, init=W, tied=True)
+    untied = train(memorization, 5, 0.2, 0.01, init=(W, W), tied=False)
+    assert tied.converged and untied.converged
+    return tied, untied

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.validation import (FLOAT_MAX, as_matrix, as_vector, data_and_labels, data_matrix, flag,
-                                 nonnegative, positive_int)
+                                 nonnegative, positive_int, power_fits)
 from theory import allocation as _allocation
 from theory.errors import (AssumptionError, check_at_least, check_decay, check_negative_beta,
                            measured_beta)
@@ -221,7 +221,7 @@ def generalization_weights(clusters, p_per_cluster, sigma: float, lam: float, *,
         as_matrix(f"clusters[{k}]", X_k, rows=d, cols_name="n_k")
     p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(clusters):
-        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(clusters)}); "
+        raise ValueError(f"p_per_cluster must have one entry per array of clusters ({len(clusters)}); "
                          f"got {len(p_per_cluster)}")
     check_assumptions = flag("check_assumptions", check_assumptions)
     n = sum(X_k.shape[1] for X_k in clusters)
@@ -259,7 +259,7 @@ def hybrid_weights(duplicated, copies, clusters, p_per_cluster, sigma: float, la
     clusters = [as_matrix(f"clusters[{k}]", X_k, rows=d, cols_name="n_k") for k, X_k in enumerate(clusters)]
     p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(clusters):
-        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(clusters)}); "
+        raise ValueError(f"p_per_cluster must have one entry per array of clusters ({len(clusters)}); "
                          f"got {len(p_per_cluster)}")
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     check_assumptions = flag("check_assumptions", check_assumptions)
@@ -309,6 +309,7 @@ def predicted_loss(X, labels, p_per_cluster, sigma: float, lam: float) -> float:
     Includes the decay λ(‖W1‖² + ‖W2‖²); exact up to the e^{−cγ²/σ²} terms of Theorem 3.1.
     """
     X, labels, ids, _ = _split(X, labels)
+    power_fits("X", X, 4, "the block loss (it squares the eigenvalues of X_kX_kᵀ)")
     p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(ids):
         raise ValueError(f"p_per_cluster must have one entry per cluster ({len(ids)}); got {len(p_per_cluster)}")
@@ -375,6 +376,7 @@ def predict(X, labels, p, sigma: float, lam: float = 0.0, *, check_assumptions: 
     ((2, 3), (2, 1), ('generalised', 'memorised'))
     """
     X, labels, ids, clusters = _split(X, labels)
+    power_fits("X", X, 4, "the predicted loss and allocation (they square the eigenvalues of X_kX_kᵀ)")
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     check_assumptions = flag("check_assumptions", check_assumptions)
     if np.ndim(p) == 0:

@@ -6,34 +6,14 @@ import pytest
 import scipy.optimize
 
 from numerics.certify import HVP_STEP, MINIMUM_VERDICTS, VERDICTS, below_resolution, certify, hessian_matrix
-from numerics.compare import column_structure
 from numerics.data import separable_clusters
-from numerics.escape import train_to_minimum
 from numerics.objective import expected_loss
 from numerics.symmetry import SymmetryProjector, activation_blocks
 from numerics.training import train
 from numerics.zero_column import zero_column_bound, zero_column_ratio
-from oracles import w_mem
+from oracles import w_mem, without_first_column
 
 SIGMA, LAM = 0.2, 0.01
-
-
-@pytest.fixture(scope="module")
-def polished_mem(memorization):
-    """W_mem (p = 5 > n = 3, two zero columns) polished to a gtol-critical point, tied and untied."""
-    W = w_mem(memorization, 5, SIGMA, LAM)
-    tied = train(memorization, 5, SIGMA, LAM, init=W, tied=True)
-    untied = train(memorization, 5, SIGMA, LAM, init=(W, W), tied=False)
-    assert tied.converged and untied.converged
-    return tied, untied
-
-
-def without_first_column(fit, tied):
-    """The fit's weights with column 0 (a memorising column) set to zero: a saddle (Cor. 3.2)."""
-    W1, W2 = fit.W1.copy(), fit.W2.copy()
-    W1[:, 0] = 0.0
-    W2[:, 0] = 0.0
-    return W1, (W1 if tied else W2)
 
 
 # ----------------------------------------------------------------------------- the Hessian
@@ -270,7 +250,7 @@ def test_reduced_certificate_matches_the_full_one(polished_mem, memorization):
     np.testing.assert_allclose(reduced.eigenvalues[0], full.eigenvalues[0], rtol=1e-6)
 
 
-# ----------------------------------------------------------------------------- short columns, escapes
+# ----------------------------------------------------------------------------- short columns
 
 
 def test_short_column_is_certified_as_a_zero_column(polished_mem, memorization):
@@ -305,35 +285,3 @@ def test_descent_step_lowers_the_loss(polished_mem, memorization, tied):
     # Both sides evaluate eq. (6) at the same point (certify in its invariant basis, an exact
     # change of coordinates): equal up to rounding, well inside 1e-12 of the loss.
     assert report.loss - lowered == pytest.approx(report.descent_decrease, rel=1e-9, abs=1e-12 * report.loss)
-
-
-@pytest.mark.parametrize("tied", [True, False])
-def test_train_to_minimum_escapes_a_saddle_to_the_memorising_minimum(polished_mem, memorization, tied):
-    """W_mem without one memorising column is a saddle; escaping it re-memorises that sample (Cor. 3.2)."""
-    W1, W2 = without_first_column(polished_mem[0] if tied else polished_mem[1], tied)
-    out = train_to_minimum(memorization, 5, SIGMA, LAM, tied=tied, init=W1 if tied else (W1, W2))
-    assert out.rounds[0]["verdict"] == "saddle"
-    assert out.certified, out.report.summary()
-    assert out.report.verdict == "strict local minimum"
-    assert out.report.loss < out.rounds[0]["loss"] - out.rounds[0]["descent_decrease"]
-    assert column_structure(out.fit.W1, out.fit.W2, memorization).n_memorized == 3
-
-
-def test_train_to_minimum_prunes_short_columns(polished_mem, memorization):
-    fit = polished_mem[0]
-    W = fit.W1.copy()
-    zero = np.flatnonzero(np.linalg.norm(W, axis=0) == 0.0)[0]
-    W[:, zero] = 1e-4 * memorization[:, 1] / np.linalg.norm(memorization[:, 1])
-    out = train_to_minimum(memorization, 5, SIGMA, LAM, tied=True, init=W)
-    assert out.rounds[0]["n_pruned"] == 1
-    assert out.certified and np.linalg.norm(out.fit.W1[:, zero]) == 0.0
-    # The minimum from before the short column was added: two gtol-critical points of one strict
-    # minimum differ in loss by O(‖∇L‖²/μ_min) ≈ (1e-8·L0)²/μ_min, far below 1e-10 relative.
-    assert out.report.loss == pytest.approx(fit.loss, rel=1e-10)
-
-
-def test_train_to_minimum_validates_its_own_arguments(memorization):
-    with pytest.raises(ValueError, match="max_escapes"):
-        train_to_minimum(memorization, 2, SIGMA, LAM, max_escapes=-1)
-    with pytest.raises(ValueError, match="X"):
-        train_to_minimum(np.ones(3), 2, SIGMA, LAM)

@@ -195,3 +195,53 @@ def test_max_iter_bounds_all_lbfgs_runs_together(memorization):
     assert fit.n_iter <= 40
     assert fit.stages.count("L-BFGS-B") == 1
     assert fit.stages.count("L-BFGS-B restart") <= training.LBFGS["restarts"]
+
+
+# ----------------------------------------------------------------------------- callback, options, overflow
+
+
+def test_callback_sees_each_iteration_and_stopiteration_ends_the_run(memorization):
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append(intermediate_result)
+        if intermediate_result.nit == 5:
+            raise StopIteration
+
+    fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, gtol=1e-14, callback=callback)
+    assert [r.nit for r in seen] == [1, 2, 3, 4, 5] and fit.n_iter == 5
+    assert not fit.converged and "stopped by the callback" in fit.message
+    assert fit.stages == ["L-BFGS-B"]                             # no restart, no polish after a stop
+    assert all(r.stage == "L-BFGS-B" for r in seen)
+    # The iterate the callback sees is in the full space: eq. (6) there is the reported loss up
+    # to the rounding of the exact change of basis (a few ulps).
+    last = seen[-1]
+    assert last.W1.shape == (6, 4) and last.W1 is last.W2
+    assert expected_loss(last.W1, last.W2, memorization, SIGMA, LAM) == pytest.approx(last.fun, rel=1e-12)
+    # the lowest-loss point evaluated is returned, at or below every iterate seen
+    assert fit.loss <= min(r.fun for r in seen)
+
+
+def test_a_callback_that_does_not_stop_changes_nothing(memorization):
+    plain = train(memorization, 4, SIGMA, LAM, seed=2, tied=False)
+    watched = train(memorization, 4, SIGMA, LAM, seed=2, tied=False, callback=lambda intermediate_result: None)
+    np.testing.assert_array_equal(plain.W1, watched.W1)
+    np.testing.assert_array_equal(plain.W2, watched.W2)
+    assert plain.n_iter == watched.n_iter
+
+
+def test_stage_options_reach_their_stages(memorization):
+    """Per-stage options: no restarts means one L-BFGS run; polish=dict(...) polishes with that budget."""
+    fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, gtol=1e-30, max_iter=15,
+                lbfgs=dict(restarts=0, maxcor=5), polish=dict(max_iter=2))
+    assert fit.stages.count("L-BFGS-B") == 1 and "L-BFGS-B restart" not in fit.stages
+    assert fit.stages[-1] == "trust-krylov"
+    assert fit.n_iter <= 15 + 2                                   # L-BFGS budget plus the polish's
+    assert training.LBFGS == dict(maxcor=30, restarts=3, maxls=50)  # the defaults are not mutated
+
+
+def test_overflowing_steps_end_the_run_with_a_message(memorization):
+    """Data so large that ‖∇L‖² overflows: L-BFGS cannot step; the start is returned, and said so."""
+    fit = train(memorization * 1e150, 4, SIGMA, LAM, seed=0, tied=True, max_iter=20)
+    assert not fit.converged and "float64 range" in fit.message and "rescale X" in fit.message
+    assert np.all(np.isfinite(fit.W1)) and np.isfinite(fit.loss)
