@@ -50,7 +50,6 @@ symmetry directions*, which are listed in the report; otherwise ``"degenerate mi
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -59,13 +58,13 @@ import numpy as np
 from numerics.geometry import (HVP_STEP, ZERO_TOL, ExactGradient, NonFiniteStep, Packing, column_sizes,
                                invariant_basis, loss_scale, zero_columns)
 from numerics.objective import expected_loss, expected_loss_and_grad
-from numerics.spectrum import Spectrum, dense_spectrum, lanczos_spectrum
+from numerics.spectrum import Spectrum, dense_spectrum, difference_range, lanczos_spectrum
 from numerics.symmetry import SymmetryProjector, activation_blocks
-from numerics.validation import (MagnitudeError, as_rng, data_and_weights, flag, nonnegative, optional_flag,
-                                 positive_int, weights_pair)
+from numerics.validation import (MagnitudeError, as_rng, data_and_weights, flag, nonnegative, positive_int,
+                                 tied_weights, weights_pair)
 from numerics.zero_column import zero_column_bound, zero_column_ratio
 
-__all__ = ["certify", "CertifyReport", "hessian_matrix", "below_resolution", "VERDICTS",
+__all__ = ["certify", "CertifyReport", "below_resolution", "VERDICTS",
            "MINIMUM_VERDICTS", "FD_RESOLUTION", "HVP_STEP"]
 
 VERDICTS = ("strict local minimum", "degenerate minimum", "saddle", "not a critical point")
@@ -143,48 +142,6 @@ class CertifyReport:
 # ----------------------------------------------------------------------------- public helpers
 
 
-def _tied(W1, W2, tied) -> bool:
-    tied = optional_flag("tied", tied)
-    if tied is None:
-        return bool(np.array_equal(W1, W2))
-    if tied and not np.array_equal(W1, W2):
-        raise ValueError("tied=True needs W1 == W2")
-    return tied
-
-
-def hessian_matrix(W1, W2, X, sigma, lam, *, tied=None, step_rel=HVP_STEP) -> np.ndarray:
-    """Dense Hessian of eq. (6) by central differences of the exact gradient (small problems).
-
-    Coordinates: ``W.ravel()`` when tied, else ``(W1.ravel(), W2.ravel())``; zero columns are
-    not removed here. The result is symmetrised.
-
-    >>> W = np.array([[1.0], [0.5]]); X = np.array([[2.0, -1.0], [0.0, 1.5]])
-    >>> hessian_matrix(W, W, X, 0.1, 0.01).shape                    # tied: d·p coordinates
-    (2, 2)
-    """
-    X, W1, W2 = data_and_weights(X, W1, W2)
-    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
-    tied = _tied(W1, W2, tied)
-    step_rel = nonnegative("step_rel", step_rel)
-    packing = Packing(W1.shape[0], W1.shape[1], tied)
-    gradient = ExactGradient(X, sigma, lam, packing)
-    theta = packing.pack(W1, W2)
-    with _difference_range():
-        H = np.column_stack([gradient.hvp(theta, e, step_rel) for e in np.eye(theta.size)])
-    return 0.5 * (H + H.T)
-
-
-@contextlib.contextmanager
-def _difference_range():
-    """Finite differences that step out of the float64 range are the inputs' scale: say so."""
-    try:
-        yield
-    except NonFiniteStep as error:
-        raise ValueError("the finite-difference Hessian of eq. (6) leaves the float64 range at these "
-                         "weights (steps are relative to the whole parameter vector, so W1 and W2 of very "
-                         f"different scales overflow): rescale W1, W2 and X ({error})") from error
-
-
 def below_resolution(W1, W2, tied, hvp_step=HVP_STEP) -> np.ndarray:
     """Columns too short for the central-difference Hessian (``‖w_j‖ ≤ FD_RESOLUTION·h``), a mask (p,).
 
@@ -252,7 +209,7 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
     """
     X, W1, W2 = data_and_weights(X, W1, W2)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
-    tied = _tied(W1, W2, tied)
+    tied = tied_weights(W1, W2, tied)
     options = _Options(gtol=nonnegative("gtol", gtol), n_eigs=positive_int("n_eigs", n_eigs),
                        rel_eig_tol=nonnegative("rel_eig_tol", rel_eig_tol),
                        eig_tol=None if eig_tol is None else nonnegative("eig_tol", eig_tol),
@@ -429,7 +386,7 @@ def _spectrum(point: _Point, X, sigma, lam, tied, options: _Options, rng) -> Spe
     def hvp(v):
         return gradient.hvp(theta, v, options.hvp_step)
 
-    with _difference_range():
+    with difference_range():
         if theta.size <= options.dense_max:
             spectrum = dense_spectrum(hvp, projector, theta.size, options.n_eigs, rng)
         else:

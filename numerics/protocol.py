@@ -93,7 +93,38 @@ def torch_default_init(d, p, *, tied=True, seed=0):
 
 
 @dataclass
-class Adam:
+class _TorchOptimizer:
+    """What `Adam` and `RMSprop` share: learning rate, ``eps``, L2 ``weight_decay`` (added to the
+    gradient, as torch does), the step count and one pair of state arrays per parameter."""
+    lr: float
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    step_count: int = 0
+    state: list = field(default_factory=list)
+    STATE = ("a", "b")          # names of the two state arrays in checkpoints
+
+    def __post_init__(self):
+        self.lr = positive("lr", self.lr)
+        self.eps = nonnegative("eps", self.eps)
+        self.weight_decay = nonnegative("weight_decay", self.weight_decay)
+
+    def _start(self, params) -> None:
+        if not self.state:
+            self.state = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
+        self.step_count += 1
+
+    def arrays(self) -> dict:
+        return {f"opt_{k}_{i}": a for i, pair in enumerate(self.state) for k, a in zip(self.STATE, pair)}
+
+    def load(self, arrays: dict, step_count: int, n_params: int) -> None:
+        first, second = self.STATE
+        self.state = [(arrays[f"opt_{first}_{i}"].copy(), arrays[f"opt_{second}_{i}"].copy())
+                      for i in range(n_params)]
+        self.step_count = step_count
+
+
+@dataclass
+class Adam(_TorchOptimizer):
     """``torch.optim.Adam`` (amsgrad=False, maximize=False): L2 weight decay added to the gradient.
 
     ``m ← β1 m + (1−β1) g``, ``v ← β2 v + (1−β2) g²``,
@@ -101,15 +132,10 @@ class Adam:
     """
     lr: float = 1e-3
     betas: tuple = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    step_count: int = 0
-    state: list = field(default_factory=list)
+    STATE = ("m", "v")
 
     def __post_init__(self):
-        self.lr = positive("lr", self.lr)
-        self.eps = nonnegative("eps", self.eps)
-        self.weight_decay = nonnegative("weight_decay", self.weight_decay)
+        super().__post_init__()
         if isinstance(self.betas, (str, bytes)) or np.ndim(self.betas) != 1 or len(self.betas) != 2:
             raise TypeError(f"betas must be a pair (β1, β2); got {self.betas!r:.60}")
         self.betas = tuple(nonnegative(f"betas[{i}]", b) for i, b in enumerate(self.betas))
@@ -118,9 +144,7 @@ class Adam:
 
     def step(self, params, grads) -> None:
         """Update ``params`` (list of arrays) in place from their loss gradients ``grads``."""
-        if not self.state:
-            self.state = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
-        self.step_count += 1
+        self._start(params)
         beta1, beta2 = self.betas
         correction1 = 1.0 - beta1 ** self.step_count
         # Python floats, so that float32 parameters stay float32 (NumPy's scalar promotion).
@@ -134,16 +158,9 @@ class Adam:
             v += (1.0 - beta2) * g * g
             w -= (self.lr / correction1) * m / (np.sqrt(v) / sqrt_correction2 + self.eps)
 
-    def arrays(self) -> dict:
-        return {f"opt_{k}_{i}": a for i, pair in enumerate(self.state) for k, a in zip("mv", pair)}
-
-    def load(self, arrays: dict, step_count: int, n_params: int) -> None:
-        self.state = [(arrays[f"opt_m_{i}"].copy(), arrays[f"opt_v_{i}"].copy()) for i in range(n_params)]
-        self.step_count = step_count
-
 
 @dataclass
-class RMSprop:
+class RMSprop(_TorchOptimizer):
     """``torch.optim.RMSprop`` (centered=False, momentum=0 by default): L2 decay added to the gradient.
 
     ``s ← α s + (1−α) g²``, ``θ ← θ − lr · g / (√s + eps)`` with ``g = ∇ℓ + wd·θ``;
@@ -151,16 +168,11 @@ class RMSprop:
     """
     lr: float = 1e-2
     alpha: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.0
     momentum: float = 0.0
-    step_count: int = 0
-    state: list = field(default_factory=list)
+    STATE = ("s", "b")
 
     def __post_init__(self):
-        self.lr = positive("lr", self.lr)
-        self.eps = nonnegative("eps", self.eps)
-        self.weight_decay = nonnegative("weight_decay", self.weight_decay)
+        super().__post_init__()
         self.alpha = nonnegative("alpha", self.alpha)
         self.momentum = nonnegative("momentum", self.momentum)
         if not self.alpha < 1:
@@ -168,9 +180,7 @@ class RMSprop:
 
     def step(self, params, grads) -> None:
         """Update ``params`` (list of arrays) in place from their loss gradients ``grads``."""
-        if not self.state:
-            self.state = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
-        self.step_count += 1
+        self._start(params)
         for w, g, (s, b) in zip(params, grads, self.state):
             if self.weight_decay:
                 g = g + self.weight_decay * w
@@ -182,13 +192,6 @@ class RMSprop:
                 b += update
                 update = b
             w -= self.lr * update
-
-    def arrays(self) -> dict:
-        return {f"opt_{k}_{i}": a for i, pair in enumerate(self.state) for k, a in zip("sb", pair)}
-
-    def load(self, arrays: dict, step_count: int, n_params: int) -> None:
-        self.state = [(arrays[f"opt_s_{i}"].copy(), arrays[f"opt_b_{i}"].copy()) for i in range(n_params)]
-        self.step_count = step_count
 
 
 def make_optimizer(optimizer: str, lr, weight_decay=0.0, **options):

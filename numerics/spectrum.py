@@ -5,6 +5,7 @@ Both methods see the Hessian only through products ``hvp(v)`` and the symmetries
 
 * `dense_spectrum` — m products build H; its eigenvalues are read in an orthonormal basis
   of the range of I − P (exact up to the products' finite-difference error);
+* `hessian_matrix` — the dense Hessian of eq. (6) itself (small problems, tests);
 * `lanczos_spectrum` — ARPACK on ``P H P + c I + 2c (I − P)`` with c ≈ λ_max(H): the removed
   directions sit at 3c, the kept eigenvalues in [c + λ_min, 2c], and ARPACK's relative
   stopping test ``‖r‖ ≤ tol·|θ|`` becomes an absolute accuracy of about ``tol·c``.
@@ -18,14 +19,16 @@ Both methods see the Hessian only through products ``hvp(v)`` and the symmetries
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse.linalg
 
-from numerics.validation import nonnegative, positive_int
+from numerics.geometry import HVP_STEP, ExactGradient, NonFiniteStep, Packing
+from numerics.validation import data_and_weights, nonnegative, positive_int, tied_weights
 
-__all__ = ["Spectrum", "dense_spectrum", "lanczos_spectrum"]
+__all__ = ["Spectrum", "dense_spectrum", "lanczos_spectrum", "hessian_matrix", "difference_range"]
 
 
 def _checked(hvp, projector, m, n_eigs):
@@ -112,3 +115,36 @@ def lanczos_spectrum(hvp, projector, m: int, n_eigs: int, lanczos_tol: float, rn
         picks = [projector.component(rng.standard_normal(m)) for _ in range(3)]
         out.symmetry_curvature = max(abs(float(v @ hvp(v)) / max(float(v @ v), 1e-300)) for v in picks)
     return out
+
+
+def hessian_matrix(W1, W2, X, sigma, lam, *, tied=None, step_rel=HVP_STEP) -> np.ndarray:
+    """Dense Hessian of eq. (6) by central differences of the exact gradient (small problems).
+
+    Coordinates: ``W.ravel()`` when tied, else ``(W1.ravel(), W2.ravel())``; zero columns are
+    not removed here. The result is symmetrised.
+
+    >>> W = np.array([[1.0], [0.5]]); X = np.array([[2.0, -1.0], [0.0, 1.5]])
+    >>> hessian_matrix(W, W, X, 0.1, 0.01).shape                    # tied: d·p coordinates
+    (2, 2)
+    """
+    X, W1, W2 = data_and_weights(X, W1, W2)
+    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    tied = tied_weights(W1, W2, tied)
+    step_rel = nonnegative("step_rel", step_rel)
+    packing = Packing(W1.shape[0], W1.shape[1], tied)
+    gradient = ExactGradient(X, sigma, lam, packing)
+    theta = packing.pack(W1, W2)
+    with difference_range():
+        H = np.column_stack([gradient.hvp(theta, e, step_rel) for e in np.eye(theta.size)])
+    return 0.5 * (H + H.T)
+
+
+@contextlib.contextmanager
+def difference_range():
+    """Finite differences that step out of the float64 range are the inputs' scale: say so."""
+    try:
+        yield
+    except NonFiniteStep as error:
+        raise ValueError("the finite-difference Hessian of eq. (6) leaves the float64 range at these "
+                         "weights (steps are relative to the whole parameter vector, so W1 and W2 of very "
+                         f"different scales overflow): rescale W1, W2 and X ({error})") from error

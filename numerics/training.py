@@ -93,6 +93,36 @@ class TrainResult:
                     sigma=self.sigma, lam=self.lam, init=self.init, gtol=self.gtol, stages=self.stages)
 
 
+def _stage_options(warmup, lbfgs, polish):
+    """The three stages' options, checked: ``(warmup, lbfgs, polish)`` dicts (polish None: off)."""
+    warmup = _options("warmup", warmup, WARMUP)
+    warmup.update(steps=positive_int("warmup['steps']", warmup["steps"], minimum=0),
+                  lr=positive("warmup['lr']", warmup["lr"]),
+                  batch=positive_int("warmup['batch']", warmup["batch"]))
+    lbfgs = _options("lbfgs", lbfgs, LBFGS)
+    lbfgs.update(maxcor=positive_int("lbfgs['maxcor']", lbfgs["maxcor"]),
+                 restarts=positive_int("lbfgs['restarts']", lbfgs["restarts"], minimum=0),
+                 maxls=positive_int("lbfgs['maxls']", lbfgs["maxls"]))
+    if isinstance(polish, (bool, np.bool_)):
+        polish = dict(POLISH) if polish else None
+    elif isinstance(polish, dict):
+        polish = _options("polish", polish, POLISH)
+    else:
+        raise TypeError(f"polish must be True, False or a dict of options {sorted(POLISH)}; got {polish!r:.60}")
+    if polish is not None:
+        polish["max_iter"] = positive_int("polish['max_iter']", polish["max_iter"])
+    return warmup, lbfgs, polish
+
+
+def _checkpoint_every(checkpoint, every) -> float:
+    """Check ``checkpoint`` (None or a pair (folder, name)) and return the saving interval."""
+    if checkpoint is None:
+        return every
+    if not (isinstance(checkpoint, (tuple, list)) and len(checkpoint) == 2):
+        raise TypeError(f"checkpoint must be a pair (folder, name) or None; got {checkpoint!r:.60}")
+    return nonnegative("checkpoint_every", every)
+
+
 def _options(name: str, given, defaults: dict) -> dict:
     """``defaults`` updated by the dict ``given`` (None: defaults); unknown keys are a TypeError."""
     if given is None:
@@ -379,27 +409,10 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
     perturb = nonnegative("perturb", perturb)
     reduce = flag("reduce", reduce)
     progress = optional_flag("progress", progress)
-    warmup = _options("warmup", warmup, WARMUP)
-    lbfgs = _options("lbfgs", lbfgs, LBFGS)
-    if isinstance(polish, (bool, np.bool_)):
-        polish, polish_options = bool(polish), dict(POLISH)
-    elif isinstance(polish, dict):
-        polish, polish_options = True, _options("polish", polish, POLISH)
-    else:
-        raise TypeError(f"polish must be True, False or a dict of options {sorted(POLISH)}; got {polish!r:.60}")
-    warmup.update(steps=positive_int("warmup['steps']", warmup["steps"], minimum=0),
-                  lr=positive("warmup['lr']", warmup["lr"]),
-                  batch=positive_int("warmup['batch']", warmup["batch"]))
-    lbfgs.update(maxcor=positive_int("lbfgs['maxcor']", lbfgs["maxcor"]),
-                 restarts=positive_int("lbfgs['restarts']", lbfgs["restarts"], minimum=0),
-                 maxls=positive_int("lbfgs['maxls']", lbfgs["maxls"]))
-    polish_options["max_iter"] = positive_int("polish['max_iter']", polish_options["max_iter"])
+    warmup, lbfgs, polish = _stage_options(warmup, lbfgs, polish)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
-    if checkpoint is not None:
-        if not (isinstance(checkpoint, (tuple, list)) and len(checkpoint) == 2):
-            raise TypeError(f"checkpoint must be a pair (folder, name) or None; got {checkpoint!r:.60}")
-        checkpoint_every = nonnegative("checkpoint_every", checkpoint_every)
+    checkpoint_every = _checkpoint_every(checkpoint, checkpoint_every)
 
     W1, W2, init_label = _initial_point(init, d, p, tied, seed, perturb, X.shape[1])
     started = time.perf_counter()
@@ -430,8 +443,8 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
         try:
             run.start(theta0)
             _lbfgs_with_restarts(run, theta0, lbfgs)
-            if polish:
-                _polish(run, polish_options)
+            if polish is not None:
+                _polish(run, polish)
         finally:
             run.bar.close()
     return _result(run, seed=seed, tied=tied, sigma=sigma, lam=lam, init=init_label)

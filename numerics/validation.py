@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "real_array", "finite_array", "as_matrix", "as_vector", "data_matrix", "data_and_weights", "data_and_labels", "weights_pair",
+    "real_array", "finite_array", "as_matrix", "as_vector", "data_matrix", "data_and_weights", "data_and_labels", "weights_pair", "tied_weights",
     "labels_for", "real_number", "nonnegative", "positive", "positive_int", "flag", "optional_flag",
     "as_rng", "loss_magnitude", "MagnitudeError", "power_fits", "FLOAT_MAX",
 ]
@@ -145,20 +145,16 @@ def data_matrix(name: str, value, *, d: int | None = None, n: int | None = None,
     ValueError: X has shape (n, d) = (5, 3)? Samples must be columns: X must have shape (d, n) with d = 3, the rows of W1
     """
     array = as_matrix(name, value, cols_name=cols_name)
-    rows, cols = array.shape
     m = cols_name
-    if d is not None and rows != d:
-        if cols == d:
+    for axis, label, expected, source in ((0, "d", d, f"the rows of {d_source}"),
+                                          (1, m, n, f"the length of {n_source}")):
+        if expected is None or array.shape[axis] == expected:
+            continue
+        if array.shape[1 - axis] == expected:
             raise ValueError(f"{name} has shape ({m}, d) = {array.shape}? Samples must be columns: "
-                             f"{name} must have shape (d, {m}) with d = {d}, the rows of {d_source}")
-        raise ValueError(f"{name} must have shape (d, {m}) with samples as columns and d = {d} rows "
-                         f"(the rows of {d_source}); got shape {array.shape}")
-    if n is not None and cols != n:
-        if rows == n:
-            raise ValueError(f"{name} has shape ({m}, d) = {array.shape}? Samples must be columns: "
-                             f"{name} must have shape (d, {m}) with {m} = {n}, the length of {n_source}")
-        raise ValueError(f"{name} must have {m} = {n} columns (samples), one per entry of "
-                         f"{n_source}; got shape {array.shape}")
+                             f"{name} must have shape (d, {m}) with {label} = {expected}, {source}")
+        raise ValueError(f"{name} must have shape (d, {m}) with samples as columns and {label} = {expected} "
+                         f"({source}); got shape {array.shape}")
     return array
 
 
@@ -179,14 +175,7 @@ def data_and_weights(X, W1, W2, *, name: str = "X") -> tuple[np.ndarray, np.ndar
     ``name`` is what the data argument is called (``X``, ``Y`` …).
     """
     W1, W2 = weights_pair(W1, W2)
-    X = as_matrix(name, X, cols_name="n")
-    if X.shape[0] != W1.shape[0]:
-        if X.shape[1] == W1.shape[0]:
-            raise ValueError(f"{name} has shape (n, d) = {X.shape}? Samples must be columns: {name} must "
-                             f"have shape (d, n) with d = {W1.shape[0]}, the rows of W1 and W2")
-        raise ValueError(f"{name} and W1 must have the same number of rows d ({name} is (d, n) with samples "
-                         f"as columns, W1 and W2 are (d, p)); got {name} {X.shape} and W1 {W1.shape}")
-    return X, W1, W2
+    return data_matrix(name, X, d=W1.shape[0], d_source="W1 and W2"), W1, W2
 
 
 def labels_for(name: str, labels, n: int, *, d: int | None = None, data_name: str = "X") -> np.ndarray:
@@ -215,6 +204,16 @@ def data_and_labels(X, labels, *, name: str = "X") -> tuple[np.ndarray, np.ndarr
     """``X`` (d, n) and one integer label per column, checked together (``name``: what X is called)."""
     X = as_matrix(name, X, cols_name="n")
     return X, labels_for("labels", labels, X.shape[1], d=X.shape[0], data_name=name)
+
+
+def tied_weights(W1, W2, tied) -> bool:
+    """``tied`` checked against the weights: None detects it (W1 equal to W2); True needs W1 == W2."""
+    tied = optional_flag("tied", tied)
+    if tied is None:
+        return bool(np.array_equal(W1, W2))
+    if tied and not np.array_equal(W1, W2):
+        raise ValueError("tied=True needs W1 == W2")
+    return tied
 
 
 # ----------------------------------------------------------------------------- scalars

@@ -221,8 +221,8 @@ def generalization_weights(clusters, p_per_cluster, sigma: float, lam: float, *,
         as_matrix(f"clusters[{k}]", X_k, rows=d, cols_name="n_k")
     p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(clusters):
-        raise ValueError(f"p_per_cluster must have one entry per array of clusters ({len(clusters)}); "
-                         f"got {len(p_per_cluster)}")
+        raise ValueError(f"p_per_cluster must have one entry per cluster (clusters holds {len(clusters)} "
+                         f"arrays); got {len(p_per_cluster)}")
     check_assumptions = flag("check_assumptions", check_assumptions)
     n = sum(X_k.shape[1] for X_k in clusters)
     X = np.concatenate(clusters, axis=1)
@@ -259,8 +259,8 @@ def hybrid_weights(duplicated, copies, clusters, p_per_cluster, sigma: float, la
     clusters = [as_matrix(f"clusters[{k}]", X_k, rows=d, cols_name="n_k") for k, X_k in enumerate(clusters)]
     p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(clusters):
-        raise ValueError(f"p_per_cluster must have one entry per array of clusters ({len(clusters)}); "
-                         f"got {len(p_per_cluster)}")
+        raise ValueError(f"p_per_cluster must have one entry per cluster (clusters holds {len(clusters)} "
+                         f"arrays); got {len(p_per_cluster)}")
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     check_assumptions = flag("check_assumptions", check_assumptions)
     n = int(copies.sum()) + sum(X_k.shape[1] for X_k in clusters)

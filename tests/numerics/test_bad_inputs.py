@@ -52,6 +52,7 @@ EXCLUDED = {
     "numerics.compare.CLUSTER_MAP_RULES": "a constant", "numerics.compare.ZERO": "a constant",
     "numerics.compare.IDLE": "a constant", "numerics.compare.MIXED": "a constant",
     "numerics.symmetry.FAMILIES": "a constant",
+    "numerics.spectrum.difference_range": "a context manager without arguments",
     "numerics.training.WARMUP": "a constant", "numerics.training.LBFGS": "a constant",
     "numerics.training.POLISH": "a constant",
 }
@@ -299,7 +300,7 @@ CASES = {
                                          dict(W1="Md", W2="Md", X="Md", sigma="N", lam="N", tied="O", gtol="N",
                                               n_eigs="I", seed="S", reduce="F"))
        for module, function in (("certify", certify.certify), ("solvers", solvers.certify))},
-    "numerics.certify.hessian_matrix": Case(certify.hessian_matrix, dict(W1=W1[:, :1], W2=W1[:, :1], X=X, sigma=0.2, lam=0.01),
+    "numerics.spectrum.hessian_matrix": Case(spectrum.hessian_matrix, dict(W1=W1[:, :1], W2=W1[:, :1], X=X, sigma=0.2, lam=0.01),
                                             dict(W1="Md", W2="Md", X="MdT", sigma="N", lam="N")),
     "numerics.certify.below_resolution": Case(certify.below_resolution, dict(W1=W1, W2=W2, tied=False, hvp_step=1e-5),
                                               dict(W1="Md", W2="Md", tied="F", hvp_step="N")),

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from numerics.certify import HVP_STEP, MINIMUM_VERDICTS, VERDICTS, below_resolution, certify, hessian_matrix
+from numerics.certify import HVP_STEP, MINIMUM_VERDICTS, VERDICTS, below_resolution, certify
+from numerics.spectrum import hessian_matrix
 from numerics.data import separable_clusters
 from numerics.objective import expected_loss
 from numerics.symmetry import SymmetryProjector, activation_blocks

@@ -97,7 +97,7 @@ def test_transposed_data_is_named_as_such(data):
     X, W = data
     with pytest.raises(ValueError, match="X has shape \\(n, d\\) = \\(3, 6\\)\\? Samples must be columns"):
         v.data_and_weights(X.T, W, W)
-    with pytest.raises(ValueError, match="X and W1 must have the same number of rows d"):
+    with pytest.raises(ValueError, match="X must have shape \\(d, n\\) with samples as columns and d = 6"):
         v.data_and_weights(X[:5], W, W)                    # neither matches: plain mismatch
     with pytest.raises(ValueError, match="W1 and W2 must have the same shape"):
         v.data_and_weights(X, W, W[:, :2])
