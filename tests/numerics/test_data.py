@@ -102,7 +102,7 @@ def test_same_seed_same_data():
     b = separable_clusters(6, [3, 2], alpha=0.2, seed=11)
     c = separable_clusters(6, [3, 2], alpha=0.2, seed=12)
     np.testing.assert_array_equal(a.X, b.X)
-    assert not np.allclose(a.X, c.X)
+    assert not np.allclose(a.X, c.X)       # another seed: different data, not a tolerance question
     np.testing.assert_array_equal(equiangular_means(5, 3, seed=1), equiangular_means(5, 3, seed=1))
 
 

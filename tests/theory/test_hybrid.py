@@ -54,6 +54,8 @@ def test_hybrid_columns_are_eq8_blocks():
     W = hybrid_weights(duplicated, copies, clusters, [2, 1], sig, lam_value)
     n_total = copies.sum() + sum(X.shape[1] for X in clusters)
     assert W.shape == (7, 2 + 2 + 1)
+    # two constructions of the same columns (closed-form r_l vs an SVD block): rounding of an
+    # SVD of entries ~1, ≈ 1e-15; 1e-12 absolute is the margin
     for l in range(2):
         copies_matrix = np.repeat(duplicated[:, [l]], copies[l], axis=1)
         assert np.allclose(W[:, [l]], block_weights(copies_matrix, 1, n_total, sig, lam_value), atol=1e-12)

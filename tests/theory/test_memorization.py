@@ -76,6 +76,7 @@ def test_eq9_constructor_equals_eq8_blocks(instance):
     n_samples = X.shape[1]
     for i in range(n_samples):
         column = block_weights(X[:, [i]], 1, n_samples, sig, lam_value)
+        # rounding of a rank-1 SVD relative to the column's scale ‖x_i‖ (≈ 1e-15)
         assert np.allclose(W[:, [i]], column, atol=1e-12 * np.linalg.norm(X[:, i]))
     assert np.all(W[:, n_samples:] == 0)
 

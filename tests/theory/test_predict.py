@@ -24,6 +24,7 @@ from theory.predict import (block_weights, expected_representation, generalizati
 @pytest.mark.parametrize("p_k", [1, 2, 3, 5, 8])
 def test_uniform_first_orthogonal(p_k):
     O = uniform_first_orthogonal(p_k)
+    # a Householder reflection in float64: orthogonal to ~p_k·ε
     assert np.allclose(O.T @ O, np.eye(p_k), atol=1e-14)
     assert np.allclose(O[:, 0], 1 / np.sqrt(p_k), atol=1e-15)
 
@@ -150,6 +151,7 @@ def test_balanced_representation_of_a_generalised_cluster():
     blocks = [slice(0, 3), slice(3, 5), slice(5, 6)]
     for k, block in enumerate(blocks):
         entries = H[block, k]
+        # equal in exact arithmetic (uniform first column of O_k); rounding of eq. (8) ≈ 1e-15
         assert np.allclose(entries, entries[0], rtol=1e-10) and entries[0] > 0
         assert np.all(np.delete(H[:, k], np.arange(W.shape[1])[block]) == 0)
     # Std(h) = c√(p − p_k)/p: the memorised cluster (p_k = 1) is spikier than the balanced ones
@@ -158,7 +160,7 @@ def test_balanced_representation_of_a_generalised_cluster():
     X = np.concatenate(clusters, axis=1)
     labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
     maps = cluster_maps(W, W, X, labels, rule="all-on")
-    for k in range(len(clusters)):
+    for k in range(len(clusters)):          # the same product of the same columns: identical
         assert np.allclose(maps[k], W[:, blocks[k]] @ W[:, blocks[k]].T, atol=1e-12)
 
 
@@ -170,11 +172,13 @@ def test_predict_bundle_is_consistent():
     result = predict(X, labels, p=6, sigma=0.1, lam=1e-3)
     assert result.W.shape == (X.shape[0], 6)
     assert sum(result.p_per_cluster) <= 6
+    # the same closed form through two entry points (pytest's default rel=1e-6 is ample)
     assert result.loss == pytest.approx(predicted_loss(X, labels, result.p_per_cluster, 0.1, 1e-3))
     assert result.beta < 0 and result.margin > 0
     for k, q in zip(result.labels, result.p_per_cluster):
         start = sum(result.p_per_cluster[:k])
         block = result.W[:, start:start + q]
+        # U diag(a) Uᵀ vs W_kW_kᵀ (O_k cancels): rounding of an SVD, ≈ 1e-15
         assert np.allclose(result.linear_maps[k], block @ block.T, atol=1e-12)
 
 
