@@ -55,8 +55,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics.geometry import (HVP_STEP, ZERO_TOL, ExactGradient, NonFiniteStep, Packing, column_sizes,
-                               invariant_basis, loss_scale, zero_columns)
+from numerics.geometry import (HVP_STEP, ZERO_TOL, ExactGradient, Packing, column_sizes, invariant_basis,
+                               loss_scale, zero_columns)
 from numerics.objective import expected_loss, expected_loss_and_grad
 from numerics.spectrum import Spectrum, dense_spectrum, difference_range, lanczos_spectrum
 from numerics.symmetry import SymmetryProjector, activation_blocks

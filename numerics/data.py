@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.validation import (as_matrix, as_rng, as_vector, data_and_labels, labels_for, nonnegative,
-                                 positive, positive_int, real_number)
+from numerics.validation import (as_matrix, as_rng, as_vector, data_and_labels, nonnegative, positive,
+                                 positive_int, real_number)
 
 __all__ = ["separability", "Separability", "equiangular_means", "separable_clusters", "Clusters",
            "memorization_set", "gaussian_mixture", "GaussianMixture", "duplicated_samples", "Duplicated",
@@ -468,5 +468,5 @@ def hybrid_mixture(d: int, K: int, m: int, rank: int, n: int, n_copies=10, weigh
     return duplicated_samples(mixture, n_copies=n_copies, points=vertices[:, K:])
 
 
-# re-export: proofs/ and figures/ still import them from here
-from numerics.images import digits, faces  # noqa: E402,F401
+from numerics.images import digits as digits  # re-export: proofs/ and figures/ still import it from here
+from numerics.images import faces as faces  # re-export: proofs/ and figures/ still import it from here

@@ -17,14 +17,14 @@ from __future__ import annotations
 from numerics import compare as _compare
 from numerics.certify import CertifyReport, certify
 from numerics.escape import CertifiedFit, train_to_minimum
+from numerics.geometry import ZERO_TOL
+from numerics.geometry import invariant_basis as invariant_basis  # re-export: numerics.multinoise_training imports it from here
+from numerics.geometry import loss_scale as loss_scale  # re-export: proofs/ and figures/ still import it from here
 from numerics.multistart import MultistartResult, multistart
 from numerics.training import TrainResult, train
 
 __all__ = ["train", "TrainResult", "certify", "CertifyReport", "multistart", "MultistartResult",
            "train_to_minimum", "CertifiedFit"]
-
-# re-export: proofs/ and figures/ still import it from here
-from numerics.geometry import ZERO_TOL, column_sizes, invariant_basis, loss_scale, orthonormal_span, zero_columns  # noqa: E402,F401
 
 
 # re-export: proofs/ and figures/ still import it from here (dict form of numerics.compare.column_structure)

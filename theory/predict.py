@@ -74,7 +74,7 @@ def block_linear_map(X_k, p_k: int, n: int, sigma: float, lam: float) -> np.ndar
     ``a*_j = (Λ_j − nλ)/(Λ_j + n_kσ²)`` (Lemma D.1, :func:`theory.linear_block.optimal_scale`).
     """
     X_k = as_matrix("X_k", X_k, cols_name="n_k")
-    p_k = positive_int("p_k", p_k)
+    p_k = positive_int("p_k", p_k, minimum=0)
     n = positive_int("n", n)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
