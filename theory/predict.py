@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.validation import as_matrix, as_vector, labels_for, nonnegative, positive_int
+from numerics.validation import (FLOAT_MAX, as_matrix, as_vector, data_and_labels, data_matrix, flag,
+                                 nonnegative, positive_int, power_fits)
 from theory import allocation as _allocation
 from theory.errors import (AssumptionError, check_at_least, check_decay, check_negative_beta,
                            measured_beta)
@@ -31,8 +32,7 @@ from theory.rectified_gaussian import relu_mean_np
 __all__ = [
     "uniform_first_orthogonal", "block_weights", "block_linear_map", "memorization_weights",
     "generalization_weights", "hybrid_weights", "partition_weights", "predicted_loss",
-    "expected_representation", "cluster_mask", "linear_map", "switching_margin",
-    "own_cluster_margin", "Prediction", "predict",
+    "expected_representation", "switching_margin", "own_cluster_margin", "Prediction", "predict",
 ]
 
 
@@ -74,13 +74,22 @@ def block_linear_map(X_k, p_k: int, n: int, sigma: float, lam: float) -> np.ndar
     ``a*_j = (Λ_j − nλ)/(Λ_j + n_kσ²)`` (Lemma D.1, :func:`theory.linear_block.optimal_scale`).
     """
     X_k = as_matrix("X_k", X_k, cols_name="n_k")
+    p_k = positive_int("p_k", p_k, minimum=0)
+    n = positive_int("n", n)
+    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
     U, eigenvalues = _top_directions(X_k, p_k)
     scales = optimal_scale_np(eigenvalues, X_k.shape[1], sigma, n * lam)
     return (U * scales) @ U.T
 
 
 def own_cluster_margin(W_k: np.ndarray, X_k: np.ndarray) -> float:
-    """min over columns j and points x of the cluster of w_jᵀx/‖w_j‖ (> 0: the block acts linearly)."""
+    """min over columns j and points x of the cluster of w_jᵀx/‖w_j‖ (> 0: the block acts linearly).
+
+    ``W_k`` (d, p_k), ``X_k`` (d, n_k); ``inf`` when every column is zero.
+    """
+    W_k = as_matrix("W_k", W_k, cols_name="p_k")
+    X_k = data_matrix("X_k", X_k, d=W_k.shape[0], d_source="W_k", cols_name="n_k")
     norms = np.linalg.norm(W_k, axis=0)
     keep = norms > 0
     if not np.any(keep):
@@ -113,6 +122,7 @@ def block_weights(X_k, p_k: int, n: int, sigma: float, lam: float, *,
     p_k = positive_int("p_k", p_k, minimum=0)
     n = positive_int("n", n)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_assumptions = flag("check_assumptions", check_assumptions)
     check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
     if p_k == 0:
         return np.zeros((X_k.shape[0], 0))
@@ -149,6 +159,15 @@ def _check_other_clusters(W_blocks, clusters) -> None:
                                       f"on cluster {l}", "< 0")
 
 
+def _check_fourth_powers(name: str, norms_sq, sigma: float) -> None:
+    """Eq. (9)'s ``r_i`` divides by ``‖x_i‖⁴ + σ²‖x_i‖²``: it must not overflow float64."""
+    top = float(np.max(norms_sq)) if np.size(norms_sq) else 0.0
+    if top > 0 and (np.log10(top) + max(np.log10(top), 2 * np.log10(sigma) if sigma > 0 else -np.inf)
+                    > np.log10(FLOAT_MAX) - 1):
+        raise ValueError(f"{name} and sigma are too large for eq. (9): ‖x_i‖⁴ + σ²‖x_i‖² overflows float64 "
+                         f"(max ‖x_i‖² = {top:.3g}, sigma = {sigma:.3g}); rescale {name} and sigma")
+
+
 def memorization_weights(X, p: int, sigma: float, lam: float, *,
                          check_assumptions: bool = True) -> np.ndarray:
     """Eq. (9) (Cor. 3.2): ``W_mem = (r_1x_1 … r_nx_n 0 … 0)``, shape (d, p), p ≥ n.
@@ -168,8 +187,10 @@ def memorization_weights(X, p: int, sigma: float, lam: float, *,
     X = as_matrix("X", X, cols_name="n")
     p = positive_int("p", p)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_assumptions = flag("check_assumptions", check_assumptions)
     d, n = X.shape
     norms_sq = np.sum(X ** 2, axis=0)
+    _check_fourth_powers("X", norms_sq, sigma)
     check_at_least("p >= n (Corollary 3.2)", p, n, "memorisation needs a column per sample")
     if check_assumptions:
         if n > 1:
@@ -190,16 +211,19 @@ def generalization_weights(clusters, p_per_cluster, sigma: float, lam: float, *,
     each block (0 allowed: the cluster gets none). Checks β < 0 between cluster means, the
     decay condition nλ < λ_min(Λ_k^{(p_k)}) and stable masks (own cluster on, others off).
     """
+    if isinstance(clusters, np.ndarray) or not isinstance(clusters, (list, tuple)):
+        raise TypeError(f"clusters must be a list of (d, n_k) arrays; got {type(clusters).__name__}")
     clusters = [as_matrix(f"clusters[{k}]", X_k, cols_name="n_k") for k, X_k in enumerate(clusters)]
     if not clusters:
         raise ValueError("clusters must hold at least one (d, n_k) array")
     d = clusters[0].shape[0]
     for k, X_k in enumerate(clusters):
         as_matrix(f"clusters[{k}]", X_k, rows=d, cols_name="n_k")
-    p_per_cluster = [positive_int(f"p_per_cluster[{k}]", q, minimum=0) for k, q in enumerate(p_per_cluster)]
+    p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(clusters):
-        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(clusters)}); "
-                         f"got {len(p_per_cluster)}")
+        raise ValueError(f"p_per_cluster must have one entry per cluster (clusters holds {len(clusters)} "
+                         f"arrays); got {len(p_per_cluster)}")
+    check_assumptions = flag("check_assumptions", check_assumptions)
     n = sum(X_k.shape[1] for X_k in clusters)
     X = np.concatenate(clusters, axis=1)
     labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
@@ -230,17 +254,22 @@ def hybrid_weights(duplicated, copies, clusters, p_per_cluster, sigma: float, la
     d, m = duplicated.shape
     copies = as_vector("copies", copies, length=m)
     copies = np.array([positive_int(f"copies[{l}]", c) for l, c in enumerate(copies)])
+    if isinstance(clusters, np.ndarray) or not isinstance(clusters, (list, tuple)):
+        raise TypeError(f"clusters must be a list of (d, n_k) arrays; got {type(clusters).__name__}")
     clusters = [as_matrix(f"clusters[{k}]", X_k, rows=d, cols_name="n_k") for k, X_k in enumerate(clusters)]
+    p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(clusters):
-        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(clusters)}); "
-                         f"got {len(p_per_cluster)}")
+        raise ValueError(f"p_per_cluster must have one entry per cluster (clusters holds {len(clusters)} "
+                         f"arrays); got {len(p_per_cluster)}")
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_assumptions = flag("check_assumptions", check_assumptions)
     n = int(copies.sum()) + sum(X_k.shape[1] for X_k in clusters)
     all_clusters = [np.repeat(duplicated[:, [l]], c, axis=1) for l, c in enumerate(copies)] + clusters
     labels = np.repeat(np.arange(len(all_clusters)), [X_k.shape[1] for X_k in all_clusters])
     if check_assumptions and len(all_clusters) > 1:
         check_negative_beta(np.concatenate(all_clusters, axis=1), labels)
     norms_sq = np.sum(duplicated ** 2, axis=0)
+    _check_fourth_powers("duplicated", copies * norms_sq, sigma)
     bad = ~(copies * norms_sq > n * lam)
     if np.any(bad):
         l = int(np.argmax(bad))
@@ -254,9 +283,15 @@ def hybrid_weights(duplicated, copies, clusters, p_per_cluster, sigma: float, la
     return np.concatenate([memorised] + blocks, axis=1)
 
 
+def _counts(name: str, values) -> list:
+    """Non-negative integer counts, one per cluster (a sequence, not a string or scalar)."""
+    if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
+        raise TypeError(f"{name} must be a sequence of integers, one per cluster; got {values!r:.60}")
+    return [positive_int(f"{name}[{k}]", q, minimum=0) for k, q in enumerate(values)]
+
+
 def _split(X, labels):
-    X = as_matrix("X", X, cols_name="n")
-    labels = labels_for("labels", labels, X.shape[1])
+    X, labels = data_and_labels(X, labels)
     ids = np.unique(labels)
     return X, labels, ids, [X[:, labels == k] for k in ids]
 
@@ -273,10 +308,15 @@ def predicted_loss(X, labels, p_per_cluster, sigma: float, lam: float) -> float:
 
     Includes the decay λ(‖W1‖² + ‖W2‖²); exact up to the e^{−cγ²/σ²} terms of Theorem 3.1.
     """
-    X, labels, _, _ = _split(X, labels)
+    X, labels, ids, _ = _split(X, labels)
+    power_fits("X", X, 4, "the block loss (it squares the eigenvalues of X_kX_kᵀ)")
+    p_per_cluster = _counts("p_per_cluster", p_per_cluster)
+    if len(p_per_cluster) != len(ids):
+        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(ids)}); got {len(p_per_cluster)}")
     spectra = _allocation.cluster_spectra(X, labels)
     return _allocation.predicted_block_loss(spectra, p_per_cluster, X.shape[1],
-                                            nonnegative("sigma", sigma), nonnegative("lam", lam))
+                                            nonnegative("sigma", sigma, symbol="σ"),
+                                            nonnegative("lam", lam, symbol="λ"))
 
 
 def expected_representation(W, Y, sigma: float) -> np.ndarray:
@@ -286,28 +326,14 @@ def expected_representation(W, Y, sigma: float) -> np.ndarray:
     (``theory.rectified_gaussian``).
     """
     W = as_matrix("W", W, cols_name="p")
-    Y = as_matrix("Y", Y, rows=W.shape[0], cols_name="m")
-    sigma = nonnegative("sigma", sigma)
+    Y = data_matrix("Y", Y, d=W.shape[0], d_source="W", cols_name="m")
+    sigma = nonnegative("sigma", sigma, symbol="σ")
     means = W.T @ Y
     stds = sigma * np.linalg.norm(W, axis=0)[:, None] * np.ones_like(means)
     out = np.maximum(means, 0.0)
     noisy = stds > 0
     out[noisy] = relu_mean_np(means[noisy], stds[noisy])
     return out
-
-
-def cluster_mask(W1, X_k) -> np.ndarray:
-    """Boolean (p,) mask of the neurons on for every point of the cluster X_k (d, n_k)."""
-    W1 = as_matrix("W1", W1, cols_name="p")
-    X_k = as_matrix("X_k", X_k, rows=W1.shape[0], cols_name="n_k")
-    return np.all(W1.T @ X_k > 0, axis=1)
-
-
-def linear_map(W1, W2, X_k) -> np.ndarray:
-    """The per-cluster linear map ``W2 diag(mask) W1ᵀ`` (d, d), mask = :func:`cluster_mask`."""
-    mask = cluster_mask(W1, X_k)
-    W2 = as_matrix("W2", W2, rows=np.shape(W1)[0], cols=np.shape(W1)[1])
-    return (W2[:, mask]) @ np.asarray(W1, float)[:, mask].T
 
 
 def switching_margin(W, X) -> float:
@@ -317,7 +343,7 @@ def switching_margin(W, X) -> float:
     probability Φ(−|w_jᵀx_i|/(σ‖w_j‖)) ≤ ½e^{−γ²/(2σ²)}, the source of Theorem 3.1's residual.
     """
     W = as_matrix("W", W, cols_name="p")
-    X = as_matrix("X", X, rows=W.shape[0], cols_name="n")
+    X = data_matrix("X", X, d=W.shape[0], d_source="W")
     norms = np.linalg.norm(W, axis=0)
     keep = norms > 0
     if not np.any(keep):
@@ -350,13 +376,19 @@ def predict(X, labels, p, sigma: float, lam: float = 0.0, *, check_assumptions: 
     ((2, 3), (2, 1), ('generalised', 'memorised'))
     """
     X, labels, ids, clusters = _split(X, labels)
-    sigma, lam = nonnegative("sigma", sigma), nonnegative("lam", lam)
+    power_fits("X", X, 4, "the predicted loss and allocation (they square the eigenvalues of X_kX_kᵀ)")
+    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_assumptions = flag("check_assumptions", check_assumptions)
     if np.ndim(p) == 0:
         p_total = positive_int("p", p)
         counts = _allocation.allocate(X, labels, p_total, sigma, lam).p_per_cluster
     else:
-        counts = tuple(positive_int(f"p[{k}]", q, minimum=0) for k, q in enumerate(p))
+        counts = tuple(_counts("p", p))
+        if len(counts) != len(ids):
+            raise ValueError(f"p must be an int or one count per cluster ({len(ids)}); got {len(counts)} counts")
         p_total = sum(counts)
+        if p_total < 1:
+            raise ValueError(f"p must give at least one neuron in all; got {counts}")
     W_blocks = generalization_weights(clusters, counts, sigma, lam, check_assumptions=check_assumptions)
     W = np.zeros((X.shape[0], p_total))
     W[:, :W_blocks.shape[1]] = W_blocks

@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 import theory.hybrid as hyb
+from numerics.objective import expected_loss
 from theory import memorization
 from theory.errors import AssumptionError
 from theory.predict import block_weights, hybrid_weights, predicted_loss, switching_margin
@@ -53,6 +54,8 @@ def test_hybrid_columns_are_eq8_blocks():
     W = hybrid_weights(duplicated, copies, clusters, [2, 1], sig, lam_value)
     n_total = copies.sum() + sum(X.shape[1] for X in clusters)
     assert W.shape == (7, 2 + 2 + 1)
+    # two constructions of the same columns (closed-form r_l vs an SVD block): rounding of an
+    # SVD of entries ~1, ≈ 1e-15; 1e-12 absolute is the margin
     for l in range(2):
         copies_matrix = np.repeat(duplicated[:, [l]], copies[l], axis=1)
         assert np.allclose(W[:, [l]], block_weights(copies_matrix, 1, n_total, sig, lam_value), atol=1e-12)
@@ -60,7 +63,6 @@ def test_hybrid_columns_are_eq8_blocks():
 
 
 def test_hybrid_loss_matches_exact_objective():
-    objective = pytest.importorskip("numerics.objective")
     rng = np.random.default_rng(1)
     duplicated, copies, clusters = _instance(rng)
     sig, lam_value = 0.15, 0.005
@@ -68,7 +70,7 @@ def test_hybrid_loss_matches_exact_objective():
     X = np.concatenate([np.repeat(duplicated[:, [l]], c, axis=1) for l, c in enumerate(copies)] + clusters, axis=1)
     labels = np.repeat(np.arange(4), [5, 3, 6, 6])
     predicted = predicted_loss(X, labels, [1, 1, 2, 2], sig, lam_value)
-    exact = objective.expected_loss(W, W, X, sig, lam_value)
+    exact = expected_loss(W, W, X, sig, lam_value)
     # Theorem 3.1: the gap is the mask-switching residual, ≲ ‖x‖² e^{−γ²/(2σ²)} per neuron and sample
     gamma = switching_margin(W, X)
     assert gamma / sig > 5

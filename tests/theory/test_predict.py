@@ -11,27 +11,20 @@ so the residual gradient should scale like e^{−γ²/(2σ²)}: log‖∇L‖ ag
 """
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-import theory.predict as predict_module
+from numerics.compare import cluster_maps
 from theory.errors import AssumptionError
-from theory.predict import (block_weights, expected_representation, generalization_weights, linear_map,
-                            predict, predicted_loss, switching_margin, uniform_first_orthogonal)
-
-
-def test_doctests():
-    import theory.errors
-    assert doctest.testmod(predict_module).failed == 0
-    assert doctest.testmod(theory.errors).failed == 0
+from theory.predict import (block_weights, expected_representation, generalization_weights, predict,
+                            predicted_loss, switching_margin, uniform_first_orthogonal)
 
 
 @pytest.mark.parametrize("p_k", [1, 2, 3, 5, 8])
 def test_uniform_first_orthogonal(p_k):
     O = uniform_first_orthogonal(p_k)
+    # a Householder reflection in float64: orthogonal to ~p_k·ε
     assert np.allclose(O.T @ O, np.eye(p_k), atol=1e-14)
     assert np.allclose(O[:, 0], 1 / np.sqrt(p_k), atol=1e-15)
 
@@ -106,11 +99,10 @@ def residual_sweep(clusters, p_per_cluster, lam, rng, ratios=RATIOS):
 @settings(max_examples=12, deadline=None)
 @given(separable_problems())
 def test_exact_gradient_is_exponentially_small_at_the_prediction(problem):
-    pytest.importorskip("numerics.objective")
     clusters, p_per_cluster, lam, rng = problem
     try:
         rows, slope = residual_sweep(clusters, p_per_cluster, lam, rng)
-    except AssumptionError:      # rare: a tilted block column reaches another cluster (see report)
+    except AssumptionError:      # rare: a tilted block column reaches another cluster (the hypothesis strategy rejects those instances)
         assume(False)
     X = np.concatenate(clusters, axis=1)
     labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
@@ -132,7 +124,6 @@ def test_exact_gradient_is_exponentially_small_at_the_prediction(problem):
 
 def test_report_fitted_slopes(capsys):
     """Three fixed instances, five σ each: fitted slope vs −γ²/2 (printed with -s)."""
-    pytest.importorskip("numerics.objective")
     lines = []
     for seed, (K, extra, sizes, p_per_cluster) in enumerate([(2, 2, [3, 2], [2, 1]), (3, 2, [3, 3, 2], [2, 2, 1]),
                                                             (4, 3, [4, 3, 2, 1], [3, 2, 1, 1])]):
@@ -160,13 +151,17 @@ def test_balanced_representation_of_a_generalised_cluster():
     blocks = [slice(0, 3), slice(3, 5), slice(5, 6)]
     for k, block in enumerate(blocks):
         entries = H[block, k]
+        # equal in exact arithmetic (uniform first column of O_k); rounding of eq. (8) ≈ 1e-15
         assert np.allclose(entries, entries[0], rtol=1e-10) and entries[0] > 0
         assert np.all(np.delete(H[:, k], np.arange(W.shape[1])[block]) == 0)
     # Std(h) = c√(p − p_k)/p: the memorised cluster (p_k = 1) is spikier than the balanced ones
     stds = H.std(axis=0) / np.linalg.norm(H, axis=0)
     assert stds[2] > stds[1] > stds[0]
-    for k, X_k in enumerate(clusters):
-        assert np.allclose(linear_map(W, W, X_k), W[:, blocks[k]] @ W[:, blocks[k]].T, atol=1e-12)
+    X = np.concatenate(clusters, axis=1)
+    labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
+    maps = cluster_maps(W, W, X, labels, rule="all-on")
+    for k in range(len(clusters)):          # the same product of the same columns: identical
+        assert np.allclose(maps[k], W[:, blocks[k]] @ W[:, blocks[k]].T, atol=1e-12)
 
 
 def test_predict_bundle_is_consistent():
@@ -177,11 +172,13 @@ def test_predict_bundle_is_consistent():
     result = predict(X, labels, p=6, sigma=0.1, lam=1e-3)
     assert result.W.shape == (X.shape[0], 6)
     assert sum(result.p_per_cluster) <= 6
+    # the same closed form through two entry points (pytest's default rel=1e-6 is ample)
     assert result.loss == pytest.approx(predicted_loss(X, labels, result.p_per_cluster, 0.1, 1e-3))
     assert result.beta < 0 and result.margin > 0
     for k, q in zip(result.labels, result.p_per_cluster):
         start = sum(result.p_per_cluster[:k])
         block = result.W[:, start:start + q]
+        # U diag(a) Uᵀ vs W_kW_kᵀ (O_k cancels): rounding of an SVD, ≈ 1e-15
         assert np.allclose(result.linear_maps[k], block @ block.T, atol=1e-12)
 
 

@@ -186,7 +186,7 @@ def test_wiener_at_zero_noise_is_the_top_p_projector():
 
 def test_validation_errors_name_the_argument():
     X, Y = np.ones((3, 4)), np.ones((3, 2))
-    with pytest.raises(ValueError, match="Y must have 3 rows"):
+    with pytest.raises(ValueError, match="Y must have shape \\(d, m\\) with samples as columns and d = 3"):
         f_emp(np.ones((4, 2)), X, 1.0)
     with pytest.raises(ValueError, match="X must contain only finite"):
         f_emp(Y, np.array([[np.nan], [0.0], [0.0]]), 1.0)
@@ -211,7 +211,7 @@ def test_validation_errors_name_the_argument():
         f_gt(Y, means, covs, [1.5, -0.5], 1.0)
     with pytest.raises(ValueError, match="means must contain only finite"):
         f_gt(Y, np.full((3, 2), np.nan), covs, [0.5, 0.5], 1.0)
-    with pytest.raises(ValueError, match="Y must have 3 rows"):
+    with pytest.raises(ValueError, match="Y must have shape \\(d, m\\) with samples as columns and d = 3"):
         f_gt(np.ones((2, 1)), means, covs, [0.5, 0.5], 1.0)
     S = np.eye(3)
     with pytest.raises(ValueError, match="p must be"):
@@ -224,5 +224,5 @@ def test_validation_errors_name_the_argument():
         wiener_matrix(np.ones((3, 5)), 1, 1.0)
     with pytest.raises(ValueError, match="S must be symmetric"):
         wiener_matrix(np.triu(np.ones((3, 3))), 1, 1.0)
-    with pytest.raises(ValueError, match="Y must have 3 rows"):
+    with pytest.raises(ValueError, match="Y must have shape \\(d, m\\) with samples as columns and d = 3"):
         wiener_denoiser(np.ones((2, 1)), S, 1, 1.0)

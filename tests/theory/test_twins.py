@@ -22,12 +22,6 @@ RANGES = {"Lambda": (1.0, 10.0), "n_k": (1.0, 5.0), "sigma": (0.05, 3.0), "lambd
           "e": (0.1, 10.0), "rho": (0.2, 1.0), "n_l": (1.0, 5.0), "m": (-4.0, 4.0), "a": (-0.5, 1.5)}
 
 
-def test_doctests():
-    import doctest
-    import theory.symbols
-    assert doctest.testmod(theory.symbols).failed == 0
-
-
 def test_every_module_has_twins():
     assert len(TWINS) >= 25
     for module in MODULES:

@@ -8,6 +8,7 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 
 import theory.memorization as mem
+from numerics.objective import expected_loss
 from theory.errors import AssumptionError
 from theory.predict import block_weights, expected_representation, memorization_weights, predicted_loss
 from theory.symbols import lam, n, p, s, sigma
@@ -75,19 +76,19 @@ def test_eq9_constructor_equals_eq8_blocks(instance):
     n_samples = X.shape[1]
     for i in range(n_samples):
         column = block_weights(X[:, [i]], 1, n_samples, sig, lam_value)
+        # rounding of a rank-1 SVD relative to the column's scale ‖x_i‖ (≈ 1e-15)
         assert np.allclose(W[:, [i]], column, atol=1e-12 * np.linalg.norm(X[:, i]))
     assert np.all(W[:, n_samples:] == 0)
 
 
 def test_predicted_loss_matches_exact_objective():
     """Cor. 3.2's loss against the exact eq. (6); residual from mask switching ~ Φ(−γ/σ)."""
-    objective = pytest.importorskip("numerics.objective")
     rng = np.random.default_rng(0)
     X = simplex(5, 4, [2.0, 2.5, 3.0, 2.2], rng)
     n_samples = X.shape[1]
     for sig, lam_value in ((0.2, 0.0), (0.3, 0.05)):
         W = memorization_weights(X, 6, sig, lam_value)
-        exact = objective.expected_loss(W, W, X, sig, lam_value)
+        exact = expected_loss(W, W, X, sig, lam_value)
         predicted = predicted_loss(X, np.arange(n_samples), [1] * n_samples, sig, lam_value)
         formula = np.mean(mem.loss_per_sample_np(np.sum(X ** 2, axis=0), n_samples, sig, lam_value))
         assert predicted == pytest.approx(formula, rel=1e-12)

@@ -46,6 +46,8 @@ def test_lemma_d1_factors_attain_the_closed_form():
     for p in (1, 2, 4):
         W = U[:, :p] * np.sqrt(a[:p])
         value, A = lemma_d1_optimum(X, sigma, lam_prime, p)
+        # Same quantity by two float64 routes (eigh vs. the factored loss): rounding of sums of
+        # ~n·d terms of size ≤ ‖X‖², relative 1e-15 each; 1e-12 is the margin above it.
         assert block_loss(W, W, X, sigma, lam_prime) == pytest.approx(value, rel=1e-12)
         np.testing.assert_allclose(W @ W.T, A, atol=1e-12)
 
@@ -101,6 +103,9 @@ def test_sampled_gradient_matches_finite_differences():
         minus[idx] -= h
         numeric[idx] = (sampled_loss_and_grad(plus, W2, Y, T, 0.05)[0]
                         - sampled_loss_and_grad(minus, W2, Y, T, 0.05)[0]) / (2 * h)
+    # Central difference with h = 1e-6: truncation O(h²·|∂³L|) ≈ 1e-12 and rounding
+    # O(ε·L/h) ≈ 1e-10 for L ~ 1 — both far below the 1e-8 absolute / 1e-6 relative allowed
+    # (the ReLU kinks are at distance ≫ h from these random points).
     np.testing.assert_allclose(g1, numeric, rtol=1e-6, atol=1e-8)
 
 

@@ -5,45 +5,16 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from numerics.certify import (
-    HVP_STEP,
-    SymmetryProjector,
-    activation_blocks,
-    below_resolution,
-    certify,
-    hessian_matrix,
-    zero_column_bound,
-)
-from numerics.data import memorization_set, separable_clusters
+from numerics.certify import HVP_STEP, MINIMUM_VERDICTS, VERDICTS, below_resolution, certify
+from numerics.spectrum import hessian_matrix
+from numerics.data import separable_clusters
 from numerics.objective import expected_loss
-from numerics.escape import train_to_minimum
-from numerics.solvers import column_structure, train
-from oracles import w_mem
+from numerics.symmetry import SymmetryProjector, activation_blocks
+from numerics.training import train
+from numerics.zero_column import zero_column_bound, zero_column_ratio
+from oracles import w_mem, without_first_column
 
 SIGMA, LAM = 0.2, 0.01
-
-
-@pytest.fixture(scope="module")
-def memorization():
-    return memorization_set(6, 3, norm=[3.0, 2.5, 2.0], seed=0)
-
-
-@pytest.fixture(scope="module")
-def polished_mem(memorization):
-    """W_mem (p = 5 > n = 3, two zero columns) polished to a gtol-critical point, tied and untied."""
-    W = w_mem(memorization, 5, SIGMA, LAM)
-    tied = train(memorization, 5, SIGMA, LAM, init=W, tied=True)
-    untied = train(memorization, 5, SIGMA, LAM, init=(W, W), tied=False)
-    assert tied.converged and untied.converged
-    return tied, untied
-
-
-def without_first_column(fit, tied):
-    """The fit's weights with column 0 (a memorising column) set to zero: a saddle (Cor. 3.2)."""
-    W1, W2 = fit.W1.copy(), fit.W2.copy()
-    W1[:, 0] = 0.0
-    W2[:, 0] = 0.0
-    return W1, (W1 if tied else W2)
 
 
 # ----------------------------------------------------------------------------- the Hessian
@@ -207,6 +178,25 @@ def test_activation_blocks_group_equal_patterns():
     assert sorted(map(list, blocks)) == [[0, 1], [2]]
 
 
+def test_zero_column_ratio_is_the_measured_sup_and_below_the_bound(polished_mem, memorization):
+    """Dropping a memorising column of W_mem: the ascent's ratio is attained by its own direction
+    a (recomputed here from ∂L/∂w2_j, no ascent code involved) and stays below the rigorous bound."""
+    from numerics.objective import expected_loss_and_grad
+
+    fit = polished_mem[0]
+    W1, W2 = without_first_column(fit, True)
+    zero = np.linalg.norm(W1, axis=0) == 0
+    found = zero_column_ratio(W1, W2, memorization, SIGMA, LAM, tied=True, zero=zero, rng=0)
+    A1 = W1.copy()
+    A1[:, found.column] = found.a
+    A2 = W2.copy()
+    A2[:, found.column] = 0.0
+    G = expected_loss_and_grad(A1, A2, memorization, SIGMA, LAM)[2][:, found.column]
+    # Same formula, same inputs: the tied score −aᵀG(a)/(2λ) to rounding.
+    assert found.value == pytest.approx(-(found.a @ G) / (2 * LAM), rel=1e-12)
+    assert 1.0 < found.value <= zero_column_bound(W1, W2, memorization, SIGMA, LAM)
+
+
 def test_zero_column_bound_dominates_direct_evaluation(memorization):
     """The Cauchy–Schwarz bound is ≥ ‖G(a)‖/(2λ) for any direction a (here: random ones)."""
     W = w_mem(memorization, 4, SIGMA, LAM)
@@ -228,6 +218,27 @@ def test_certify_validates_arguments(memorization):
         certify(np.zeros((6, 2)), np.zeros((6, 3)), memorization, SIGMA, LAM)
     with pytest.raises(ValueError, match="tied"):
         certify(np.ones((6, 2)), np.zeros((6, 2)), memorization, SIGMA, LAM, tied=True)
+    with pytest.raises(TypeError, match="tied"):
+        certify(np.ones((6, 2)), np.ones((6, 2)), memorization, SIGMA, LAM, tied="yes")
+    with pytest.raises(ValueError, match="X has shape \\(n, d\\)"):
+        certify(np.ones((6, 2)), np.ones((6, 2)), memorization.T, SIGMA, LAM)
+    with pytest.raises(ValueError, match="X is empty"):
+        certify(np.ones((6, 2)), np.ones((6, 2)), memorization[:, :0], SIGMA, LAM)
+    with pytest.raises(ValueError, match="overflows float64"):
+        certify(1e100 * np.ones((6, 2)), 1e100 * np.ones((6, 2)), memorization, SIGMA, LAM)
+    with pytest.raises(ValueError, match="blocks"):
+        certify(np.ones((6, 2)), np.ones((6, 2)), memorization, SIGMA, LAM, blocks="none")
+
+
+def test_is_minimum_is_the_minimum_verdicts():
+    """`CertifyReport.is_minimum` replaces comparisons with ("strict local minimum", "degenerate minimum")."""
+    assert MINIMUM_VERDICTS == ("strict local minimum", "degenerate minimum")
+    X = np.array([[2.0, -1.0], [0.0, 1.7]])
+    saddle = certify(np.zeros((2, 1)), np.zeros((2, 1)), X, 0.1, 0.01)
+    assert saddle.verdict == "saddle" and not saddle.is_minimum
+    for verdict in VERDICTS:
+        saddle.verdict = verdict
+        assert saddle.is_minimum == (verdict in MINIMUM_VERDICTS)
 
 
 def test_reduced_certificate_matches_the_full_one(polished_mem, memorization):
@@ -240,7 +251,7 @@ def test_reduced_certificate_matches_the_full_one(polished_mem, memorization):
     np.testing.assert_allclose(reduced.eigenvalues[0], full.eigenvalues[0], rtol=1e-6)
 
 
-# ----------------------------------------------------------------------------- short columns, escapes
+# ----------------------------------------------------------------------------- short columns
 
 
 def test_short_column_is_certified_as_a_zero_column(polished_mem, memorization):
@@ -275,35 +286,3 @@ def test_descent_step_lowers_the_loss(polished_mem, memorization, tied):
     # Both sides evaluate eq. (6) at the same point (certify in its invariant basis, an exact
     # change of coordinates): equal up to rounding, well inside 1e-12 of the loss.
     assert report.loss - lowered == pytest.approx(report.descent_decrease, rel=1e-9, abs=1e-12 * report.loss)
-
-
-@pytest.mark.parametrize("tied", [True, False])
-def test_train_to_minimum_escapes_a_saddle_to_the_memorising_minimum(polished_mem, memorization, tied):
-    """W_mem without one memorising column is a saddle; escaping it re-memorises that sample (Cor. 3.2)."""
-    W1, W2 = without_first_column(polished_mem[0] if tied else polished_mem[1], tied)
-    out = train_to_minimum(memorization, 5, SIGMA, LAM, tied=tied, init=W1 if tied else (W1, W2))
-    assert out.rounds[0]["verdict"] == "saddle"
-    assert out.certified, out.report.summary()
-    assert out.report.verdict == "strict local minimum"
-    assert out.report.loss < out.rounds[0]["loss"] - out.rounds[0]["descent_decrease"]
-    assert column_structure(out.fit.W1, out.fit.W2, memorization)["n_memorized"] == 3
-
-
-def test_train_to_minimum_prunes_short_columns(polished_mem, memorization):
-    fit = polished_mem[0]
-    W = fit.W1.copy()
-    zero = np.flatnonzero(np.linalg.norm(W, axis=0) == 0.0)[0]
-    W[:, zero] = 1e-4 * memorization[:, 1] / np.linalg.norm(memorization[:, 1])
-    out = train_to_minimum(memorization, 5, SIGMA, LAM, tied=True, init=W)
-    assert out.rounds[0]["n_pruned"] == 1
-    assert out.certified and np.linalg.norm(out.fit.W1[:, zero]) == 0.0
-    # The minimum from before the short column was added: two gtol-critical points of one strict
-    # minimum differ in loss by O(‖∇L‖²/μ_min) ≈ (1e-8·L0)²/μ_min, far below 1e-10 relative.
-    assert out.report.loss == pytest.approx(fit.loss, rel=1e-10)
-
-
-def test_train_to_minimum_validates_its_own_arguments(memorization):
-    with pytest.raises(ValueError, match="max_escapes"):
-        train_to_minimum(memorization, 2, SIGMA, LAM, max_escapes=-1)
-    with pytest.raises(ValueError, match="X"):
-        train_to_minimum(np.ones(3), 2, SIGMA, LAM)

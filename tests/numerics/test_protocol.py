@@ -29,6 +29,8 @@ def _data(d=5, n=7, seed=0):
 def test_weight_decay_mapping_values_and_inverse():
     assert lambda_from_weight_decay(1e-2, d=1024, tied=False) == pytest.approx(5.12)
     assert lambda_from_weight_decay(1e-2, d=1024, tied=True) == pytest.approx(2.56)
+    # λ = d·wd/4 (tied) or d·wd/2: one multiplication and one division each way, so the round
+    # trip is exact to a couple of ulps (1e-15 relative)
     for tied in (True, False):
         lam = lambda_from_weight_decay(3e-4, d=37, tied=tied)
         assert weight_decay_from_lambda(lam, d=37, tied=tied) == pytest.approx(3e-4, rel=1e-15)
@@ -169,6 +171,7 @@ def test_minibatch_loss_and_gradient_match_torch_when_installed(tied):
     loss = torch.nn.MSELoss()(out, x)
     loss.backward()
     ours, grads = minibatch_mse_and_grad(W1, W1 if tied else W2, X, E, 0.3, tied)
+    # the same float64 arithmetic in another order (torch vs NumPy matmuls): rounding only
     assert ours == pytest.approx(loss.item(), rel=1e-14)
     np.testing.assert_allclose(grads[0], a.grad.numpy(), rtol=1e-12, atol=1e-15)
     if not tied:

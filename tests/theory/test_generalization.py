@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 import theory.generalization as gen
+from numerics.objective import expected_loss
 from theory.predict import block_linear_map, generalization_weights
 from theory.symbols import e, lam, rho, sigma
 
@@ -54,14 +55,13 @@ def test_printed_bound_fails_for_the_network_at_w_gen():
     The test loss E_x E_ε‖f(x + σε) − x‖² is evaluated with numerics.objective (exact in ε) on
     20,000 fresh samples; its Monte-Carlo standard error over x comes from 20 batches.
     """
-    objective = pytest.importorskip("numerics.objective")
     example = gen.printed_bound_counterexample()
     rng = np.random.default_rng(0)
     mean, spread, sig = 3.0, 0.3, example.sigma
     train = [np.array([[sgn * mean]]) + spread * rng.standard_normal((1, 2000)) for sgn in (1, -1)]
     W = generalization_weights(train, [1, 1], sig, 0.0)
     test = np.where(rng.random(20_000) < 0.5, mean, -mean) + spread * rng.standard_normal(20_000)
-    batches = [objective.expected_loss(W, W, chunk[None, :], sig, 0.0) for chunk in np.split(test, 20)]
+    batches = [expected_loss(W, W, chunk[None, :], sig, 0.0) for chunk in np.split(test, 20)]
     loss, standard_error = np.mean(batches), np.std(batches, ddof=1) / np.sqrt(len(batches))
     printed = gen.printed_bound([np.array([[mean ** 2 + spread ** 2]])] * 2, (0.5, 0.5), (1, 1), sig,
                                 (2000, 2000), (1.0, 1.0))

@@ -22,9 +22,10 @@ from hypothesis import given, strategies as st
 
 from numerics.data import separability
 from numerics.model import representation
-from numerics.solvers import train
-from proofs.common import (decomposition, map_residual, residual_tolerance, single_thread, split,
-                           std_representation)
+from numerics.compare import map_residual, representation_std
+from numerics.threads import single_thread
+from numerics.training import train
+from proofs.common import decomposition, residual_tolerance, split
 from strategies import hybrids, low_rank_mixtures, memorisation_sets, separable_cluster_sets
 from theory.predict import block_linear_map, predicted_loss
 
@@ -39,9 +40,8 @@ def predicted_maps(inst) -> dict:
 def train_from_prediction(inst):
     """Exact-loss minimisation (tied, L-BFGS) from the prediction with a 1 % random perturbation.
 
-    ``polish=False``: the trust-krylov stage of `numerics.solvers.train` can hand NaN weights to
-    the objective on tiny instances (reported); L-BFGS alone reaches ‖∇L‖/L0 ≤ 1e-9 or stops,
-    and the tolerance below charges whatever gradient is left.
+    ``polish=False``: L-BFGS alone reaches ‖∇L‖/L0 ≤ 1e-9 or stops, and the tolerance below
+    charges whatever gradient is left.
     """
     return train(inst.X, inst.W.shape[1], inst.sigma, inst.lam, seed=0, tied=True, init=inst.W,
                  perturb=1e-2, gtol=1e-9, polish=False)
@@ -68,7 +68,7 @@ def assert_matches_prediction(inst, fit):
 def mean_std(W, X, sigma, rng, values=4000):
     """Mean and standard error of Std(h) over ≈ ``values`` noisy copies of the columns of X."""
     draws = -(-values // X.shape[1])
-    out = np.concatenate([std_representation(representation(W, X + sigma * rng.standard_normal(X.shape)))
+    out = np.concatenate([representation_std(representation(W, X + sigma * rng.standard_normal(X.shape)))
                           for _ in range(draws)])
     return out.mean(), out.std(ddof=1) / np.sqrt(out.size)
 

@@ -6,7 +6,6 @@ message, never hidden. The allocation check (16 random starts × 30 instances) i
 """
 from __future__ import annotations
 
-import doctest
 import json
 import os
 
@@ -114,12 +113,6 @@ def test_every_registered_claim_is_attributed():
         assert check.source in ("paper", "appendix, second-hand", "derived here"), check.name
         if check.source == "paper":
             assert check.quote.strip(), check.name
-
-
-@pytest.mark.parametrize("module", ["record", "report", "common", "__init__"])
-def test_doctests(module):
-    target = proofs if module == "__init__" else __import__(f"proofs.{module}", fromlist=["_"])
-    assert doctest.testmod(target).failed == 0
 
 
 # ----------------------------------------------------------------------------- shared tools

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from scipy.stats import multivariate_normal
 
 import theory.rectified_gaussian as rg
+from numerics import gaussian
 
 from symbolic_budget import proof_budget
 
@@ -112,7 +113,6 @@ def test_cross_moment_against_monte_carlo():
 
 def test_cross_moment_against_numerics_gaussian():
     """Independent implementations: quadrature-in-ρ (here) vs Genz's BVNU (numerics.gaussian)."""
-    gaussian = pytest.importorskip("numerics.gaussian")
     rng = np.random.default_rng(11)
     for _ in range(25):
         m1, m2 = rng.normal(scale=2, size=2)

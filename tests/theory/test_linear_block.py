@@ -1,9 +1,6 @@
 """Lemma D.1: the per-direction optimum, its value, the balanced factorisation, eq. (8) as a minimiser."""
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
 import sympy as sp
@@ -12,17 +9,8 @@ from scipy.optimize import minimize
 
 import theory.linear_block as lb
 from theory.predict import block_linear_map, block_weights
+from symbolic_budget import proof_budget
 from theory.symbols import Lam, a, lam_p, n_k, sigma
-
-PROOF_SECONDS = 10.0  # the issue's budget for one symbolic proof
-
-
-@contextmanager
-def proof_budget():
-    start = time.perf_counter()
-    yield
-    assert time.perf_counter() - start < PROOF_SECONDS
-
 
 
 def test_noise_expectation_is_bias_plus_variance():
