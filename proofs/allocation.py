@@ -27,8 +27,10 @@ import multiprocessing
 
 import numpy as np
 
-from numerics.solvers import column_structure, multistart
-from proofs.common import minimise_from, orthogonal_clusters, say, single_thread
+from numerics.compare import column_structure
+from numerics.solvers import multistart
+from numerics.threads import single_thread
+from proofs.common import minimise_from, orthogonal_clusters, say
 from proofs.record import claim
 from theory.allocation import allocate, cluster_spectra, direction_gains
 from theory.predict import predict
@@ -81,10 +83,10 @@ def measured_allocation(W1, W2, X, labels):
     info = column_structure(W1, W2, X, labels)
     ranks = []
     for k in np.unique(labels):
-        J = info["cluster_of_column"] == k
+        J = info.cluster_of_column == k
         A = W2[:, J] @ W1[:, J].T
         ranks.append(int(np.sum(np.linalg.svd(A, compute_uv=False) > RANK_THRESHOLD)) if J.any() else 0)
-    return tuple(ranks), info["n_mixed"]
+    return tuple(ranks), info.n_mixed
 
 
 def evaluate(seed: int, n_starts: int = 16) -> dict:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from numerics.data import digits, equiangular_means, gaussian_mixture, separability, separable_clusters
+from numerics.data import equiangular_means, gaussian_mixture, separability, separable_clusters
+from numerics.images import digits
 from proofs.record import claim
 from theory.predict import partition_weights, predict
 

@@ -1,7 +1,7 @@
 """The proof checks of proofs/diffusion_sampling.py, run as `python -m proofs` runs them."""
 from __future__ import annotations
 
-from proofs.common import single_thread
+from numerics.threads import single_thread
 from proofs.diffusion_sampling import paper_constant_identity, prior_kl  # registers the checks
 from proofs.record import CHECKS, CONFIRMED, INCONCLUSIVE, Mode
 

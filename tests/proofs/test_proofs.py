@@ -15,7 +15,8 @@ import pytest
 import proofs
 from proofs import CHECKS, Mode
 from proofs.__main__ import main
-from proofs.common import _flip_second_moment, decomposition, orthogonal_clusters, single_thread
+from numerics.threads import single_thread
+from proofs.common import _flip_second_moment, decomposition, orthogonal_clusters
 from proofs.record import CONFIRMED, Check, CheckRecord, claim
 
 MODE = Mode(quiet=True)
