@@ -225,8 +225,9 @@ def newton_polish(X, W, sigma: float, lam: float, gtol: float, *, max_steps: int
     exact gradient) is taken in the invariant basis of `numerics.solvers.invariant_basis`
     (exact, as in `train`); eigen-directions with curvature below ``rel_eig_tol·λ_max`` —
     the rotations inside blocks (Theorem 3.1's O_k), flat up to the switching residual, and
-    any negative curvature — are left out of the step. A step is kept only if it lowers
-    ``‖∇L‖``. Hand-written because SciPy's root finders (``hybr``, ``lm``, ``krylov``) either
+    any negative curvature — are left out of the step, so the gradient's component along them
+    (tiny: ~1e-10·L0 on the residual figure's clusters) is what remains. A step is kept only if
+    it lowers ``‖∇L‖``. Hand-written because SciPy's root finders (``hybr``, ``lm``, ``krylov``) either
     stall on those near-flat directions or need many more gradients. Small problems only
     (the Hessian is dense in d'·p coordinates, d' ≤ rank(X) + p).
 
