@@ -10,10 +10,12 @@ builds the fast figures once (module fixture, about a minute on two cores).
 from __future__ import annotations
 
 import ast
+import doctest
 import importlib
 import inspect
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 import types
@@ -104,6 +106,16 @@ def test_figure_modules_never_import_pyplot_or_set_a_backend():
                      if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
         assert not {"matplotlib.pyplot", "matplotlib.use"} & imported, module
         assert "matplotlib.use(" not in inspect.getsource(importlib.import_module(module)), module
+
+
+FIGURE_MODULES = sorted(f"figures.{info.name}" for info in pkgutil.iter_modules(figures.__path__)) + ["figures"]
+
+
+@pytest.mark.parametrize("name", FIGURE_MODULES)
+def test_docstring_examples(name):
+    """Every docstring example in figures/ runs and prints what it says (also run by --doctest-modules)."""
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
 
 
 def test_no_temporary_files_left(built):
