@@ -26,7 +26,7 @@ import pytest
 import figures
 from figures import FIGURES, fig3_columns, fig4_spikiness, fig6_hybrid, phase, residual, shrinkage, summary
 from figures.__main__ import main
-from figures.common import Config, as_recorded, build_figure, cached, check
+from figures.common import Config, as_recorded, cached, check
 from figures.models import exact_fit, newton_polish
 from numerics.certify import certify
 from numerics.data import separable_clusters
@@ -235,7 +235,7 @@ def test_a_broken_bound_fails_the_build_and_the_summary(built, tmp_path, monkeyp
         "make run: claims as expected 1/1, figure checks 4/5 hold (residual: 1 do not hold)"
 
 
-def test_an_expected_failure_needs_a_reason_and_does_not_fail_the_build(tmp_path, capsys):
+def test_an_expected_failure_needs_a_reason_and_does_not_fail_the_build(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="reason"):
         check("a claim", 1, 0, False, expected_failure=" ")
 
@@ -250,7 +250,12 @@ def test_an_expected_failure_needs_a_reason_and_does_not_fail_the_build(tmp_path
         return [check("value <= 0", numbers["value"], 0.0, False, expected_failure="a known, stated limitation")]
 
     module = types.SimpleNamespace(compute=compute, draw=draw, checks=checks)
-    manifest = build_figure("demo", module, Config(output=str(tmp_path), cache=str(tmp_path)))
+    monkeypatch.setitem(sys.modules, "expected_failure_demo", module)
+    monkeypatch.setitem(FIGURES, "demo", figures.Figure("expected_failure_demo", "a figure with a stated limitation"))
+    assert main(["demo", "--output", str(tmp_path), "--cache", str(tmp_path), "--no-progress"]) == 0
+    assert "expected to fail: value <= 0 (a known, stated limitation)" in capsys.readouterr().out
+    with open(tmp_path / "demo.json", encoding="utf-8") as stream:
+        manifest = json.load(stream)
     assert manifest["checks"][0]["expected_failure"] == "a known, stated limitation"
     line, ok = summary.summarise(dict(ok=True, checks=[dict(verdict="x", expected_verdict="x")]), {"demo": manifest})
     assert ok and line.endswith("figure checks 0/1 hold, 1 expected to fail")
@@ -418,7 +423,8 @@ def test_phase_loss_precision_bounds_the_way_to_the_minimum(built):
                     gtol=phase.GTOL, max_iter=phase.MAX_ITER)
     assert fit["loss"] == cell["rule_start"]["loss"]                     # the same fit, from the cache
     _, info = newton_polish(data.X, fit["W"], cell["sigma"], phase.LAM, gtol=1e-12)
-    # Rounding of the two loss values: a few eps times the loss scale L0 (the ‖x_i‖² terms cancel).
+    # Rounding of the two loss values: a few eps times the loss scale L0, whose ‖x_i‖² terms
+    # cancel in eq. (6) (≈ 8 eps·L0 measured on the residual figure's data); 100 eps·L0 here.
     rounding = 100 * EPS * loss_scale(data.X)
     assert 0 <= fit["loss"] - info["loss"] + rounding
     assert fit["loss"] - info["loss"] <= cell["rule_start"]["loss_precision"] + rounding
@@ -450,7 +456,8 @@ def test_newton_polish_goes_past_the_loss_resolution_floor():
     W, info = newton_polish(X, fit.W1, sigma, residual.LAM, gtol=1e-9)
     loss, g1, g2 = expected_loss_and_grad(W, W, X, sigma, residual.LAM)
     assert info["converged"] and np.linalg.norm(g1 + g2) / loss_scale(X) <= 1e-9
-    # Rounding of eq. (6) here: about eps times the cancelling ‖x_i‖² terms, i.e. eps·L0 per term.
+    # Rounding noise of eq. (6) here: ≈ 1.7e-15 ≈ 8 eps·L0 (scatter about a quadratic, see
+    # figures.residual); 100 eps·L0 leaves a margin of ten.
     assert loss <= fit.loss + 100 * EPS * loss_scale(X)
     report = certify(fit.W1, fit.W1, X, sigma, residual.LAM, tied=True, gtol=1e-6)
     assert report.verdict == "strict local minimum"
