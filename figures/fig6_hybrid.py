@@ -263,31 +263,33 @@ def draw(numbers) -> Figure:
 
 def map_check(numbers) -> dict:
     """Modes' maps against eq. (8) within ``(2‖W_k‖₂ + Δ)Δ/‖A_k^{(8)}‖_F`` (module docstring); worst cluster."""
-    distance = numbers["certificate"]["distance"]
+    distance = float(numbers["certificate"]["distance"])        # "inf" in JSON when μ or μ_B <= 0
     modes = [r for r in numbers["clusters"] if not r["duplicate"]]
     bounds = [(2 * r["spectral_norm"] + distance) * distance / r["predicted_map_norm"] for r in modes]
     worst = max(range(len(modes)), key=lambda i: modes[i]["relative_map_error"] / bounds[i])
     error, bound = modes[worst]["relative_map_error"], bounds[worst]
     return check("modes' maps match eq. (8): relative Frobenius error <= (2||W_k||_2 + D) D / ||A_k||_F, "
                  "D = ||grad L(W)||/mu + ||grad L(block point)||/mu_B (certified distance; worst mode)",
-                 error, bound, error <= bound)
+                 error, bound, bool(np.isfinite(bound) and error <= bound))
 
 
 def r_check(numbers) -> dict:
     """Duplicates' r_l against Cor. 3.4 within ``Δ/(r_l‖x_l‖)`` relative (module docstring); worst duplicate."""
-    distance = numbers["certificate"]["distance"]
+    distance = float(numbers["certificate"]["distance"])
     trained, predicted = np.asarray(numbers["r_trained"]), np.asarray(numbers["r_predicted"])
     errors = np.abs(trained - predicted) / predicted
     bounds = distance / (predicted * np.asarray(numbers["duplicate_norms"]))
     worst = int(np.argmax(errors / bounds))
     return check("duplicate columns' r_l match Cor. 3.4 within D / (r_l ||x_l||) relative (certified distance D; "
-                 "worst duplicate)", float(errors[worst]), float(bounds[worst]), errors[worst] <= bounds[worst])
+                 "worst duplicate)", float(errors[worst]), float(bounds[worst]),
+                 bool(np.isfinite(bounds[worst]) and errors[worst] <= bounds[worst]))
 
 
 def checks(numbers) -> list:
     """Cor. 3.4's structure, the allocation rule's loss, and the certified distance to eq. (8) / Cor. 3.4."""
     cosine = min(numbers["duplicate_column_cosine"])
     certificate = numbers["certificate"]
+    curvature = min(float(certificate["min_eigenvalue"]), float(certificate["block_min_eigenvalue"]))
     return [
         check("each duplicate owns a column with cosine >= 0.99, active on its copies only (Cor. 3.4)",
               cosine, MEMORISED_COSINE, cosine >= MEMORISED_COSINE and numbers["duplicate_active_only_on_copies"]),
@@ -296,8 +298,7 @@ def checks(numbers) -> list:
               numbers["loss_predicted"], numbers["loss_trained"] >= numbers["loss_predicted"] * (1 - 1e-3)),
         check("the best fit is a strict local minimum off the symmetry directions and the block point's live "
               "Hessian is positive there (mu, mu_B > 0), so the distance D is defined",
-              min(certificate["min_eigenvalue"], certificate["block_min_eigenvalue"]), 0.0,
-              certificate["verdict"] == "strict local minimum" and certificate["block_min_eigenvalue"] > 0),
+              curvature, 0.0, certificate["verdict"] == "strict local minimum" and curvature > 0),
         map_check(numbers),
         r_check(numbers),
     ]

@@ -183,7 +183,8 @@ def beats_rule(cell: dict) -> bool:
     The rule fit's loss is within ``loss_precision`` of its minimum (`loss_precision`).
     """
     other = tuple(cell["trained"]) != tuple(cell["predicted"])
-    return bool(other and cell["best_loss"] < cell["rule_start"]["loss"] - cell["rule_start"]["loss_precision"])
+    precision = float(cell["rule_start"]["loss_precision"])           # "inf" in JSON when μ <= 0
+    return bool(other and cell["best_loss"] < cell["rule_start"]["loss"] - precision)
 
 
 def checks(numbers) -> list:
