@@ -1,9 +1,11 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11+:
-#   make run    installs into .venv, then writes the proof report and every figure
+#   make run    installs into .venv, writes the proof report and every figure, and ends with
+#               one summary line; it fails when a claim is not as expected or a figure check fails
 #   make test   installs into .venv, then runs the tests (slow ones too when CI is set)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+RESULTS ?= results
 
 .PHONY: run test install bench clean
 
@@ -15,9 +17,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# Both halves always run; the old reports are removed first so that a half that crashes
+# shows up as missing in the summary, whose exit status is the target's.
 run: install
-	$(PY) -m proofs
-	$(PY) -m figures
+	@rm -f $(RESULTS)/proofs/report.json $(RESULTS)/figures/*.json
+	$(PY) -m proofs --output $(RESULTS)/proofs; \
+	$(PY) -m figures --output $(RESULTS)/figures --cache $(RESULTS)/cache; \
+	$(PY) -m figures.summary --proofs $(RESULTS)/proofs/report.json --figures $(RESULTS)/figures
 
 test: install
 	$(PY) -m pytest $(if $(CI),,-m "not slow")
