@@ -65,7 +65,8 @@ D, P, SIGMA = 1024, 100, 0.2
 def _data(case):
     import numpy as np
 
-    from numerics.data import faces, gaussian_mixture
+    from numerics.data import gaussian_mixture
+    from numerics.images import faces
 
     if case == "mem":
         return faces(n=5, size=32, seed=0), None

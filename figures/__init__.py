@@ -56,7 +56,7 @@ A real figure lives in ``figures/NAME.py`` and is registered as
 ``FIGURES["NAME"] = Figure("figures.NAME", "what it shows")``.
 
 >>> sorted(FIGURES)[:2]
-['appb3_jacobian', 'fig3']
+['appb3_jacobian', 'fig2']
 """
 from __future__ import annotations
 
@@ -80,12 +80,15 @@ FIGURES = {
                    dict(sigma=0.2)),
     "fig3_sigma1": Figure("figures.fig3_columns", "App. B.1: Fig. 3 at sigma = 1", dict(sigma=1.0)),
     "fig3_sigma5": Figure("figures.fig3_columns", "App. B.1: Fig. 3 at sigma = 5", dict(sigma=5.0)),
+    "fig2": Figure("figures.fig2_sampling", "Fig. 2: sampling memorising vs generalising denoisers, nearest training image"),
     "fig4": Figure("figures.fig4_spikiness", "Fig. 4: Std(h) and participation ratio; one sample's representation"),
     "fig6": Figure("figures.fig6_hybrid", "Fig. 6: hybrid regime with duplicated samples"),
     "appb3_jacobian": Figure("figures.appb3_jacobian", "App. B.3: singular values of the denoiser Jacobian"),
     "shrinkage": Figure("figures.shrinkage", "Beyond: trained vs predicted column norms and shrinkage spectra"),
     "phase": Figure("figures.phase", "Beyond: regime phase diagram over (n, p) and sigma vs the allocation rule"),
     "residual": Figure("figures.residual", "Beyond: distance to the block point against gamma^2/sigma^2"),
+    "memorisation_vs_n": Figure("figures.memorisation_vs_n",
+                                "Beyond: copies among generated samples against n, for several widths p"),
 }
 
 
@@ -93,12 +96,11 @@ def build(name: str, config) -> dict:
     """Build the figure ``name`` with ``config`` (`figures.common.Config`); returns its manifest."""
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)}")
-    from threadpoolctl import threadpool_limits
-
     from figures.common import build_figure
+    from numerics.threads import single_thread
 
     entry = FIGURES[name]
     # The matrices here are small: one BLAS thread is faster than two fighting over the
     # cores with numba's threads (the exact objective) and with other processes.
-    with threadpool_limits(1, "blas"):
+    with single_thread(numba=False, user_api="blas"):
         return build_figure(name, importlib.import_module(entry.module), config, **entry.options)

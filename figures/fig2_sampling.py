@@ -49,7 +49,7 @@ import numpy as np
 
 from figures.common import Config, check
 from figures.models import least_correlated
-from numerics import data as datasets
+from numerics import images as datasets
 from numerics.diffusion import memorization_report, shifted, ve_sample
 from theory.diffusion import generalizing_denoiser, memorizing_denoiser
 from theory.errors import measured_beta
@@ -240,11 +240,12 @@ def checks(numbers: dict) -> list:
 
 def draw(numbers: dict):
     """Rows: SHOWN trajectories per model (snapshots left to right), then the nearest training image."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     rows = [(key, i) for key in numbers["models"] for i in range(numbers["parameters"]["shown"])]
     columns = numbers["parameters"]["snapshots"] + 1
-    fig, axes = plt.subplots(len(rows), columns, figsize=(1.5 * columns, 1.55 * len(rows)), squeeze=False)
+    fig = Figure(figsize=(1.5 * columns, 1.55 * len(rows)))
+    axes = fig.subplots(len(rows), columns, squeeze=False)
     for r, (key, i) in enumerate(rows):
         row = numbers["models"][key]
         images = list(row["snapshots"][i]) + [row["nearest_images"][i]]

@@ -22,7 +22,7 @@ from scipy.stats import norm
 
 from figures.common import Config, check, column_cosines, columns_by_norm, show_vector
 from figures.models import exact_fit, trained_model
-from numerics.solvers import column_structure
+from numerics.compare import column_structure
 from theory.allocation import allocate, cluster_spectra, direction_gains
 from theory.linear_block import optimal_scale_np
 from theory.memorization import r_eq9_np
@@ -117,7 +117,7 @@ def generalising_numbers(model) -> dict:
     rows = []
     for spectrum, p_alloc in zip(cluster_spectra(X, labels), allocation.p_per_cluster):
         k = spectrum.label
-        own = structure["cluster_of_column"] == k
+        own = structure.cluster_of_column == k
         p_k = int(own.sum())
         values = spectrum.eigenvalues
         def trace(count):
@@ -128,7 +128,7 @@ def generalising_numbers(model) -> dict:
                          predicted_trace_allocation=trace(p_alloc),
                          gains=direction_gains(spectrum, n, model.sigma, model.lam)[:p_alloc + 2]))
     cosine = column_cosines(W, X).max(axis=1)
-    return dict(clusters=rows, mixed_columns=structure["n_mixed"], idle_columns=structure["n_idle"],
+    return dict(clusters=rows, mixed_columns=structure.n_mixed, idle_columns=structure.n_idle,
                 trained_total_trace=float(np.sum(W ** 2)),
                 predicted_total_trace=float(sum(r["predicted_trace_allocation"] for r in rows)),
                 max_cosine_mean=float(cosine.mean()), max_cosine_max=float(cosine.max()),

@@ -34,7 +34,7 @@ from figures.common import Config, check, noisy_copies, summary
 from figures.models import trained_model
 from numerics.compare import norm_ratio, participation_ratio, representation_std
 from numerics.model import representation
-from numerics.solvers import column_structure
+from numerics.compare import column_structure
 from theory.allocation import allocate
 from theory.memorization import expected_spike_np, expected_spike_std_np, spike_height_np
 from theory.predict import block_weights, own_cluster_margin
@@ -121,7 +121,7 @@ def stem_samples(mem, gen, rng) -> dict:
     h_mem = representation(mem.W, x + SIGMA * rng.standard_normal(x.shape)).ravel()
     x = gen.dataset.X[:, [0]]
     h_gen = representation(gen.W, x + SIGMA * rng.standard_normal(x.shape)).ravel()
-    owners = column_structure(gen.W, gen.W, gen.dataset.X, gen.dataset.labels)["cluster_of_column"]
+    owners = column_structure(gen.W, gen.W, gen.dataset.X, gen.dataset.labels).cluster_of_column
     W_pred, owner, _ = predicted_generalising_weights(gen)
     block = np.array(owner) == gen.dataset.labels[0]
     return dict(h_mem=h_mem, order_mem=np.argsort(-np.linalg.norm(mem.W, axis=0), kind="stable"),

@@ -39,7 +39,7 @@ from numerics.certify import certify
 from numerics.data import hybrid_mixture
 from numerics.model import representation
 from numerics.objective import expected_loss_and_grad
-from numerics.solvers import cluster_maps, column_structure
+from numerics.compare import cluster_maps, column_structure
 from theory.allocation import allocate, cluster_spectra, direction_gains
 from theory.hybrid import duplicate_r_sq_np
 from theory.predict import block_linear_map, partition_weights, switching_margin
@@ -72,7 +72,7 @@ def fit_starts(config: Config, par: dict, X, labels, allocation) -> list:
             structure = column_structure(fit["W"], fit["W"], X, labels)
             starts.append(dict(seed=fit["seed"], loss=fit["loss"], rel_grad_norm=fit["rel_grad_norm"],
                                converged=fit["converged"], W=fit["W"],
-                               neurons=tuple(structure["neurons_per_cluster"][int(k)] for k in allocation.labels)))
+                               neurons=tuple(structure.neurons_per_cluster[int(k)] for k in allocation.labels)))
             bar.update(1)
     return starts
 
@@ -81,12 +81,12 @@ def cluster_rows(W, X, labels, data, allocation) -> list:
     """Per cluster: neurons, the map A_k against eq. (8), and ‖W_k‖₂ (for the bound)."""
     n = X.shape[1]
     structure = column_structure(W, W, X, labels)
-    maps = cluster_maps(W, W, X, labels)
+    maps = cluster_maps(W, W, X, labels, rule="owner")
     spectra = {spectrum.label: spectrum for spectrum in cluster_spectra(X, labels)}
     rows = []
     for k in allocation.labels:
         X_k = X[:, labels == k]
-        p_k = structure["neurons_per_cluster"][int(k)]
+        p_k = structure.neurons_per_cluster[int(k)]
         # Neurons beyond the cluster's directions with a positive gain (one for a duplicate, rank + 1
         # for a mode) can only be parallel pieces of kept columns: same map, same loss.
         useful = int(np.sum(direction_gains(spectra[int(k)], n, SIGMA, LAM) > 0))
@@ -94,7 +94,7 @@ def cluster_rows(W, X, labels, data, allocation) -> list:
         predicted = block_linear_map(X_k, kept, n, SIGMA, LAM) if kept else np.zeros((X.shape[0],) * 2)
         trained = maps[int(k)]
         error = float(np.linalg.norm(trained - predicted) / max(np.linalg.norm(predicted), 1e-300))
-        own = structure["cluster_of_column"] == k
+        own = structure.cluster_of_column == k
         rows.append(dict(cluster=int(k), duplicate=bool(k in data.duplicates), n_k=int(X_k.shape[1]),
                          neurons=p_k, useful_directions=useful,
                          allocated=allocation.p_per_cluster[list(allocation.labels).index(k)],
@@ -155,7 +155,7 @@ def compute(config: Config) -> dict:
     best = min(starts, key=lambda s: s["loss"])
     W = best["W"]
     structure = column_structure(W, W, X, labels)
-    owner = structure["cluster_of_column"]
+    owner = structure.cluster_of_column
     order = np.argsort(owner, kind="stable")
     cos_dup = column_cosines(W, data.points)                 # (p, m)
     rows = cluster_rows(W, X, labels, data, allocation)
@@ -169,7 +169,7 @@ def compute(config: Config) -> dict:
     gamma = switching_margin(W_block, X)
     numbers = dict(
         allocation_predicted=dict(zip(map(int, allocation.labels), allocation.p_per_cluster)),
-        allocation_trained=structure["neurons_per_cluster"], regimes_predicted=allocation.regimes,
+        allocation_trained=structure.neurons_per_cluster, regimes_predicted=allocation.regimes,
         loss_predicted=allocation.loss, loss_trained=best["loss"], best_start_seed=best["seed"],
         starts_reaching_allocation=int(sum(s_["neurons"] == allocation.p_per_cluster for s_ in starts)),
         starts=[{k: v for k, v in s_.items() if k != "W"} for s_ in starts],

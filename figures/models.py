@@ -26,15 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from figures.common import Config, cached
 from numerics import data as datasets
-from numerics.certify import hessian_matrix
+from numerics import images
+from numerics.spectrum import hessian_matrix
 from numerics.checkpoint import fingerprint
 from numerics.objective import expected_loss_and_grad
 from numerics.protocol import train_protocol
-from numerics.solvers import invariant_basis, loss_scale, train
+from numerics.geometry import invariant_basis, loss_scale
+from numerics.solvers import train
+from numerics.threads import single_thread
 
 # ----------------------------------------------------------------------------- data
 
@@ -77,7 +79,7 @@ def face_size(config: Config) -> int:
 def faces_memorised(config: Config) -> Dataset:
     """The 5 least correlated of the 100 lfw faces (each its own cluster, Cor. 3.2)."""
     size = face_size(config)
-    everything = datasets.faces(size=size)
+    everything = images.faces(size=size)
     index = least_correlated(everything, 5)
     X = everything[:, index]
     beta = float(_cosines(X).max())
@@ -90,7 +92,7 @@ def faces_memorised(config: Config) -> Dataset:
 def faces_all(config: Config) -> Dataset:
     """All 100 lfw faces, one cluster."""
     size = face_size(config)
-    X = datasets.faces(size=size)
+    X = images.faces(size=size)
     return Dataset("faces", X, np.zeros(X.shape[1], dtype=int), dict(
         source="skimage.data.lfw_subset (first 100 images are faces), in [-1, 1]",
         size=f"{size}x{size}", d=size * size, n=X.shape[1]))
@@ -193,7 +195,7 @@ def trained_model(config: Config, dataset: str, regime: str, sigma: float, p: in
 
     def compute():
         # Small matrix products: one BLAS thread is faster, and robust on a shared machine.
-        with threadpool_limits(1, "blas"):
+        with single_thread(numba=False, user_api="blas"):
             run = train_protocol(data.X, settings["p"], sigma, optimizer=settings["optimizer"], lr=settings["lr"],
                                  weight_decay=settings["weight_decay"], batch_size=settings["batch_size"],
                                  steps=settings["steps"], seed=seed, tied=True, exact_loss=False,
@@ -222,7 +224,7 @@ def newton_polish(X, W, sigma: float, lam: float, gtol: float, *, max_steps: int
     region see no decrease and stop, short of gtol (the "floor" ``‖g‖ ≈ √(2λ_max·δL)``).
     Newton's step ``−H⁺g`` needs gradients and curvature only, so it goes on to the critical
     point. The dense Hessian (`numerics.certify.hessian_matrix`, central differences of the
-    exact gradient) is taken in the invariant basis of `numerics.solvers.invariant_basis`
+    exact gradient) is taken in the invariant basis of `numerics.geometry.invariant_basis`
     (exact, as in `train`); eigen-directions with curvature below ``rel_eig_tol·λ_max`` —
     the rotations inside blocks (Theorem 3.1's O_k), flat up to the switching residual, and
     any negative curvature — are left out of the step, so the gradient's component along them

@@ -33,7 +33,8 @@ from figures.common import Config, check, column_cosines
 from figures.models import exact_fit
 from numerics.certify import certify
 from numerics.data import duplicated_samples, equiangular_means, gaussian_mixture
-from numerics.solvers import column_structure, loss_scale
+from numerics.compare import column_structure
+from numerics.geometry import loss_scale
 from theory.allocation import allocate
 from theory.predict import predict
 
@@ -96,7 +97,7 @@ def regime(W, data) -> dict:
     cosine = column_cosines(W, data.points)[:, 0]
     j = int(np.argmax(cosine))
     own = np.array_equal(np.flatnonzero(W[:, j] @ X > 0), np.flatnonzero(labels == 1))
-    return dict(neurons=(structure["neurons_per_cluster"][0], structure["neurons_per_cluster"][1]),
+    return dict(neurons=(structure.neurons_per_cluster[0], structure.neurons_per_cluster[1]),
                 memorised=bool(cosine[j] >= MEMORISED_COSINE and own), cosine=float(cosine[j]))
 
 

@@ -25,7 +25,7 @@ from scipy.stats import norm
 from figures.common import Config, check, column_cosines
 from figures.models import exact_fit
 from numerics.data import gaussian_mixture, memorization_set
-from numerics.solvers import cluster_maps, column_structure
+from numerics.compare import cluster_maps, column_structure
 from theory.generalization import population_limit_np
 from theory.memorization import r_eq9_np
 from theory.predict import memorization_weights, partition_weights, switching_margin
@@ -84,11 +84,11 @@ def generalisation(config: Config) -> tuple[dict, dict]:
                         max_iter=5000)
         W = fit["W"]
         structure = column_structure(W, W, mix.X, mix.labels)
-        maps = cluster_maps(W, W, mix.X, mix.labels)
+        maps = cluster_maps(W, W, mix.X, mix.labels, rule="owner")
         for k in range(K):
             X_k = mix.cluster(k)
             n_k = X_k.shape[1]
-            p_k = structure["neurons_per_cluster"][k]
+            p_k = structure.neurons_per_cluster[k]
             e = np.linalg.svd(X_k, compute_uv=False)[:rank + 1] ** 2 / n_k
             trained = np.sort(np.linalg.eigvalsh(maps[k]))[::-1][:rank + 1]
             predicted = np.clip((e - n * LAM / n_k) / (e + sigma ** 2), 0, None)
@@ -100,7 +100,7 @@ def generalisation(config: Config) -> tuple[dict, dict]:
                              population_a=population_limit_np(population, mix.weights[k], sigma, LAM),
                              relative_error=float(np.max(np.abs(trained[:p_k] - predicted[:p_k]) / predicted[:p_k]))
                              if p_k else 0.0, flip_probability=flip, loss=fit["loss"], rel_grad_norm=fit["rel_grad_norm"],
-                             mixed_columns=structure["n_mixed"]))
+                             mixed_columns=structure.n_mixed))
     numbers = dict(d=d, K=K, rank=rank, n=n, p=p, lam=LAM, sigmas=sigmas, start=f"eq. (8) + {PERTURB:.0%} noise",
                    mean_norm=5.0, spread=0.15, decay=1.0, fits=rows)
     return numbers, dict(grid=grid, curves=curves, population_limits=limits)

@@ -138,10 +138,6 @@ class ColumnStructure:
         """``(n_memorized, ((label, neurons), …), n_zero, n_mixed)``: equal for the same allocation."""
         return (self.n_memorized, tuple(sorted(self.neurons_per_cluster.items())), self.n_zero, self.n_mixed)
 
-    def as_dict(self) -> dict:
-        """The fields as a dict (the form `numerics.solvers.column_structure` returns)."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
 
 def column_structure(W1, W2, X, labels=None, *, cos_threshold=0.99, zero_tol=ZERO_TOL) -> ColumnStructure:
     """Which neuron serves which cluster, and which samples are memorised (Cor. 3.2–3.4).

@@ -468,5 +468,3 @@ def hybrid_mixture(d: int, K: int, m: int, rank: int, n: int, n_copies=10, weigh
     return duplicated_samples(mixture, n_copies=n_copies, points=vertices[:, K:])
 
 
-from numerics.images import digits as digits  # re-export: proofs/ and figures/ still import it from here
-from numerics.images import faces as faces  # re-export: proofs/ and figures/ still import it from here

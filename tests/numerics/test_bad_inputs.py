@@ -170,10 +170,6 @@ CASES = {
                                           dict(W1="Md", W2="Md", X="MdT", labels="L", predicted_maps="dict")),
     "numerics.compare.aligned_distance": Case(compare.aligned_distance, dict(W=WC, W_pred=WC, X=XC, labels=LC),
                                               dict(W="M", W_pred="Md", X="MdT", labels="L"), infinite_ok=True),
-    "numerics.solvers.column_structure": Case(solvers.column_structure, dict(W1=W1, W2=W2, X=X, labels=LABELS),
-                                              dict(W1="Md", W2="Md", X="MdT", labels="L")),
-    "numerics.solvers.cluster_maps": Case(solvers.cluster_maps, dict(W1=W1, W2=W2, X=X, labels=LABELS),
-                                          dict(W1="Md", W2="Md", X="MdT", labels="L")),
     # data, images
     "numerics.data.separability": Case(data.separability, dict(X=XC, labels=LC), dict(X="MT", labels="L")),
     "numerics.data.equiangular_means": Case(data.equiangular_means, dict(d=4, M=3, beta=-0.3, norm=1.0, seed=0),

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from numerics import solvers
 from numerics.compare import (IDLE, MIXED, ZERO, ColumnStructure, aligned_distance, all_on_mask,
                               cluster_maps, column_structure, map_residual, norm_ratio,
                               participation_ratio, representation_std, top_share)
@@ -86,14 +85,6 @@ def test_column_structure_on_constructed_weights():
     assert column_structure(W, W, X, labels=[0, 0, 1]).cluster_of_column[4] == IDLE
 
 
-def test_solvers_column_structure_is_the_dict_form():
-    """The re-export in numerics.solvers returns the same fields as a dict."""
-    X = np.array([[2.0, -1.0], [0.0, 1.5]])
-    as_dict = solvers.column_structure(X, X, X)
-    assert as_dict.keys() == ColumnStructure.__dataclass_fields__.keys()
-    assert as_dict["n_memorized"] == column_structure(X, X, X).n_memorized == 2
-
-
 # ----------------------------------------------------------------------------- cluster maps
 
 
@@ -107,7 +98,6 @@ def test_the_two_rules_differ_on_a_partly_active_column_and_agree_at_a_block_poi
     np.testing.assert_array_equal(owner[0], np.outer(e[0], e[0]) + np.outer(e[1], e[1]))
     np.testing.assert_array_equal(all_on[0], np.outer(e[0], e[0]))
     np.testing.assert_array_equal(owner[1], all_on[1])
-    np.testing.assert_array_equal(solvers.cluster_maps(W, W, X, labels)[0], owner[0])
     assert all_on_mask(W, X[:, labels == 0]).tolist() == [True, False, False]
 
     data = separable_clusters(5, [3, 3], alpha=0.05, beta=-0.5, norm=2.0, seed=0)

@@ -57,10 +57,3 @@ def test_image_arguments_are_checked():
         faces(seed="a")
     with pytest.raises(ValueError, match="new_shape"):
         resize_columns(np.zeros((4, 1)), (2, 2), (3,))
-
-
-def test_data_module_still_exports_faces_and_digits():
-    """proofs/ and figures/ import faces and digits from numerics.data (a re-export)."""
-    from numerics import data
-
-    assert data.faces is faces and data.digits is digits
