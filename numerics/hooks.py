@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["collect", "steer", "Steering", "denoising_window", "require_torch"]
+__all__ = ["collect", "steer", "Steering", "denoising_window", "require_torch", "torch_threads"]
 
 # Docstring examples need torch (the optional extra); test runners skip them without it.
 __doctest_requires__ = {("*",): ["torch"]}
@@ -50,6 +50,35 @@ def require_torch():
         raise ImportError("this function needs PyTorch: install the optional extra with "
                           "pip install 'balanced-rep[torch]'") from error
     return torch
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None = 1):
+    """Run torch on ``n`` intra-op threads inside the block (``None``: leave as is), then restore.
+
+    Small models gain nothing from several threads, and on a busy machine the thread
+    hand-offs can make a tiny forward pass a hundred times slower.
+
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    torch = require_torch()
+    if n is None:
+        yield
+        return
+    from numerics.validation import positive_int
+
+    n, previous = positive_int("threads", n), torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _names(layer_names) -> list[str]:
