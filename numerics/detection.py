@@ -7,6 +7,8 @@ ones balanced representations (Section 4). Table 1 reports the area under the RO
 the true-positive rate at 1 % false-positive rate of that score.
 
 * :func:`spikiness` — per-sample scores of a batch of representations;
+* :func:`effective_rank` — ``exp`` of the entropy of normalised singular values, the
+  prompt-free baseline of the Jacobian analysis (App. B.3);
 * :func:`roc_summary` — AUROC, TPR at 1 % FPR, counts and seconds per sample of a score
   that is meant to be *larger for memorised samples*.
 
@@ -30,7 +32,7 @@ import numpy as np
 from numerics.compare import norm_ratio, representation_std
 from numerics.validation import as_matrix, as_vector, nonnegative
 
-__all__ = ["SPIKINESS_KINDS", "spikiness", "RocSummary", "roc_summary", "tpr_at_fpr"]
+__all__ = ["SPIKINESS_KINDS", "spikiness", "effective_rank", "RocSummary", "roc_summary", "tpr_at_fpr"]
 
 SPIKINESS_KINDS = {"std": representation_std, "l4/l2": norm_ratio}
 MAX_FPR = 0.01
@@ -67,6 +69,27 @@ def spikiness(H, kind: str = "std", *, samples: str = "columns") -> np.ndarray:
         raise ValueError("H must have at least one entry per representation; got an empty "
                          f"representation dimension (shape {H.shape} as (p, m))")
     return SPIKINESS_KINDS[kind](H)
+
+
+def effective_rank(singular_values) -> np.ndarray:
+    """Effective rank ``exp(−Σ q_i log q_i)``, ``q = s/‖s‖₁``, of each row of singular values.
+
+    Roy & Vetterli (2007): k equal non-zero singular values give k, one dominant value gives
+    about 1. Used on the denoiser's Jacobian (App. B.3: one dominant data vector when
+    memorised, local statistics when generalised). A row of zeros has effective rank 0.
+
+    >>> np.round(effective_rank([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]]), 6).tolist()
+    [3.0, 1.0]
+    """
+    s = np.asarray(singular_values, dtype=np.float64)
+    s = s[None, :] if s.ndim == 1 else s
+    if s.ndim != 2 or not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError("singular_values must be a finite non-negative array of shape (k,) or "
+                         f"(m, k); got shape {np.shape(singular_values)}")
+    total = s.sum(axis=1, keepdims=True)
+    q = np.divide(s, total, out=np.zeros_like(s), where=total > 0)
+    entropy = -np.sum(q * np.log(q, out=np.zeros_like(q), where=q > 0), axis=1)
+    return np.where(total[:, 0] > 0, np.exp(entropy), 0.0)
 
 
 @dataclass(frozen=True)
