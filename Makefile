@@ -15,11 +15,21 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# The optional [torch] extra (detection, steering, pipelines). CI always installs it so that
+# its tests run there; locally `make test TORCH=1` does. torch==2.13.0 first: a CPU wheel.
+.PHONY: install-torch
+$(VENV)/.installed-torch: $(VENV)/.installed
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,torch]'
+	touch $@
+
+install-torch: $(VENV)/.installed-torch
+
 run: install
 	$(PY) -m proofs
 	$(PY) -m figures
 
-test: install
+test: install $(if $(or $(CI),$(TORCH)),install-torch)
 	$(PY) -m pytest $(if $(CI),,-m "not slow")
 
 bench: install

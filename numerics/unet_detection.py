@@ -31,7 +31,7 @@ from numerics.hooks import collect, require_torch, torch_threads
 from numerics.unet_ddpm import DDPMConfig, TrainedDDPM, memorised, nearest_two, noised, sample, train_ddpm
 from numerics.validation import positive_int
 
-__all__ = ["detection_layers", "std_scores", "denoising_loss_scores", "jacobian_rank_scores",
+__all__ = ["detection_layers", "std_scores", "denoising_loss_scores", "denoiser_jacobians", "jacobian_rank_scores",
            "detection_numbers", "ALL_LAYERS"]
 
 ALL_LAYERS = "all detection layers"
@@ -75,8 +75,8 @@ def denoising_loss_scores(trained: TrainedDDPM, X, *, t: int = 50, draws: int = 
     return -total / draws
 
 
-def jacobian_rank_scores(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0, chunk: int = 16) -> np.ndarray:
-    """Minus the effective rank of ``J = ∂x̂₀/∂x_t`` (64 × 64) at the noisy sample (App. B.3).
+def denoiser_jacobians(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0, chunk: int = 16) -> np.ndarray:
+    """Jacobians ``J = ∂x̂₀/∂x_t`` (m, 64, 64) of the denoiser at the noised samples (App. B.3).
 
     ``x̂₀ = (x_t − √(1 − ᾱ_t) ε̂(x_t, t)) / √ᾱ_t``. Row ``i`` of J is the gradient of output
     pixel ``i``; all 64 rows come from one backward pass over 64 copies of the sample (the
@@ -86,7 +86,7 @@ def jacobian_rank_scores(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0,
     x_t, _, _ = noised(trained, X, t, seed=seed)
     alpha_bar = float(trained.scheduler.alphas_cumprod[t])
     d = x_t[0].numel()
-    ranks = []
+    blocks = []
     for start in range(0, x_t.shape[0], positive_int("chunk", chunk)):
         block = x_t[start:start + chunk]
         copies = block.repeat_interleave(d, dim=0).requires_grad_(True)
@@ -94,9 +94,15 @@ def jacobian_rank_scores(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0,
         x0 = (copies - (1.0 - alpha_bar) ** 0.5 * eps) / alpha_bar ** 0.5
         diagonal = x0.reshape(block.shape[0], d, d).diagonal(dim1=1, dim2=2)   # output i of copy i
         (gradient,) = torch.autograd.grad(diagonal.sum(), copies)
-        jacobians = gradient.reshape(block.shape[0], d, d).double().numpy()
-        ranks.append(effective_rank(np.linalg.svd(jacobians, compute_uv=False)))
-    return -np.concatenate(ranks)
+        blocks.append(gradient.reshape(block.shape[0], d, d).double().numpy())
+    return np.concatenate(blocks)
+
+
+def jacobian_rank_scores(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0) -> np.ndarray:
+    """Minus the effective rank of the denoiser's Jacobian at each noised sample (App. B.3's
+    picture: one dominant data vector when memorised, local statistics when generalised)."""
+    jacobians = denoiser_jacobians(trained, X, t=t, seed=seed)
+    return -effective_rank(np.linalg.svd(jacobians, compute_uv=False))
 
 
 def _timed(function):
