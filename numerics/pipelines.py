@@ -119,6 +119,10 @@ def load_images(images, size: int, channels: int = 3) -> np.ndarray:
     ``(m, H, W, channels)`` in [0, 1]. Files are read with PIL, converted to RGB (or greyscale
     for one channel) and resized with PIL's bicubic filter; arrays are used as they are when
     ``H = W = size``, else resized with ``skimage.transform.resize`` (bicubic, anti-aliased).
+
+    >>> batch = load_images(np.ones((2, 4, 4, 3)), size=8)
+    >>> batch.shape, float(batch.min()), float(batch.max())
+    ((2, 3, 8, 8), 1.0, 1.0)
     """
     from PIL import Image
 

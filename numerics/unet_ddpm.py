@@ -45,6 +45,9 @@ from numerics.validation import as_matrix, positive_int
 __all__ = ["DDPMConfig", "DigitData", "TrainedDDPM", "digit_training_set", "build_unet", "train_ddpm",
            "sample", "to_images", "noised", "nearest_two", "memorised", "digit_ddpm_numbers", "CACHE_VERSION"]
 
+# The train_ddpm example trains a model: it needs the optional extra.
+__doctest_requires__ = {("train_ddpm",): ["torch", "diffusers"]}
+
 # Bump when a change to the training code must invalidate cached weights.
 CACHE_VERSION = 1
 SIDE = 8                         # digits are 8 × 8 images, d = 64
@@ -204,6 +207,13 @@ def train_ddpm(config: DDPMConfig = DDPMConfig(), *, cache: str | None = None, t
     one. ``callback(step, loss)`` is called after each step (an exception stops training;
     the last resumable state stays on disk). ``threads`` torch threads are used (1: fastest
     for a model this small).
+
+    >>> tiny = DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=10, batch_size=8)
+    >>> trained = train_ddpm(tiny)
+    >>> trained.losses.shape, 10_000 < trained.n_parameters < 100_000
+    ((10,), True)
+    >>> sample(trained, 3, steps=4).shape
+    (64, 3)
     """
     torch = require_torch()
     steps = positive_int("train_steps", config.train_steps)

@@ -17,7 +17,8 @@ scores, each larger for memorised samples, are compared by `numerics.detection.r
 `detection_numbers` returns all of it as a dict, with the Std distributions of both groups
 (the Fig. 5 analog).
 
->>> detection_layers(type("UNet", (), {"up_blocks": [type("B", (), {"resnets": [0, 0]})()]})())
+>>> from numerics.unet_ddpm import DDPMConfig, build_unet
+>>> detection_layers(build_unet(DDPMConfig.fast()))        # two resnets per up block
 ['up_blocks.0.resnets.0.nonlinearity', 'up_blocks.0.resnets.1.nonlinearity', 'up_blocks.1.resnets.0.nonlinearity']
 """
 from __future__ import annotations
@@ -33,6 +34,9 @@ from numerics.validation import positive_int
 
 __all__ = ["detection_layers", "std_scores", "denoising_loss_scores", "denoiser_jacobians", "jacobian_rank_scores",
            "detection_numbers", "ALL_LAYERS"]
+
+# Docstring examples build a UNet: they need the optional extra.
+__doctest_requires__ = {("*",): ["torch", "diffusers"]}
 
 ALL_LAYERS = "all detection layers"
 

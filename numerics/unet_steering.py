@@ -39,13 +39,21 @@ from numerics.validation import as_matrix, as_vector
 __all__ = ["steering_layers", "steering_vectors", "digit_classifier", "response_metrics", "steering_numbers"]
 
 # The authors' range a ∈ [0, 0.5] (they use 0, 0.2, 0.3, 0.4, 0.5), in steps of 0.05.
+# Docstring examples build a UNet: they need the optional extra.
+__doctest_requires__ = {("*",): ["torch", "diffusers"]}
+
 DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
 def steering_layers(model) -> list[str]:
     """Resnet outputs of ``up_blocks.0`` (all) and ``up_blocks.1`` (the first two): the
     authors' SD 1.4 steering layers (``up_blocks.0.resnets.{0,1,2}``,
-    ``up_blocks.1.resnets.{0,1}``) mapped to a UNet of any depth."""
+    ``up_blocks.1.resnets.{0,1}``) mapped to a UNet of any depth.
+
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> steering_layers(build_unet(DDPMConfig.fast()))
+    ['up_blocks.0.resnets.0', 'up_blocks.0.resnets.1', 'up_blocks.1.resnets.0', 'up_blocks.1.resnets.1']
+    """
     first = [f"up_blocks.0.resnets.{j}" for j in range(len(model.up_blocks[0].resnets))]
     second = [f"up_blocks.1.resnets.{j}" for j in range(min(2, len(model.up_blocks[1].resnets)))]
     return first + second
