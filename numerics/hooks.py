@@ -257,7 +257,10 @@ def steer(model, vectors, strength, *, steps=None):
     ``steps`` restricts steering to chosen forward calls of ``model`` itself, counted from 0
     inside the block: for a denoiser called once per sampling step these are the denoising
     steps (`denoising_window` gives the authors' choice). ``None`` steers every call. The
-    context yields a `Steering` record of the calls seen and steered.
+    context yields a `Steering` record of the calls seen and steered. Every call of a named
+    layer is shifted: name blocks whose outputs are feature maps (e.g. ``up_blocks.0.resnets.0``),
+    not a module shared with other inputs such as a resnet's ``nonlinearity``, which also acts
+    on the time embedding.
 
     >>> import torch
     >>> model = torch.nn.Sequential(torch.nn.Identity())

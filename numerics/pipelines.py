@@ -46,6 +46,8 @@ __all__ = ["PRESETS", "ALL_LAYERS", "load_pipeline", "family", "preset_layers", 
            "encode_latents", "empty_prompt", "detection_scores", "steering_vectors", "steered_images", "main"]
 
 ALL_LAYERS = "all layers"
+# Image i uses seed + i for its VAE draw and seed + i + NOISE_SEED_OFFSET for the added noise.
+NOISE_SEED_OFFSET = 1_000_003
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 PRESETS = {
@@ -159,10 +161,10 @@ def _array_images(images: np.ndarray, size: int, channels: int) -> np.ndarray:
 
 
 def _image_size(pipe) -> int:
-    unet_size = pipe.unet.config.sample_size
-    unet_size = unet_size[0] if isinstance(unet_size, (tuple, list)) else unet_size
-    return int(unet_size * getattr(pipe, "vae_scale_factor", 1)) if getattr(pipe, "vae", None) is not None \
-        else int(unet_size)
+    """Side of the images the pipeline works on: the UNet's sample size, × the VAE's factor."""
+    size = pipe.unet.config.sample_size
+    size = int(size[0] if isinstance(size, (tuple, list)) else size)
+    return size * int(pipe.vae_scale_factor) if getattr(pipe, "vae", None) is not None else size
 
 
 def _noise(shape, seeds, torch):
@@ -199,7 +201,7 @@ def _representations(pipe, batch: np.ndarray, seeds, t: int, layers, pooling: st
     torch = require_torch()
     with torch.no_grad():
         latents = encode_latents(pipe, batch, seeds)
-        noise = _noise(latents.shape[1:], [s + 1_000_003 for s in seeds], torch).to(latents)
+        noise = _noise(latents.shape[1:], [s + NOISE_SEED_OFFSET for s in seeds], torch).to(latents)
         timesteps = torch.full((latents.shape[0],), t, dtype=torch.long, device=latents.device)
         noisy = pipe.scheduler.add_noise(latents, noise, timesteps)
         kwargs = {}
@@ -220,7 +222,8 @@ def detection_scores(pipe, images, *, t: int = 50, layers=None, kind: str = "std
     """Algorithm 1: the spikiness of each image's representation, ``{layer: (m,)}`` float64.
 
     ``images`` as in `load_images` (resized to the pipeline's resolution). Each image gets
-    its own seeds for the VAE draw and the noise, so scores do not depend on ``batch_size``.
+    its own seeds for the VAE draw and the noise (`NOISE_SEED_OFFSET`), so scores do not depend
+    on ``batch_size``.
     A diffusers ``nonlinearity`` module runs three times per resnet; its last call (the
     features before the block's second convolution) is read, as the authors' hooks keep it.
     Besides one entry per layer, ``ALL_LAYERS`` scores the concatenation of all of them.

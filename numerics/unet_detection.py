@@ -103,8 +103,12 @@ def denoiser_jacobians(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0, c
 
 
 def jacobian_rank_scores(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0) -> np.ndarray:
-    """Minus the effective rank of the denoiser's Jacobian at each noised sample (App. B.3's
-    picture: one dominant data vector when memorised, local statistics when generalised)."""
+    """Minus the effective rank of the denoiser's Jacobian at each noised sample.
+
+    The sign follows App. B.3's picture for the ReLU DAE (one dominant data vector when
+    memorised, local statistics when generalised); whether a UNet at small t behaves alike is
+    what the ROC of this score measures — an AUROC below 0.5 means the opposite ordering.
+    """
     jacobians = denoiser_jacobians(trained, X, t=t, seed=seed)
     return -effective_rank(np.linalg.svd(jacobians, compute_uv=False))
 

@@ -99,7 +99,8 @@ def hand_written_algorithm_1(pipe, images, t, layers):
         eps = torch.stack([torch.randn(distribution.mean.shape[1:], generator=torch.Generator().manual_seed(i))
                            for i in range(len(x))])
         latents = (distribution.mean + distribution.std * eps) * pipe.vae.config.scaling_factor
-        noise = torch.stack([torch.randn(latents.shape[1:], generator=torch.Generator().manual_seed(i + 1_000_003))
+        noise = torch.stack([torch.randn(latents.shape[1:],
+                                         generator=torch.Generator().manual_seed(i + pipelines.NOISE_SEED_OFFSET))
                              for i in range(len(x))])
         noisy = pipe.scheduler.add_noise(latents, noise, torch.full((len(x),), t))
         ids = pipe.tokenizer("", padding="max_length", max_length=pipe.tokenizer.model_max_length,
