@@ -40,7 +40,7 @@ import numpy as np
 
 from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
 from numerics.hooks import require_torch, torch_threads
-from numerics.validation import as_matrix, positive_int
+from numerics.validation import as_matrix, positive, positive_int
 
 __all__ = ["DDPMConfig", "DigitData", "TrainedDDPM", "digit_training_set", "build_unet", "train_ddpm",
            "sample", "to_images", "noised", "nearest_two", "memorised", "digit_ddpm_numbers", "CACHE_VERSION"]
@@ -155,6 +155,7 @@ class TrainedDDPM:
 
     @property
     def n_parameters(self) -> int:
+        """Number of trainable numbers in the UNet."""
         return int(sum(p.numel() for p in self.model.parameters()))
 
 
@@ -219,6 +220,8 @@ def train_ddpm(config: DDPMConfig = DDPMConfig(), *, cache: str | None = None, t
     steps = positive_int("train_steps", config.train_steps)
     batch = positive_int("batch_size", config.batch_size)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
+    positive("learning_rate", config.learning_rate)
+    positive_int("warmup_steps", config.warmup_steps, minimum=0)
     data = digit_training_set(config)
     key = cache_key(config)
     name = f"unet_ddpm-{key}"

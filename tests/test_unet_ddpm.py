@@ -176,6 +176,8 @@ def test_bad_configuration_is_named():
         digit_training_set(DDPMConfig(n_single=1, n_duplicated=0))
     with pytest.raises(ValueError, match="train_steps"):
         train_ddpm(DDPMConfig.fast(train_steps=0))
+    with pytest.raises(ValueError, match="learning_rate"):
+        train_ddpm(DDPMConfig.fast(learning_rate=-1.0))
 
 
 @pytest.mark.slow
