@@ -7,10 +7,11 @@ Here the concept is a digit class: ``v`` is the spatial-mean-pooled output of th
 layers (`steering_layers`) on held-out digits of the ``target`` class noised to t = 10 (the
 authors' reference timestep), averaged over the reference set; each generated sample is
 regenerated from the same initial noise with ``steer(model, v, a)`` active in the authors'
-window (the last 20 DDIM steps except the final 2), for every ``a`` of a grid.
+window (the last 20 DDIM steps except the final 2), for every ``a`` of a grid (by default
+the authors' range 0 … 0.5).
 
-The primary response of a sample is the target-class logit of a logistic-regression digit classifier
-(scikit-learn, trained on all digits) along the grid. Per sample we measure
+The primary response of a sample is the target-class logit of a logistic-regression digit
+classifier (scikit-learn, trained on all digits) along the grid. Per sample we measure
 
 * the Spearman rank correlation ρ between ``a`` and the logit (1: monotone increase);
 * the largest single-step share ``max_k |Δ_k| / Σ_k |Δ_k|`` of the total variation
@@ -23,8 +24,11 @@ Samples already classified as the target at ``a = 0`` are left out. The same met
 reported for two other responses: the projection of the pixels on the direction from the mean
 digit to the mean target digit, and the displacement ``‖x(a) − x(0)‖``.
 
->>> response_metrics(np.array([0.0, 0.5, 1.0]), np.array([[0.0, 1.0, 2.0], [0.0, 0.0, 3.0]]))
-{'spearman': array([1.       , 0.8660254]), 'abs_spearman': array([1.       , 0.8660254]), 'largest_step_share': array([0.5, 1. ]), 'total_change': array([2., 3.])}
+>>> metrics = response_metrics([0.0, 0.5, 1.0], [[0.0, 1.0, 2.0], [0.0, 0.0, 3.0]])  # even, jump
+>>> metrics["spearman"].round(3).tolist(), metrics["largest_step_share"].tolist()
+([1.0, 0.866], [0.5, 1.0])
+>>> metrics["total_change"].tolist()
+[2.0, 3.0]
 """
 from __future__ import annotations
 
@@ -38,10 +42,10 @@ from numerics.validation import as_matrix, as_vector
 
 __all__ = ["steering_layers", "steering_vectors", "digit_classifier", "response_metrics", "steering_numbers"]
 
-# The authors' range a ∈ [0, 0.5] (they use 0, 0.2, 0.3, 0.4, 0.5), in steps of 0.05.
 # Docstring examples build a UNet: they need the optional extra.
 __doctest_requires__ = {("*",): ["torch", "diffusers"]}
 
+# The authors' range a ∈ [0, 0.5] (they use 0, 0.2, 0.3, 0.4, 0.5), in steps of 0.05.
 DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
