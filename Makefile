@@ -17,6 +17,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# The optional [torch] extra (detection, steering, pipelines). CI always installs it so that
+# its tests run there; locally `make test TORCH=1` does. torch==2.13.0 first: a CPU wheel.
+.PHONY: install-torch
+$(VENV)/.installed-torch: $(VENV)/.installed
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,torch]'
+	touch $@
+
+install-torch: $(VENV)/.installed-torch
+
 # Both halves always run; the old reports are removed first so that a half that crashes
 # shows up as missing in the summary, whose exit status is the target's.
 run: install
@@ -25,7 +35,7 @@ run: install
 	$(PY) -m figures --output $(RESULTS)/figures --cache $(RESULTS)/cache; \
 	$(PY) -m figures.summary --proofs $(RESULTS)/proofs/report.json --figures $(RESULTS)/figures
 
-test: install
+test: install $(if $(or $(CI),$(TORCH)),install-torch)
 	$(PY) -m pytest $(if $(CI),,-m "not slow")
 
 bench: install
