@@ -115,7 +115,7 @@ class LocalProcesses:
         finished = False
         try:
             for future in loky.as_completed(futures):
-                if future.cancelled():
+                if future.cancelled():          # only after a failure: cancelled here, below
                     continue
                 error = future.exception()
                 if error is not None:
@@ -151,26 +151,35 @@ class DaskCluster:
     def run(self, function, jobs, shared) -> Iterator[tuple]:
         distributed = _distributed()
         client = self.client
-        # A list, not the dict: scattered keys then hash the contents (a dict's keys would be
-        # its names, and two sweeps with different data under one name would collide).
+        # A list, not the dict, and unhashed keys: a dict's keys would be its names, and hashed
+        # keys can meet the same data still being released after an earlier sweep.
         names = list(shared)
-        remote = dict(zip(names, client.scatter([shared[name] for name in names], broadcast=True))) if names else {}
+        scattered = client.scatter([shared[name] for name in names], broadcast=True, hash=False) if names else []
+        remote = dict(zip(names, scattered))
         prefix = getattr(function, "__name__", "task")
         futures = {client.submit(call_task, function, params, seed, remote,
                                  key=f"{prefix}-{index}-{uuid.uuid4().hex[:8]}"): index
                    for index, params, seed in jobs}
+        stopping = False
         try:
             for future in distributed.as_completed(list(futures)):
-                if future.cancelled():
+                if future.status == "finished":
+                    yield futures[future], future.result(), None
                     continue
-                error = future.exception() if future.status == "error" else None
-                if error is not None:
-                    client.cancel([other for other in futures if not other.done()])
-                yield futures[future], (None if error else future.result()), error
+                if stopping and future.cancelled():
+                    continue
+                if future.status == "error":
+                    error = future.exception()
+                else:                   # cancelled or lost without being asked to: never drop a task silently
+                    error = RuntimeError(f"the Dask task {future.key} ended as {future.status!r}")
+                stopping = True
+                client.cancel([other for other in futures if not other.done()])
+                yield futures[future], None, error
         finally:
             client.cancel([future for future in futures if not future.done()])
             futures.clear()              # release the results and the scattered data on the cluster
             remote.clear()
+            scattered.clear()
 
 
 def _dashboard_link(client) -> str | None:

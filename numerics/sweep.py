@@ -212,6 +212,9 @@ def sweep(function, tasks, *, shared=None, unkeyed=None, seed=None, executor=Non
                             key=keys[k], function=qualified, index=k, params=tasks[k], seed=seeds[k], version=version))
                     results[k] = value
                     bar.update(1)
+    lost = [k for k in todo if k not in results and k not in errors]
+    if lost and not errors:             # an executor that drops tasks without an error: never return a hole
+        raise RuntimeError(f"sweep({qualified}) on {where}: tasks {lost} returned neither a result nor an error")
     if errors:
         k, error = next(iter(errors.items()))
         resume = f"; rerun with cache_dir={cache_dir!r} to compute only the rest" if cache_dir else ""

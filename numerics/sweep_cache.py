@@ -23,6 +23,7 @@ non-string dict keys and non-finite floats are tagged.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
@@ -71,8 +72,8 @@ def _encode(value, arrays: dict, where: str):
             return {key: _encode(item, arrays, f"{where}[{key!r}]") for key, item in value.items()}
         return {"__items__": [[_encode(key, arrays, f"{where} key"), _encode(item, arrays, f"{where}[{key!r}]")]
                               for key, item in value.items()]}
-    raise TypeError(f"{where}: a {type(value).__name__} cannot be cached; a task returns dicts, lists and tuples "
-                    f"of numbers, strings, booleans, None and numpy arrays")
+    raise TypeError(f"{where}: {type(value).__name__} values cannot be cached; a task returns dicts, lists and "
+                    f"tuples of numbers, strings, booleans, None and numpy arrays")
 
 
 def decode(arrays: dict, tree):
@@ -144,7 +145,7 @@ def _readable(params: dict) -> dict:
 
 
 def save_entry(folder: str, name: str, value, task: dict):
-    """Write ``value`` as the entry ``name`` of ``folder``; return it as a later load will (`decode` of `encode`).
+    """Write ``value`` as the entry ``name`` of ``folder``; return it exactly as a later load will.
 
     Arrays go to ``name.npz``; the rest, with ``task`` (key, function, parameters, seed) under
     ``"sweep_task"``, to ``name.json`` — at its top level when ``value`` is a dict with string keys.
@@ -154,7 +155,8 @@ def save_entry(folder: str, name: str, value, task: dict):
     task = dict(task, params=_readable(task.get("params", {})), layout="merged" if merged else "wrapped")
     meta = {**tree, TASK_FIELD: task} if merged else {"result": tree, TASK_FIELD: task}
     save_checkpoint(folder, name, arrays, meta)
-    return decode(arrays, tree)
+    # The JSON file lists dict keys sorted; hand out the value with the same order a load gives.
+    return decode(arrays, json.loads(json.dumps(tree, sort_keys=True)))
 
 
 def load_entry(folder: str, name: str, key: str, *, strict: bool):

@@ -7,16 +7,17 @@ themselves are imported by pytest under names a worker cannot import, so the tas
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import numpy as np
 
-from numerics.compare import column_structure
-from numerics.training import train
-
 
 def train_cell(X, labels, p, sigma, lam, seed):
     """One cell of a small (σ, p) sweep: train tied from a random start; weights, loss, structure."""
+    from numerics.compare import column_structure      # imported here: the other tasks start workers light
+    from numerics.training import train
+
     fit = train(X, p, sigma, lam, seed=seed, tied=True, gtol=1e-6, max_iter=400, progress=False)
     return dict(W1=fit.W1, W2=fit.W2, loss=fit.loss, rel_grad_norm=fit.rel_grad_norm,
                 structure=column_structure(fit.W1, fit.W2, X, labels).signature)
@@ -40,3 +41,36 @@ def marker_counts(markers, n) -> list:
     """How many times each task index left a marker in ``markers``."""
     names = [name for name in os.listdir(markers) if name != "FAIL"]
     return [sum(name.split("-")[0] == str(index) for name in names) for index in range(n)]
+
+
+def counted_after(index, scale, markers, cache, fail_at=None, sleep=0.0):
+    """`counted` after ``sleep`` seconds; a failing task first waits (≤ 120 s) until the sweep has cached another.
+
+    This makes "some tasks were finished and cached before the failure" certain on every
+    executor, whatever the scheduling, so a resume test cannot pass vacuously.
+    """
+    time.sleep(sleep)
+    if index == fail_at and os.path.exists(os.path.join(markers, "FAIL")):
+        deadline = time.monotonic() + 120.0
+        while not any(name.endswith(".json") for name in os.listdir(cache)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return counted(index, scale, markers, fail_at)
+
+
+PICKLED = []            # one entry each time a `CountedBlob` is pickled in this process
+
+
+class CountedBlob:
+    """Shared data that counts how often it is pickled (to check it is sent once per worker, not per task)."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values)
+
+    def __reduce__(self):
+        PICKLED.append(1)
+        return (CountedBlob, (self.values,))
+
+
+def blob_sum(blob, index):
+    """A task reading the shared blob."""
+    return float(blob.values.sum()) + index
