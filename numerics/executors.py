@@ -18,8 +18,8 @@ Dask is an optional extra (``pip install 'balanced-rep[dask]'``), imported only 
 OpenMP and numba thread) wherever it runs, so the same task gives the same bits on every
 executor.
 
->>> runner(None, workers=1).name, runner(None, workers=2).name
-('this process', '2 local processes')
+>>> runner(None, workers=2).name, describe("dask:tcp://scheduler:8786", workers=2)
+('2 local processes', 'dask:tcp://scheduler:8786')
 """
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ import uuid
 from typing import Iterator
 
 from numerics.threads import THREAD_VARIABLES, single_thread, single_thread_worker
-from numerics.validation import positive_int
+from numerics.validation import positive, positive_int
 
-__all__ = ["runner", "connect", "disconnect", "describe", "call_task", "is_client", "DASK_EXTRA"]
+__all__ = ["runner", "connect", "disconnect", "describe", "DASK_EXTRA"]
 
 DASK_EXTRA = "pip install 'balanced-rep[dask]'"
 _SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
@@ -44,7 +44,7 @@ _CONNECTIONS: dict = {}          # "dask:..." spec -> (client, cluster or None),
 _EXIT_HOOK: list = []            # non-empty once `disconnect` is registered to run at exit
 
 
-def call_task(function, params: dict, seed, shared: dict):
+def _call_task(function, params: dict, seed, shared: dict):
     """Run one task: ``function(**shared, **params, seed=seed)`` with one BLAS/OpenMP/numba thread."""
     kwargs = {**shared, **params}
     if seed is not None:
@@ -53,7 +53,7 @@ def call_task(function, params: dict, seed, shared: dict):
         return function(**kwargs)
 
 
-def is_client(value) -> bool:
+def _is_client(value) -> bool:
     """True for a ``distributed.Client`` (without importing Dask when it is not loaded)."""
     module = sys.modules.get("distributed")
     return module is not None and isinstance(value, module.Client)
@@ -71,7 +71,7 @@ class InProcess:
     def run(self, function, jobs, shared) -> Iterator[tuple]:
         for index, params, seed in jobs:
             try:
-                value = call_task(function, params, seed, shared)
+                value = _call_task(function, params, seed, shared)
             except Exception as error:  # reported to the sweep, which raises it after cleaning up
                 yield index, None, error
                 return
@@ -90,7 +90,7 @@ def _worker_start(shared: dict) -> None:
 
 
 def _worker_call(function, params, seed):
-    return call_task(function, params, seed, _SHARED)
+    return _call_task(function, params, seed, _SHARED)
 
 
 class LocalProcesses:
@@ -157,7 +157,7 @@ class DaskCluster:
         scattered = client.scatter([shared[name] for name in names], broadcast=True, hash=False) if names else []
         remote = dict(zip(names, scattered))
         prefix = getattr(function, "__name__", "task")
-        futures = {client.submit(call_task, function, params, seed, remote,
+        futures = {client.submit(_call_task, function, params, seed, remote,
                                  key=f"{prefix}-{index}-{uuid.uuid4().hex[:8]}"): index
                    for index, params, seed in jobs}
         stopping = False
@@ -230,14 +230,15 @@ def connect(executor, workers: int = 2, *, timeout: float = 10.0):
     address. A ``distributed.Client`` is returned as it is. Nothing is computed here, so a
     command line can call it to fail early on a wrong address.
     """
+    if _is_client(executor):
+        return executor
     if not isinstance(executor, str):
-        if is_client(executor):
-            return executor
         raise TypeError(f"executor must be a 'dask:...' string or a distributed.Client; got {type(executor).__name__}")
     if not executor.startswith("dask:"):
-        raise ValueError(f"executor {executor!r} is not a Dask executor (expected 'dask:local' or 'dask:ADDRESS')")
+        raise ValueError(f"executor {executor!r:.80} is not a Dask executor (expected 'dask:local' or 'dask:ADDRESS')")
     target = _dask_target(executor)
     workers = positive_int("workers", workers)
+    timeout = positive("timeout", timeout)
     spec = f"dask:local/{workers}" if target == "local" else executor
     if spec in _CONNECTIONS and _CONNECTIONS[spec][0].status == "running":
         return _CONNECTIONS[spec][0]
@@ -263,6 +264,8 @@ def connect(executor, workers: int = 2, *, timeout: float = 10.0):
 
 def disconnect(executor=None) -> None:
     """Close the clients (and LocalClusters) that `connect` opened: all of them, or those of ``executor``."""
+    if executor is not None and not isinstance(executor, str):
+        raise TypeError(f"executor must be a 'dask:...' string or None; got {type(executor).__name__}")
     for spec in list(_CONNECTIONS):
         if executor is None or spec == executor or spec.startswith(f"{executor}/"):
             client, cluster = _CONNECTIONS.pop(spec)
@@ -283,31 +286,55 @@ def _let_releases_arrive(client, timeout: float = 2.0) -> None:
 
 # ----------------------------------------------------------------------------- choosing
 
+_EXPECTED = "None, 'processes', 'serial', 'dask:local', 'dask:ADDRESS' or a distributed.Client"
+
+
+def _kind(executor) -> str:
+    """"processes", "serial", "dask" or "client"; anything else is an error naming ``executor``."""
+    if executor is None or executor == "processes":
+        return "processes"
+    if executor == "serial":
+        return "serial"
+    if isinstance(executor, str) and executor.startswith("dask:"):
+        _dask_target(executor)
+        return "dask"
+    if _is_client(executor):
+        return "client"
+    if isinstance(executor, str):
+        raise ValueError(f"executor must be {_EXPECTED}; got {executor!r:.80}")
+    raise TypeError(f"executor must be {_EXPECTED}; got {type(executor).__name__}")
+
 
 def runner(executor, workers: int, n_tasks: int | None = None):
     """The runner of ``executor`` (module docstring) with ``workers`` local processes or Dask workers.
 
     Local processes are not started for a single task (``n_tasks == 1``): it runs here.
+
+    >>> runner(None, workers=1).name, runner(None, workers=2).name, runner(None, 2, n_tasks=1).name
+    ('this process', '2 local processes', 'this process')
     """
+    kind = _kind(executor)
     workers = positive_int("workers", workers)
-    if executor is None or executor == "processes":
+    n_tasks = None if n_tasks is None else positive_int("n_tasks", n_tasks, minimum=0)
+    if kind == "processes":
         return InProcess() if workers == 1 or n_tasks == 1 else LocalProcesses(workers)
-    if executor == "serial":
+    if kind == "serial":
         return InProcess()
-    if isinstance(executor, str) and executor.startswith("dask:"):
-        return DaskCluster(connect(executor, workers))
-    if is_client(executor):
-        return DaskCluster(executor)
-    raise ValueError(f"executor must be None, 'processes', 'serial', 'dask:local', 'dask:ADDRESS' or a "
-                     f"distributed.Client; got {executor!r:.80}")
+    return DaskCluster(connect(executor, workers))
 
 
 def describe(executor, workers: int) -> str:
-    """A short readable name of ``executor`` (for reports), without connecting anywhere."""
-    if executor is None or executor == "processes":
+    """A short readable name of ``executor`` (for reports), without connecting anywhere.
+
+    >>> describe("dask:local", 2), describe(None, 1)
+    ('dask:local (2 workers)', 'this process')
+    """
+    kind = _kind(executor)
+    workers = positive_int("workers", workers)
+    if kind == "processes":
         return "this process" if workers == 1 else f"{workers} local processes"
-    if executor == "serial":
+    if kind == "serial":
         return "this process"
-    if isinstance(executor, str):
+    if kind == "dask":
         return executor if executor != "dask:local" else f"dask:local ({workers} workers)"
-    return f"Dask client {getattr(getattr(executor, 'scheduler', None), 'address', '?')}"
+    return f"Dask client of {executor.scheduler.address}"

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.checkpoint import progress_bar, progress_enabled
-from numerics.executors import runner
+from numerics.executors import describe, runner
 from numerics.sweep_cache import load_entry, save_entry, shared_digest, task_key
 from numerics.validation import optional_flag, positive_int
 
@@ -172,6 +172,7 @@ def sweep(function, tasks, *, shared=None, unkeyed=None, seed=None, executor=Non
     unkeyed = _parameter_dict("unkeyed", unkeyed)
     tasks = _checked_tasks(tasks, shared, unkeyed, seed is not None)
     workers = positive_int("workers", workers)
+    describe(executor, workers)                  # checks executor now, even if every task is cached
     progress = optional_flag("progress", progress)
     version = _version(version)
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):

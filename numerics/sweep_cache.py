@@ -31,8 +31,9 @@ import warnings
 import numpy as np
 
 from numerics.checkpoint import CorruptFileError, fingerprint, jsonable, load_checkpoint, save_checkpoint
+from numerics.validation import flag
 
-__all__ = ["encode", "decode", "shared_digest", "task_key", "load_entry", "save_entry", "TASK_FIELD"]
+__all__ = ["encode", "decode", "save_entry", "load_entry"]
 
 TASK_FIELD = "sweep_task"          # where an entry's JSON keeps the task (key, function, parameters, seed)
 _TAGS = ("__array__", "__tuple__", "__float__", "__items__")
@@ -150,6 +151,8 @@ def save_entry(folder: str, name: str, value, task: dict):
     Arrays go to ``name.npz``; the rest, with ``task`` (key, function, parameters, seed) under
     ``"sweep_task"``, to ``name.json`` — at its top level when ``value`` is a dict with string keys.
     """
+    if not isinstance(task, dict):
+        raise TypeError(f"task must be a dict (key, function, parameters, seed); got {type(task).__name__}")
     arrays, tree = encode(value)
     merged = isinstance(tree, dict) and TASK_FIELD not in tree and not (len(tree) == 1 and next(iter(tree)) in _TAGS)
     task = dict(task, params=_readable(task.get("params", {})), layout="merged" if merged else "wrapped")
@@ -167,6 +170,9 @@ def load_entry(folder: str, name: str, key: str, *, strict: bool):
     ``strict`` (entries named by the caller, one per task index): then it is a ValueError,
     since it means the folder holds another run.
     """
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a str; got {type(key).__name__}")
+    strict = flag("strict", strict)
     try:
         saved = load_checkpoint(folder, name)
     except CorruptFileError as error:

@@ -312,11 +312,21 @@ def test_bad_arguments_are_named(tmp_path):
     assert sweep(sweep_tasks.counted, [], workers=2).results == []
 
 
-def test_unreachable_scheduler_is_a_connection_error_naming_it():
+def test_connect_names_a_bad_or_unreachable_scheduler():
     from numerics.executors import connect
 
     with pytest.raises(ConnectionError, match=r"no Dask scheduler answered at tcp://127.0.0.1:9 within 1 s"):
         connect("dask:tcp://127.0.0.1:9", timeout=1.0)
+    with pytest.raises(ValueError, match="no scheduler file"):
+        connect("dask:missing-scheduler.json")
+    for bad, error, named in (("processes", ValueError, "not a Dask executor"), (3, TypeError, "executor must be"),
+                              ("dask:", ValueError, "after 'dask:' expected")):
+        with pytest.raises(error, match=named):
+            connect(bad)
+    with pytest.raises(ValueError, match="workers"):
+        connect("dask:local", workers=0)
+    with pytest.raises(TypeError, match="timeout"):
+        connect("dask:tcp://127.0.0.1:9", timeout="1")
 
 
 SCRIPT = """
