@@ -17,9 +17,8 @@ its processes inside the sweep, so its wall time includes them), the sum of the 
 compute times, speed-up and scaling efficiency ``T1 / (workers · Tw)``, the machine's
 1-minute load average and busy CPU share sampled during the run, and whether every run gave
 bit-identical cells. Since other work on the machine takes cores away, the script first
-and last measures how many cores two CPU-bound processes really get (`parallel_capacity`):
-the best 2-worker efficiency possible at that moment is about that number over 2. Results
-go to ``benchmarks/results/phase_diagram_dask.json``.
+and last measures how many cores two CPU-bound processes got at that moment
+(`parallel_capacity`, a snapshot: the load changes during a run). Results go to ``benchmarks/results/phase_diagram_dask.json``.
 
     python benchmarks/phase_diagram_dask.py --processes         # 48 cells, about 10-20 min on 2 cores
     python benchmarks/phase_diagram_dask.py --sigmas 0.1 1.0 --ps 1 2 --n-mode 100   # a quick look
@@ -206,7 +205,7 @@ def main(argv=None):
           f"bit-identical cells on every run: {identical}")
     after = parallel_capacity()
     print(f"cores available to a 2-way run: {before['cores']:.2f} before, {after['cores']:.2f} after "
-          f"(2.00 on an idle machine; the best 2-worker efficiency possible is about cores / 2)")
+          f"(2.00 on an idle machine)")
     agreement = float(np.mean([r["agrees"] for r in reference]))
     print(f"allocation rule vs lowest loss found: {agreement:.0%} of cells agree")
     payload = dict(d=D, n=int(data.X.shape[1]), n_mode=args.n_mode, copies=args.copies, starts=args.starts,

@@ -14,9 +14,10 @@ arrives:
 * a ``distributed.Client`` — used as it is (never closed here).
 
 Dask is an optional extra (``pip install 'balanced-rep[dask]'``), imported only for the
-``dask:`` executors. Every task runs inside `numerics.threads.single_thread` (one BLAS,
-OpenMP and numba thread) wherever it runs, so the same task gives the same bits on every
-executor.
+``dask:`` executors. Every task runs inside `numerics.threads.single_thread` (one BLAS and
+one numba thread; local worker processes also start with the OpenMP and BLAS environment
+variables at 1, as Dask's do by default) wherever it runs, so the same task gives the same
+bits on every executor.
 
 >>> runner(None, workers=2).name, describe("dask:tcp://scheduler:8786", workers=2)
 ('2 local processes', 'dask:tcp://scheduler:8786')
@@ -35,7 +36,7 @@ from typing import Iterator
 from numerics.threads import THREAD_VARIABLES, single_thread, single_thread_worker
 from numerics.validation import positive, positive_int
 
-__all__ = ["runner", "connect", "disconnect", "describe", "DASK_EXTRA"]
+__all__ = ["runner", "connect", "connection_problem", "disconnect", "describe", "DASK_EXTRA"]
 
 DASK_EXTRA = "pip install 'balanced-rep[dask]'"
 _SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
@@ -45,7 +46,7 @@ _EXIT_HOOK: list = []            # non-empty once `disconnect` is registered to 
 
 
 def _call_task(function, params: dict, seed, shared: dict):
-    """Run one task: ``function(**shared, **params, seed=seed)`` with one BLAS/OpenMP/numba thread."""
+    """Run one task: ``function(**shared, **params, seed=seed)`` with one BLAS and one numba thread."""
     kwargs = {**shared, **params}
     if seed is not None:
         kwargs["seed"] = seed
@@ -262,6 +263,17 @@ def connect(executor, workers: int = 2, *, timeout: float = 10.0):
     return client
 
 
+def connection_problem(executor, workers: int = 2) -> str | None:
+    """None once a ``"dask:..."`` executor is connected (`connect`), else why it cannot be: for a
+    command line to report before any work (an unknown form, no scheduler, no [dask] extra)."""
+    workers = positive_int("workers", workers)
+    try:
+        connect(executor, workers)
+    except (ImportError, ValueError, TypeError, ConnectionError) as error:
+        return str(error)
+    return None
+
+
 def disconnect(executor=None) -> None:
     """Close the clients (and LocalClusters) that `connect` opened: all of them, or those of ``executor``."""
     if executor is not None and not isinstance(executor, str):
@@ -281,7 +293,6 @@ def _let_releases_arrive(client, timeout: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     while client.futures and time.monotonic() < deadline:
         time.sleep(0.02)
-
 
 
 # ----------------------------------------------------------------------------- choosing

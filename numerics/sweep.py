@@ -19,7 +19,7 @@ A sweep calls one top-level ``function`` once per task, with keyword arguments::
 ``executor`` chooses where tasks run (`numerics.executors`): ``None`` — ``workers`` local
 processes (this process when ``workers == 1``); ``"dask:local"`` — a LocalCluster of
 ``workers`` workers; ``"dask:ADDRESS"`` — a running Dask scheduler; or a
-``distributed.Client``. Each task runs with one BLAS, OpenMP and numba thread, so its
+``distributed.Client``. Each task runs with one BLAS and one numba thread, so its
 reductions, hence its bits, do not depend on the executor.
 
 ``cache_dir`` makes the sweep resumable: each finished result is written there at once
@@ -30,8 +30,9 @@ missing tasks. A corrupt entry is recomputed with a warning naming its file. Wit
 a fresh result is returned exactly as a cached one would be (tuples stay tuples, numpy
 scalars become Python numbers).
 
-The first failing task stops the sweep: tasks not yet started are cancelled, finished ones
-are cached, and its exception is raised with a note saying which task failed.
+The first failing task stops the sweep: tasks not yet started are cancelled (on Dask,
+running ones too), finished ones are cached, and its exception is raised with a note
+saying which task failed and how to resume.
 
 >>> import numpy as np
 >>> from numerics.objective import expected_loss
@@ -113,17 +114,19 @@ def _parameter_dict(name: str, value) -> dict:
 
 
 def _checked_tasks(tasks, shared: dict, unkeyed: dict, seeded: bool) -> list:
+    """The tasks as a list of dicts; an argument given twice (by a task, shared, unkeyed or seed=) is a ValueError."""
     if isinstance(tasks, (str, bytes, dict)) or not hasattr(tasks, "__iter__"):
         raise TypeError(f"tasks must be a list of dicts (the parameters of each task); got {type(tasks).__name__}")
     tasks = [_parameter_dict(f"tasks[{k}]", task) for k, task in enumerate(tasks)]
-    clash = set(shared) & set(unkeyed)
+    reserved = {"seed"} if seeded else set()
+    clash = (set(shared) & set(unkeyed)) | (reserved & (set(shared) | set(unkeyed)))
+    if clash:
+        raise ValueError(f"shared and unkeyed (and seed=, when given) must not name the same argument twice; "
+                         f"{sorted(clash)} appear twice")
     for k, task in enumerate(tasks):
-        clash |= (set(task) & (set(shared) | set(unkeyed))) | ({"seed"} & set(task) if seeded else set())
-        if clash:
-            raise ValueError(f"tasks[{k}], shared and unkeyed (and seed=, when given) must not name the same "
-                             f"argument twice; {sorted(clash)} appear twice")
-    if not tasks and clash:
-        raise ValueError(f"shared and unkeyed must not name the same argument twice; {sorted(clash)} appear twice")
+        twice = set(task) & (set(shared) | set(unkeyed) | reserved)
+        if twice:
+            raise ValueError(f"tasks[{k}] names {sorted(twice)}, also given by shared, unkeyed or seed=")
     return tasks
 
 
@@ -133,8 +136,8 @@ def task_keys(function, tasks, *, shared=None, seed=None, version="") -> list:
     shared = _parameter_dict("shared", shared)
     tasks = _checked_tasks(tasks, shared, {}, seed is not None)
     seeds = task_seeds(seed, len(tasks)) if seed is not None else [None] * len(tasks)
-    digest = shared_digest(shared)
-    return [task_key(name, task, task_seed, digest, _version(version)) for task, task_seed in zip(tasks, seeds)]
+    digest, version = shared_digest(shared), _version(version)
+    return [task_key(name, task, task_seed, digest, version) for task, task_seed in zip(tasks, seeds)]
 
 
 def _version(version):

@@ -23,7 +23,7 @@ import time
 import json
 import tempfile
 
-from numerics.executors import connect, describe, disconnect
+from numerics.executors import connection_problem, describe, disconnect
 from proofs import CHECKS, run
 from proofs.common import quiet_default
 from proofs.record import Mode
@@ -50,15 +50,6 @@ def writable_folder(folder: str) -> str | None:
             pass
     except OSError as error:
         return f"{type(error).__name__}: {error.strerror or error}"
-    return None
-
-
-def dask_problem(executor: str, workers: int) -> str | None:
-    """None once the Dask executor is connected (a LocalCluster started), else why it cannot be."""
-    try:
-        connect(executor, workers)
-    except (ImportError, ValueError, ConnectionError) as error:
-        return str(error)
     return None
 
 
@@ -101,7 +92,7 @@ def main(argv=None) -> int:
             parser.error(f"--cache: cannot write to {args.cache} ({problem})")
     executor = None if args.dask is None else f"dask:{args.dask}"
     if executor is not None:
-        problem = dask_problem(executor, args.workers)
+        problem = connection_problem(executor, args.workers)
         if problem:
             parser.error(f"--dask {args.dask}: {problem}")
     mode = Mode(full=args.full, workers=args.workers, quiet=quiet_default(), seed=args.seed,

@@ -18,7 +18,9 @@ Proof sketch checked here, on random small instances in the theorem's regime
    rule's minimum" from "a different allocation has a lower loss" (the rule is wrong there).
 
 The agreement rate (target ≥ 90 %) is reported whatever it is; the verdict is
-"confirmed" when it reaches 90 %.
+"confirmed" when it reaches 90 %. The instances are the tasks of one `numerics.sweep.sweep`:
+on ``--workers`` local processes or on Dask (``--dask``), cached with ``--cache`` so that a
+killed run resumes; the numbers do not depend on where they ran.
 """
 from __future__ import annotations
 

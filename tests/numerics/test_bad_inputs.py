@@ -131,6 +131,8 @@ CASES = {
                                       dict(executor="C?", workers="I", n_tasks="I?")),
     "numerics.executors.describe": Case(executors.describe, dict(executor=None, workers=2),
                                         dict(executor="C?", workers="I")),
+    "numerics.executors.connection_problem": Case(executors.connection_problem, dict(executor="dask:nowhere", workers=2),
+                                                  dict(workers="I")),
     "numerics.executors.disconnect": Case(executors.disconnect, dict(executor=None), dict(executor="text?")),
     "numerics.sweep_cache.save_entry": Case(sweep_cache.save_entry, dict(folder="TMP", name="e", value={"a": 1.0},
                                                                          task={"key": "k"}),

@@ -295,6 +295,10 @@ def test_bad_arguments_are_named(tmp_path):
         sweep(sweep_tasks.counted, tasks, shared=dict(scale=2.0), workers=1)
     with pytest.raises(ValueError, match="'seed'"):
         sweep(sweep_tasks.counted, [dict(index=0, seed=1)], seed=0, workers=1)
+    with pytest.raises(ValueError, match="'seed'"):
+        sweep(sweep_tasks.counted, tasks, unkeyed=dict(seed=1), seed=0, workers=1)
+    with pytest.raises(ValueError, match="'markers'"):
+        sweep(sweep_tasks.counted, tasks, shared=dict(markers="a"), unkeyed=dict(markers="b"), workers=1)
     with pytest.raises(ValueError, match="names needs cache_dir"):
         sweep(sweep_tasks.counted, tasks, names=["a"], workers=1)
     with pytest.raises(ValueError, match="names must be a list of 1"):
@@ -363,3 +367,18 @@ def test_a_plain_script_starting_a_local_cluster_is_told_the_fix(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode != 0
     assert 'needs its top-level code under `if __name__ == "__main__":`' in done.stderr
+
+
+def test_the_core_import_does_not_need_dask():
+    """Sweeps, multistart and the proofs' records import and run without Dask (loaded only for a dask: executor)."""
+    code = ("import sys\n"
+            "sys.modules['distributed'] = None\n"          # as if the extra were not installed
+            "import numpy as np, numerics.multistart, proofs.record\n"
+            "from numerics.objective import expected_loss\n"
+            "from numerics.sweep import sweep\n"
+            "W = np.eye(3)[:, :2]\n"
+            "out = sweep(expected_loss, [dict(sigma=0.1)], shared=dict(X=2 * W, W1=W, W2=W), workers=1)\n"
+            "print(round(float(out.results[0]), 3), 'dask' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=os.getcwd()),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "0.015 False" in done.stdout, done.stdout + done.stderr

@@ -47,7 +47,7 @@ def test_unknown_dask_address_fails_before_any_work(tmp_path, capsys, no_work):
 
 
 def test_unreachable_dask_scheduler_fails_before_any_work(tmp_path, capsys, monkeypatch, no_work):
-    monkeypatch.setattr(cli, "connect", functools.partial(executors.connect, timeout=1.0))
+    monkeypatch.setattr(executors, "connect", functools.partial(executors.connect, timeout=1.0))
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--dask", "tcp://127.0.0.1:9", "--output", str(tmp_path)])
     assert exit_.value.code == 2
