@@ -33,6 +33,7 @@ its expected verdict.
 """
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -78,8 +79,6 @@ class Mode:
         >>> Mode(cache_dir="cache").sweep_options("allocation_rule")["cache_dir"]
         'cache/allocation_rule'
         """
-        import os
-
         cache = None if self.cache_dir is None else os.path.join(self.cache_dir, name)
         return dict(executor=self.executor, workers=self.workers, cache_dir=cache,
                     progress=False if self.quiet else None)
