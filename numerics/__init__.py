@@ -6,7 +6,9 @@ columns, invariant subspace, packing, finite-difference Hessian products), `init
 `protocol` (the authors' training loop), `training` (`train`), `multistart`, `symmetry`,
 `spectrum`, `zero_column`, `certify`, `escape` (`train_to_minimum`); `solvers` gathers the
 solver entry points; `compare` (representation statistics, column structure, per-cluster
-maps); `convex` (cvxpy certificates); `diagnostics` (Taylor-remainder slope test).
+maps); `convex` (cvxpy certificates); `diagnostics` (Taylor-remainder slope test);
+`sweep` (independent tasks on local processes or Dask, cached and resumable), with
+`executors` (where tasks run) and `sweep_cache` (the cache entries).
 
 No sympy at run time: symbolic results reach this package as plain functions.
 """

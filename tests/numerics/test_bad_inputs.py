@@ -26,14 +26,14 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from numerics import (certify, checkpoint, compare, convex, data, denoisers, diagnostics, escape,
+from numerics import (certify, checkpoint, compare, convex, data, denoisers, diagnostics, escape, executors,
                       gaussian, geometry, images, initialization, model, multistart, objective,
-                      protocol, solvers, spectrum, symmetry, threads, training, zero_column)
+                      protocol, solvers, spectrum, sweep, sweep_cache, symmetry, threads, training, zero_column)
 from numerics.data import memorization_set, separable_clusters
 from theory import predict
 from theory.errors import AssumptionError
 
-MODULES = ("threads", "checkpoint", "geometry", "objective", "gaussian", "model", "compare", "data",
+MODULES = ("threads", "checkpoint", "executors", "sweep_cache", "sweep", "geometry", "objective", "gaussian", "model", "compare", "data",
            "images", "denoisers", "convex", "diagnostics", "initialization", "protocol", "training",
            "multistart", "symmetry", "spectrum", "zero_column", "certify", "escape", "solvers")
 
@@ -44,6 +44,12 @@ EXCLUDED = {
     "numerics.geometry.NonFiniteStep": "an exception class",
     "numerics.geometry.ZERO_TOL": "a constant", "numerics.geometry.HVP_STEP": "a constant",
     "numerics.threads.THREAD_VARIABLES": "a constant",
+    "numerics.executors.DASK_EXTRA": "a constant",
+    "numerics.executors.connect": "a valid call starts a LocalCluster or needs a scheduler; its bad executors, "
+                                  "workers and timeouts are tested in tests/numerics/test_sweep.py",
+    "numerics.sweep_cache.encode": "converts any cacheable value; an uncacheable one is a TypeError naming where "
+                                   "it sits (tests/numerics/test_sweep.py)",
+    "numerics.sweep_cache.decode": "reads back what encode wrote",
     "numerics.threads.single_thread_environment": "takes no arguments",
     "numerics.threads.single_thread_worker": "takes no arguments",
     "numerics.objective.DETERMINISTIC_Z": "a constant", "numerics.objective.PAIR_METHODS": "a constant",
@@ -120,6 +126,28 @@ CASES = {
                                                 dict(folder="path", name="path")),
     "numerics.checkpoint.fingerprint": Case(checkpoint.fingerprint, dict(array=X), dict(array="A"),
                                             call=lambda array: checkpoint.fingerprint(array), name="arrays[0]"),
+    # sweeps
+    "numerics.executors.runner": Case(executors.runner, dict(executor=None, workers=2, n_tasks=3),
+                                      dict(executor="C?", workers="I", n_tasks="I?")),
+    "numerics.executors.describe": Case(executors.describe, dict(executor=None, workers=2),
+                                        dict(executor="C?", workers="I")),
+    "numerics.executors.connection_problem": Case(executors.connection_problem, dict(executor="dask:nowhere", workers=2),
+                                                  dict(workers="I")),
+    "numerics.executors.disconnect": Case(executors.disconnect, dict(executor=None), dict(executor="text?")),
+    "numerics.sweep_cache.save_entry": Case(sweep_cache.save_entry, dict(folder="TMP", name="e", value={"a": 1.0},
+                                                                         task={"key": "k"}),
+                                            dict(folder="path", name="path", task="dict")),
+    "numerics.sweep_cache.load_entry": Case(sweep_cache.load_entry, dict(folder="TMP", name="none", key="k", strict=True),
+                                            dict(folder="path", name="path", key="text", strict="F")),
+    "numerics.sweep.sweep": Case(sweep.sweep, dict(function=objective.expected_loss, tasks=[dict(sigma=0.1)],
+                                                   shared=dict(X=X, W1=W1, W2=W2), unkeyed=None, seed=None, executor=None,
+                                                   workers=1, cache_dir="TMP/cache", progress=False, desc="losses"),
+                                 dict(function="callable", tasks="tasks", shared="dict", unkeyed="dict", seed="I?",
+                                      executor="C?", workers="I", cache_dir="path?", progress="O", desc="text?")),
+    "numerics.sweep.task_seeds": Case(sweep.task_seeds, dict(seed=0, n_tasks=3), dict(seed="I", n_tasks="I")),
+    "numerics.sweep.task_keys": Case(sweep.task_keys, dict(function=objective.expected_loss, tasks=[dict(sigma=0.1)],
+                                                           shared=dict(X=X), seed=0),
+                                     dict(function="callable", tasks="tasks", shared="dict", seed="I?")),
     "numerics.checkpoint.progress_enabled": Case(checkpoint.progress_enabled, dict(progress=False), dict(progress="O")),
     "numerics.checkpoint.progress_bar": Case(checkpoint.progress_bar, dict(progress=False), dict(progress="O"),
                                              call=lambda **a: checkpoint.progress_bar(**a).close()),
@@ -386,6 +414,7 @@ SCALARS = {
     "mask": [("ints", np.array([1, 0, 1])), ("short", np.array([True])), ("string", "yes")],
     "counts": [("string", "12"), ("scalar", 3), ("negative", [-1, 1]), ("fraction", [0.5, 1]), ("nan", [np.nan, 1])],
     "shape": [("string", "22"), ("short", (3,)), ("zero", (0, 2)), ("fraction", (1.5, 2))],
+    "tasks": [("string", "X"), ("dict", {"sigma": 0.1}), ("not dicts", [0.1]), ("number keys", [{1: 0.1}])],
     "list": [("array", np.zeros((2, 2))), ("string", "X"), ("empty", []), ("nan", [np.full((4, 3), np.nan)])],
 }
 SCALARS["N"] = SCALARS["R"] + [("negative", -0.5)]
