@@ -14,12 +14,11 @@ Corollary 3.4; Somepalli et al. 2023, Carlini et al. 2023).
 * `train_ddpm` — training, resumable, cached under a hash of every parameter
   (`numerics.checkpoint`, atomic writes);
 * `sample` — deterministic DDIM sampling (η = 0) from the trained scheduler's configuration;
-* `digit_ddpm_numbers` — everything the Table 1, Fig. 5 and Fig. 7 analogs need, as a dict
-  (command line: ``python -m numerics.unet_ddpm [--fast]``);
-* `memorised` — the ℓ2 rule of the memorisation literature: a sample is memorised when its
-  distance to the nearest unique training image is below 1/3 of the distance to the second
-  nearest (a local helper, `nearest_two`, until ``numerics.diffusion.nearest_neighbours`` is
-  available).
+
+Samples are labelled memorised by `numerics.diffusion.memorization_report` (the ℓ2 rule of
+the memorisation literature, against the unique training images); everything the Table 1,
+Fig. 5 and Fig. 7 analogs need comes from `numerics.unet_numbers.digit_ddpm_numbers`
+(command line: ``python -m numerics.unet_numbers [--fast]``).
 
 The network runs in float32 (a documented speed path: torch convolutions on CPU); every
 array handed back is float64, images as columns ``(64, m)``.
@@ -43,7 +42,7 @@ from numerics.hooks import require_torch, torch_threads
 from numerics.validation import as_matrix, positive, positive_int
 
 __all__ = ["DDPMConfig", "DigitData", "TrainedDDPM", "digit_training_set", "build_unet", "train_ddpm",
-           "sample", "to_images", "noised", "nearest_two", "memorised", "digit_ddpm_numbers", "CACHE_VERSION"]
+           "sample", "to_images", "noised", "CACHE_VERSION"]
 
 # The train_ddpm example trains a model: it needs the optional extra.
 __doctest_requires__ = {("train_ddpm",): ["torch", "diffusers"]}
@@ -333,115 +332,3 @@ def noised(trained: TrainedDDPM, X, t: int, *, seed: int = 0):
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
     timesteps = torch.full((x0.shape[0],), t, dtype=torch.long)
     return trained.scheduler.add_noise(x0, noise, timesteps), noise, timesteps
-
-
-# ----------------------------------------------------------------------------- memorisation labels
-
-
-def nearest_two(samples, X, *, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """ℓ2 distances ``(m, 2)`` of each sample (column) to its two nearest columns of X, and the
-    index of the nearest. Exact differences (``scipy.spatial.distance.cdist``), ``chunk``
-    samples at a time; the ``‖a‖² + ‖b‖² − 2aᵀb`` shortcut would lose near-copies' distances.
-
-    >>> X = np.array([[0.0, 1.0], [0.0, 0.0]])                 # training points (0, 0), (1, 0)
-    >>> distances, index = nearest_two(np.array([[0.0], [0.1]]), X)
-    >>> np.round(distances, 3).tolist(), index.tolist()
-    ([[0.1, 1.005]], [0])
-    """
-    from scipy.spatial.distance import cdist
-
-    X = as_matrix("X", X, cols_name="n")
-    samples = as_matrix("samples", samples, rows=X.shape[0], cols_name="m")
-    if X.shape[1] < 2:
-        raise ValueError(f"X must hold at least two training samples (columns); got shape {X.shape}")
-    distances, index = [], []
-    for start in range(0, samples.shape[1], positive_int("chunk", chunk)):
-        block = cdist(samples[:, start:start + chunk].T, X.T)                 # (chunk, n)
-        two = np.argpartition(block, 1, axis=1)[:, :2]
-        pair = np.take_along_axis(block, two, axis=1)
-        order = np.argsort(pair, axis=1, kind="stable")
-        distances.append(np.take_along_axis(pair, order, axis=1))
-        index.append(np.take_along_axis(two, order, axis=1)[:, 0])
-    return np.concatenate(distances), np.concatenate(index)
-
-
-def memorised(samples, X, threshold: float = 1 / 3) -> np.ndarray:
-    """True for samples whose nearest training image is closer than ``threshold`` × the second
-    nearest (ℓ2; Yoon et al. 2023, Gu et al. 2023). Pass *unique* training images: with a
-    duplicated image in X the second nearest would be its copy.
-
-    >>> memorised(np.array([[0.0, 0.5], [0.05, 0.5]]), np.array([[0.0, 1.0], [0.0, 1.0]])).tolist()
-    [True, False]
-    """
-    distances, _ = nearest_two(samples, X)
-    return distances[:, 0] < threshold * distances[:, 1]
-
-
-# ----------------------------------------------------------------------------- all numbers
-
-
-def digit_ddpm_numbers(*, fast: bool = False, cache: str | None = None, threads: int | None = 1,
-                       steering: bool = True) -> dict:
-    """Train (or load) the digit DDPM once; return the Table 1 / Fig. 5 numbers
-    (`numerics.unet_detection.detection_numbers`) and the Fig. 7 numbers
-    (`numerics.unet_steering.steering_numbers`) as ``{"detection": ..., "steering": ...}``.
-
-    ``fast=True``: `DDPMConfig.fast` and fewer samples, strengths and seeds (for tests).
-    """
-    from numerics.unet_detection import detection_numbers
-    from numerics.unet_steering import DEFAULT_STRENGTHS, steering_numbers
-
-    config = DDPMConfig.fast() if fast else DDPMConfig()
-    began = time.perf_counter()
-    trained = train_ddpm(config, cache=cache, threads=threads)
-    numbers = dict(detection=detection_numbers(config, n_samples=200 if fast else 500, trained=trained,
-                                               threads=threads, t_sweep=(10, 50) if fast else (10, 50, 100, 200)))
-    if steering:
-        numbers["steering"] = steering_numbers(
-            config, trained=trained, threads=threads, n_samples=50 if fast else 200,
-            seeds=(0, 1) if fast else (0, 1, 2), strengths=DEFAULT_STRENGTHS[::2] if fast else DEFAULT_STRENGTHS)
-    numbers["seconds"] = time.perf_counter() - began
-    return numbers
-
-
-def _print(numbers: dict) -> None:
-    detection = numbers["detection"]
-    model, samples = detection["model"], detection["samples"]
-    print(f"UNet2DModel: {model['n_parameters']} parameters, trained in {model['train_seconds']:.0f} s"
-          f"{' (cached)' if model['from_cache'] else ''}; {samples['n_memorised']} of {samples['n']} samples "
-          f"memorised ({samples['memorised_copies_of_duplicated']} copies of duplicated digits)")
-    print(f"{'method':48s} {'AUROC':>7s} {'TPR@1%':>7s} {'s/sample':>9s}")
-    for name, row in detection["methods"].items():
-        print(f"{name:48s} {row['auroc']:7.3f} {row['tpr_at_1pct_fpr']:7.3f} {row['seconds_per_sample']:9.5f}")
-    print("Std AUROC by t:", {t: round(v, 3) if v is not None else None for t, v in detection["std_auroc_by_t"].items()})
-    for response, groups in numbers.get("steering", {}).get("summary", {}).items():
-        for group, metrics in groups.items():
-            cells = ", ".join(f"{key} {value['mean']:+.3f} ± {value['std']:.3f}" for key, value in metrics.items()
-                              if isinstance(value, dict))
-            print(f"steering {response:12s} {group:11s} (n={metrics['n']}): {cells}")
-    print(f"wall time {numbers['seconds']:.0f} s")
-
-
-def main(argv=None) -> int:
-    """``python -m numerics.unet_ddpm [--fast] [--cache DIR] [--json FILE] [--no-steering]``."""
-    import argparse
-    import json
-
-    from numerics.checkpoint import atomic_write_text, jsonable
-
-    parser = argparse.ArgumentParser(prog="python -m numerics.unet_ddpm",
-                                     description="Train the digit DDPM; print detection and steering numbers.")
-    parser.add_argument("--fast", action="store_true", help="the small variant used by the tests")
-    parser.add_argument("--cache", default=os.path.join("results", "cache"), help="trained-weights cache folder")
-    parser.add_argument("--json", help="write every number to this JSON file")
-    parser.add_argument("--no-steering", action="store_true")
-    args = parser.parse_args(argv)
-    numbers = digit_ddpm_numbers(fast=args.fast, cache=args.cache, steering=not args.no_steering)
-    _print(numbers)
-    if args.json:
-        atomic_write_text(args.json, json.dumps(jsonable(numbers), indent=1))
-    return 0
-
-
-if __name__ == "__main__":                                   # pragma: no cover
-    raise SystemExit(main())

@@ -29,7 +29,8 @@ import numpy as np
 
 from numerics.detection import effective_rank, roc_summary, spikiness
 from numerics.hooks import collect, require_torch, torch_threads
-from numerics.unet_ddpm import DDPMConfig, TrainedDDPM, memorised, nearest_two, noised, sample, train_ddpm
+from numerics.diffusion import memorization_report
+from numerics.unet_ddpm import DDPMConfig, TrainedDDPM, noised, sample, train_ddpm
 from numerics.validation import positive_int
 
 __all__ = ["detection_layers", "std_scores", "denoising_loss_scores", "denoiser_jacobians", "jacobian_rank_scores",
@@ -148,8 +149,8 @@ def detection_numbers(config: DDPMConfig = DDPMConfig(), *, n_samples: int = 500
     trained = trained if trained is not None else train_ddpm(config, cache=cache, threads=threads)
     with torch_threads(threads):
         samples = sample(trained, n_samples, seed=seed, steps=sampling_steps)
-        is_mem = memorised(samples, trained.data.unique)
-        distances, nearest = nearest_two(samples, trained.data.unique)
+        labels = memorization_report(samples, trained.data.unique)
+        is_mem = labels.memorized
         std, seconds_std = _timed(lambda: std_scores(trained, samples, t=t, seed=seed))
         loss, seconds_loss = _timed(lambda: denoising_loss_scores(trained, samples, t=t, draws=loss_draws, seed=seed))
         rank, seconds_rank = _timed(lambda: jacobian_rank_scores(trained, samples, t=t, seed=seed))
@@ -167,8 +168,8 @@ def detection_numbers(config: DDPMConfig = DDPMConfig(), *, n_samples: int = 500
         model=dict(n_parameters=trained.n_parameters, train_seconds=trained.seconds,
                    from_cache=trained.from_cache, final_loss=float(np.mean(trained.losses[-100:]))),
         samples=dict(n=n_samples, n_memorised=n_mem, n_generalised=n_samples - n_mem,
-                     memorised_copies_of_duplicated=int(np.sum(trained.data.duplicated[nearest[is_mem]])),
-                     distance_ratio=distances[:, 0] / distances[:, 1]),
+                     memorised_copies_of_duplicated=int(np.sum(trained.data.duplicated[labels.nearest[is_mem]])),
+                     distance_ratio=labels.distance_ratio),
         methods=methods, primary="std",
         message="" if methods else f"no ROC: {n_mem} of {n_samples} samples are memorised",
         fig5=_distribution(std[ALL_LAYERS], is_mem),

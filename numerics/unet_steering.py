@@ -37,7 +37,8 @@ import warnings
 import numpy as np
 
 from numerics.hooks import collect, denoising_window, require_torch, steer, torch_threads
-from numerics.unet_ddpm import DDPMConfig, TrainedDDPM, memorised, noised, sample, train_ddpm
+from numerics.diffusion import memorization_report
+from numerics.unet_ddpm import DDPMConfig, TrainedDDPM, noised, sample, train_ddpm
 from numerics.validation import as_matrix, as_vector
 
 __all__ = ["steering_layers", "steering_vectors", "digit_classifier", "response_metrics", "steering_numbers"]
@@ -198,7 +199,7 @@ def steering_numbers(config: DDPMConfig = DDPMConfig(), *, target: int = 0, stre
                 with steer(trained.model, vectors, a, steps=steps):
                     runs.append(sample(trained, n_samples, seed=seed, steps=sampling_steps))
             keep = classifier.predict(runs[0].T) != target
-            is_mem = memorised(runs[0], trained.data.unique)[keep]
+            is_mem = memorization_report(runs[0], trained.data.unique).memorized[keep]
             record = {"seed": int(seed), "left_out_as_target": int(np.sum(~keep))}
             for response, values in _responses(runs, classifier, target_column, direction).items():
                 metrics = {key: value[keep] for key, value in response_metrics(strengths, values).items()}

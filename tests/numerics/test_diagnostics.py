@@ -25,12 +25,14 @@ points = arrays(np.float64, st.integers(1, 6), elements=st.floats(-2.0, 2.0))
 @given(points, st.integers(0, 2 ** 31 - 1))
 def test_right_gradient_has_slope_two_and_wrong_one_slope_one(x, seed):
     direction = np.random.default_rng(seed).normal(size=x.shape)
+    direction /= np.linalg.norm(direction)       # a unit direction: the bounds below use ‖v‖ = 1
     right = taylor_remainder_slope(convex, x, convex_gradient(x), direction)
     # A wrong gradient (off by the direction itself) leaves t·‖v‖² in the remainder.
     wrong = taylor_remainder_slope(convex, x, convex_gradient(x) + direction, direction)
-    # Steps t ≤ 1e-2·max(‖x‖, 1)/‖v‖ over three decades. Relative to the leading term, the
-    # next one is at most t·sinh(2)/(3·3) ≈ 0.02 for the right gradient, and t·(cosh 2 + 2)/2
-    # ≤ 0.15 at the largest step only for the wrong one: both fits stay within 0.1.
+    # Steps t ≤ 1e-2·max(‖x‖, 1) ≤ 0.05 (‖x‖ ≤ 2√6) over three decades. Relative to the
+    # leading term, the next one is at most t·sinh(2.05)/(3·3) ≈ 0.02 for the right gradient,
+    # and t·(cosh 2.05 + 2)/2 ≤ 0.15 at the largest step only for the wrong one: both fitted
+    # slopes stay within 0.1. (A non-unit v would scale the steps by 1/‖v‖ and void the bound.)
     assert abs(right.slope - 2.0) < 0.1, right
     assert abs(wrong.slope - 1.0) < 0.1, wrong
     assert right.steps.shape == right.remainders.shape == (13,)

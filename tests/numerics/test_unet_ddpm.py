@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
-from hypothesis.extra.numpy import arrays
 
 from optional_deps import require
 
@@ -13,8 +12,8 @@ require("diffusers")
 
 from numerics.detection import roc_summary  # noqa: E402
 from numerics.hooks import torch_threads  # noqa: E402
-from numerics.unet_ddpm import (DDPMConfig, digit_ddpm_numbers, digit_training_set, memorised,  # noqa: E402
-                                nearest_two, sample, train_ddpm)
+from numerics.unet_ddpm import DDPMConfig, digit_training_set, sample, train_ddpm  # noqa: E402
+from numerics.unet_numbers import digit_ddpm_numbers  # noqa: E402
 from numerics.unet_detection import denoiser_jacobians, detection_numbers  # noqa: E402
 from numerics.unet_steering import response_metrics  # noqa: E402
 
@@ -45,19 +44,6 @@ def test_training_set_holds_duplicates():
     np.testing.assert_array_equal(data.X, data.unique[:, data.source])
     assert np.all(np.bincount(data.source)[data.duplicated] == 30) and np.all(np.bincount(data.source)[~data.duplicated] == 1)
     assert len({tuple(column) for column in data.unique.T}) == 310          # distinct digits
-
-
-@given(arrays(np.float64, (3, 5), elements=st.floats(-1, 1)), arrays(np.float64, (3, 4), elements=st.floats(-1, 1)))
-def test_memorisation_rule_matches_brute_force_distances(samples, X):
-    distances = np.sqrt(((samples[:, :, None] - X[:, None, :]) ** 2).sum(axis=0))      # (m, n)
-    ordered = np.sort(distances, axis=1)
-    got, index = nearest_two(samples, X)
-    # sklearn's exact neighbours and the direct formula differ only by float64 rounding of a
-    # 3-term sum (≤ 1e-15 here): compare to 1e-12.
-    np.testing.assert_allclose(got, ordered[:, :2], rtol=0, atol=1e-12)
-    assert np.all(distances[np.arange(5), index] <= ordered[:, 0] + 1e-12)
-    clear = np.abs(ordered[:, 0] - ordered[:, 1] / 3) > 1e-9          # away from the rule's edge
-    np.testing.assert_array_equal(memorised(samples, X)[clear], (ordered[:, 0] < ordered[:, 1] / 3)[clear])
 
 
 def test_cache_returns_the_same_weights(tmp_path):
