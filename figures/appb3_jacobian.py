@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures.common import Config, check, column_cosines, show_vector, summary
+from figures.common import Config, check, column_cosines, summary
+from figures.plot import show_vector
 from figures.fig4_spikiness import predicted_generalising_weights
 from figures.models import trained_model
 from theory.linear_block import optimal_scale_np
