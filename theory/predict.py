@@ -475,7 +475,7 @@ def predict(X, labels, p, sigma: float, lam: float, *, check_assumptions: bool =
 
     ``X`` (d, n), ``labels`` (n,) one cluster per label (one per sample for memorisation);
     ``p`` an int (allocated by water-filling, ``theory.allocation``) or one count per cluster;
-    columns beyond the allocation are zero. ``lam`` is required, as in the constructors and
+    columns beyond the allocation are zero; ``W`` is meant as W1 = W2 = W (tied). ``lam`` is required, as in the constructors and
     ``train`` (module docstring). ``check_assumptions=True`` raises `AssumptionError` when an
     assumption fails; ``False`` predicts anyway and warns (`AssumptionWarning`), and the
     record's ``assumptions`` say which failed — ``loss`` is then only the block formula.
