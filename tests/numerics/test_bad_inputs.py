@@ -45,6 +45,7 @@ EXCLUDED = {
     "numerics.geometry.ZERO_TOL": "a constant", "numerics.geometry.HVP_STEP": "a constant",
     "numerics.threads.THREAD_VARIABLES": "a constant",
     "numerics.threads.single_thread_environment": "takes no arguments",
+    "numerics.checkpoint.in_notebook": "takes no arguments",
     "numerics.threads.single_thread_worker": "takes no arguments",
     "numerics.objective.DETERMINISTIC_Z": "a constant", "numerics.objective.PAIR_METHODS": "a constant",
     "numerics.certify.VERDICTS": "a constant", "numerics.certify.MINIMUM_VERDICTS": "a constant",
