@@ -171,6 +171,12 @@ CASES = {
                                           dict(W1="Md", W2="Md", X="MdT", labels="L", predicted_maps="dict")),
     "numerics.compare.aligned_distance": Case(compare.aligned_distance, dict(W=WC, W_pred=WC, X=XC, labels=LC),
                                               dict(W="M", W_pred="Md", X="MdT", labels="L"), infinite_ok=True),
+    "numerics.compare.align_prediction": Case(compare.align_prediction, dict(W=WC, W_pred=WC, X=XC, labels=LC),
+                                              dict(W="M", W_pred="Md", X="MdT", labels="L")),
+    "numerics.compare.compare_to_prediction": Case(compare.compare_to_prediction,
+                                                   dict(W1=WC, W2=WC, predicted=WC, X=XC, labels=LC),
+                                                   dict(W1="M", W2="Md", predicted="Md", X="MdT", labels="L"),
+                                                   infinite_ok=True),
     # data, images
     "numerics.data.separability": Case(data.separability, dict(X=XC, labels=LC), dict(X="MT", labels="L")),
     "numerics.data.equiangular_means": Case(data.equiangular_means, dict(d=4, M=3, beta=-0.3, norm=1.0, seed=0),
