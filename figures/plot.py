@@ -82,7 +82,7 @@ def show_columns(W, X=None, *, shape=None, n=None, order="norm", ncols=10, title
     >>> W = np.array([[1.0, 0.0, 3.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
     >>> figure = show_columns(W, X=W[:, :1], n=2)
     >>> [ax.get_title() for ax in figure.axes]
-    ['3 | 0.707', '2 | 0']
+    ['3 | 0.707', '2 | 0.000']
     """
     W = as_matrix("W", W, cols_name="p")
     if X is not None:
@@ -108,7 +108,7 @@ def show_columns(W, X=None, *, shape=None, n=None, order="norm", ncols=10, title
             raise ValueError(f"axes must hold at least {count} Axes (one per column shown); got {len(axes)}")
         figure = axes[0].figure
     for k, j in enumerate(index):
-        label = f"{norms[j]:.3g}" if cosine is None else f"{norms[j]:.3g} | {cosine[k]:.3g}"
+        label = f"{norms[j]:.3g}" if cosine is None else f"{norms[j]:.3g} | {cosine[k]:.3f}"
         show_vector(axes[k], W[:, j], label, shape=shape)
     if title:
         figure.suptitle(title, fontsize=9)
