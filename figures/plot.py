@@ -3,7 +3,8 @@
 Public helpers for the figures and for anyone's own experiments (the tutorials use them).
 They draw on an ``Axes`` you pass, or return a new ``matplotlib.figure.Figure``; nothing here
 touches pyplot's global state, so they work the same in scripts, tests and notebooks (a
-``Figure`` that ends a notebook cell is displayed; ``figure.savefig(path)`` writes it).
+returned figure that ends a notebook cell is displayed, `NotebookFigure`;
+``figure.savefig(path)`` writes it).
 
 * :func:`show_vector` — one d-vector as an image of a given shape (a square one by default),
   on a grey scale symmetric about 0, or as a line when d is not an image;
@@ -15,10 +16,12 @@ touches pyplot's global state, so they work the same in scripts, tests and noteb
 
 >>> import numpy as np
 >>> figure = show_columns(np.eye(4), shape=(2, 2))        # 4 columns, each a 2 × 2 image
->>> len(figure.axes), type(figure).__name__
-(4, 'Figure')
+>>> len(figure.axes), isinstance(figure, Figure)
+(4, True)
 """
 from __future__ import annotations
+
+import io
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -26,7 +29,23 @@ from matplotlib.figure import Figure
 from figures.common import column_cosines, image_side
 from numerics.validation import as_matrix, as_vector, positive_int
 
-__all__ = ["show_vector", "show_columns", "stem"]
+__all__ = ["show_vector", "show_columns", "stem", "NotebookFigure"]
+
+
+class NotebookFigure(Figure):
+    """A ``matplotlib.figure.Figure`` that Jupyter displays when it ends a cell (as a PNG).
+
+    Figures made without pyplot have no display hook in IPython; ``_repr_png_`` is the hook
+    IPython looks for. Everything else is a plain Figure (``savefig``, ``axes``, …).
+
+    >>> NotebookFigure(figsize=(1, 1))._repr_png_()[1:4]
+    b'PNG'
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
 
 
 def _image_shape(d: int, shape) -> tuple[int, int] | None:
@@ -98,7 +117,7 @@ def show_columns(W, X=None, *, shape=None, n=None, order="norm", ncols=10, title
     if axes is None:
         ncols = min(positive_int("ncols", ncols), count)
         rows = -(-count // ncols)
-        figure = Figure(figsize=(size * ncols, (size + 0.3) * rows))
+        figure = NotebookFigure(figsize=(size * ncols, (size + 0.3) * rows))
         axes = np.atleast_1d(figure.subplots(rows, ncols)).ravel()
         for ax in axes[count:]:
             ax.axis("off")

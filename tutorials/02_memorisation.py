@@ -140,10 +140,10 @@ for seed, fit in enumerate(fits):
 
 # %% [markdown]
 # Seed 1 memorises every digit: per-sample maps $W_2\,\mathrm{diag}(\text{mask})W_1^\top$ agree with
-# eq. (9) to 2 % (compare maps, not entries: the solutions are only defined up to permutations
-# and rescalings; `numerics.compare`). Seed 0 ends elsewhere: one digit got two neurons and
-# another none — a different critical point, with 60 times the loss. Random starts can stop in
-# such points; compare losses (or use `numerics.multistart`).
+# eq. (9) to about 2 % (compare maps, not entries: the solutions are only defined up to
+# permutations and rescalings; `numerics.compare`). Seed 0 ends elsewhere: one digit got two
+# neurons and another none — a different critical point, with a far higher loss. Random starts
+# can stop in such points; compare losses (or use `numerics.multistart`).
 #
 # `certify` computes the gradient and the smallest Hessian eigenvalues after removing the
 # directions along which the loss is flat by symmetry. Pass `tied=False` for loss (6) as printed.
@@ -218,7 +218,7 @@ for factor in (0.25, 4.0):
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 order = np.argsort(-np.linalg.norm(fit.W1, axis=0))
 stem(axes[0], H[:, 0], order=order, title="h of a noisy training digit (neurons by norm)",
-     lines=[(predicted[0], "predicted spike E[h_i], eq. (9)")])
+     lines=[(predicted[0], "predicted spike E[h_i], eq. (9)")], fontsize=9)
 axes[1].hist(participation_ratio(H), bins=np.linspace(0.9, 2.0, 23))
 axes[1].set_xlabel("participation ratio ‖h‖₂⁴/‖h‖₄⁴ (active neurons)")
 axes[1].set_title(f"{H.shape[1]} noisy training digits: one neuron each")
