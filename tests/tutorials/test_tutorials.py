@@ -77,3 +77,22 @@ def test_tutorial_runs_as_a_script(path, tmp_path):
     assert f"Tutorial {int(path.stem[:2])}: all checks passed." in run.stdout
     assert list(output.glob("*.png")), "the tutorial saved no figure"
     assert _untracked_state() == before, "the tutorial wrote into the repository"
+
+
+def test_an_exercise_without_its_solution_says_what_to_do(tmp_path, monkeypatch):
+    """Handed out without solutions/*.py, an unwritten exercise names itself instead of failing obscurely."""
+    package = tmp_path / "solutions"
+    package.mkdir()
+    shutil.copy(TUTORIALS / "solutions" / "__init__.py", package / "__init__.py")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m == "solutions" or m.startswith("solutions.")]:
+        monkeypatch.delitem(sys.modules, name)
+    from solutions import exercise
+
+    @exercise("exact_loss")
+    def rectified_mean(m, s):
+        return None
+
+    with pytest.raises(NotImplementedError, match="rectified_mean is an exercise"):
+        rectified_mean(0.3, 0.5)
+    assert exercise("exact_loss")(lambda m, s: 1.5)(0.3, 0.5) == 1.5        # a written exercise is used

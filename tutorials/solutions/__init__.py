@@ -24,11 +24,15 @@ def exercise(tutorial: str):
             value = function(*args, **kwargs)
             if value is not None:
                 return value
+            try:
+                solutions = importlib.import_module(f"solutions.{tutorial}")
+            except ModuleNotFoundError:
+                raise NotImplementedError(f"{function.__name__} is an exercise: write its body (it returns None "
+                                          f"so far, and tutorials/solutions/{tutorial}.py is not here)") from None
             if function.__name__ not in _ANNOUNCED:
                 _ANNOUNCED.add(function.__name__)
                 print(f"[{function.__name__}: not written yet, so this runs the solution in "
                       f"tutorials/solutions/{tutorial}.py]")
-            solution = getattr(importlib.import_module(f"solutions.{tutorial}"), function.__name__)
-            return solution(*args, **kwargs)
+            return getattr(solutions, function.__name__)(*args, **kwargs)
         return attempt
     return decorate
