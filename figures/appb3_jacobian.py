@@ -156,7 +156,7 @@ def draw(numbers) -> Figure:
             ax = figure.add_subplot(grid[1, 3 * offset + j])
             if j < len(top["values"]):
                 show_vector(ax, top["vectors"][:, j], f"{regime} face 0: v{j + 1}\ns={top['values'][j]:.3f}, "
-                                                      f"max|cos|={top['max_cosine'][j]:.2f}", 7)
+                                                      f"max|cos|={top['max_cosine'][j]:.2f}", fontsize=7)
             else:
                 ax.axis("off")
                 ax.set_title(f"{regime}: v{j + 1} (no {j + 1}th active neuron)", fontsize=7)

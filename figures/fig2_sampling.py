@@ -48,6 +48,7 @@ from typing import Callable
 import numpy as np
 
 from figures.common import Config, check
+from figures.plot import show_vector
 from numerics import images as datasets
 from numerics.images import centred, least_correlated
 from numerics.diffusion import memorization_report, shifted, ve_sample
@@ -251,7 +252,7 @@ def draw(numbers: dict):
         images = list(row["snapshots"][i]) + [row["nearest_images"][i]]
         titles = [f"sigma = {sigma:.2g}" for sigma in row["snapshot_sigmas"]] + ["nearest training"]
         for c, (image, title) in enumerate(zip(images, titles)):
-            _show_image(axes[r, c], image, title if r == 0 else None)
+            show_vector(axes[r, c], image, title if r == 0 else None, limit=CLAMP[1])
         if i == 0:
             axes[r, 0].set_ylabel(f"{row['title']}\ncopies: {row['clamped_cosine_ratio']:.0%} (dir.), "
                                   f"{row['clamped_l2_ratio']:.0%} (l2)", fontsize=6, rotation=0, ha="right",
@@ -260,14 +261,3 @@ def draw(numbers: dict):
                  fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def _show_image(ax, vector, title) -> None:
-    """A square image on the clamp's fixed grey scale [−1, 1] (so contrast, i.e. norm, is comparable)."""
-    vector = np.asarray(vector, dtype=float)
-    side = int(round(np.sqrt(vector.size)))
-    ax.imshow(vector.reshape(side, side), cmap="gray", vmin=CLAMP[0], vmax=CLAMP[1])
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=7)

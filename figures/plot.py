@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from figures.common import column_cosines, image_side
-from numerics.validation import as_matrix, as_vector, positive_int
+from numerics.validation import as_matrix, as_vector, positive, positive_int
 
 __all__ = ["show_vector", "show_columns", "stem", "NotebookFigure"]
 
@@ -61,12 +61,13 @@ def _image_shape(d: int, shape) -> tuple[int, int] | None:
     return rows, cols
 
 
-def show_vector(ax, vector, title=None, *, shape=None, fontsize=7, cmap="gray"):
+def show_vector(ax, vector, title=None, *, shape=None, fontsize=7, cmap="gray", limit=None):
     """Draw a d-vector on ``ax`` as an image of ``shape`` (default: square if d is a square), else as a line.
 
-    The grey scale is symmetric about 0 (``±max|v|``), so the sign of a weight is its shade and
-    a column that copies an image looks like that image. Returns what was drawn (an
-    ``AxesImage`` or a ``Line2D``).
+    The grey scale is symmetric about 0, ``±max|v|`` or ``±limit`` when given (a fixed scale
+    makes contrast, i.e. norm, comparable between images, e.g. ``limit=1`` for pixels in
+    [−1, 1]); the sign of a weight is its shade and a column that copies an image looks like
+    that image. Returns what was drawn (an ``AxesImage`` or a ``Line2D``).
 
     >>> from matplotlib.figure import Figure
     >>> ax = Figure().subplots()
@@ -78,7 +79,7 @@ def show_vector(ax, vector, title=None, *, shape=None, fontsize=7, cmap="gray"):
     if image is None:
         (drawn,) = ax.plot(vector, lw=0.6)
     else:
-        bound = float(np.abs(vector).max()) or 1.0
+        bound = (float(np.abs(vector).max()) or 1.0) if limit is None else positive("limit", limit)
         drawn = ax.imshow(vector.reshape(image), cmap=cmap, vmin=-bound, vmax=bound)
     ax.set_xticks([])
     ax.set_yticks([])
