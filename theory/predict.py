@@ -33,8 +33,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import warnings
-
 import numpy as np
 
 from numerics.validation import (FLOAT_MAX, as_matrix, as_vector, data_and_labels, data_matrix, flag,
@@ -42,8 +40,7 @@ from numerics.validation import (FLOAT_MAX, as_matrix, as_vector, data_and_label
 from theory import allocation as _allocation
 from theory.assumptions import (Assumptions, mask_margin, measure, own_cluster_margin, switching_margin,
                                 warn_outside)
-from theory.errors import (AssumptionError, AssumptionWarning, check_at_least, check_decay, check_negative_beta,
-                           measured_beta)
+from theory.errors import AssumptionError, check_at_least, check_decay, check_negative_beta, measured_beta
 from theory.hybrid import duplicate_r_sq_np
 from theory.linear_block import optimal_scale_np
 from theory.memorization import r_eq9_np
