@@ -84,8 +84,8 @@ print(f"exact eq. (6): {exact:.6f}")
 
 # %% [markdown]
 # The standard error falls like $1/\sqrt{\text{draws}}$; the exact value is inside a few
-# standard errors of every estimate. One Monte-Carlo step of the authors' training loop is the
-# first row with *one* draw: a very noisy view of the loss.
+# standard errors of every estimate. A step of the authors' training loop sees a single draw
+# per sample — twice as noisy as the first row — and its gradient is as noisy.
 #
 # ## 3. Why an exact formula exists: one neuron
 #
