@@ -116,7 +116,7 @@ print(f"block formula {pred.loss:.5f}, exact eq. (6) at pred.W {exact_at_pred:.5
 # %% [markdown]
 # ## 4. Training, and comparing up to the symmetries
 #
-# Three random starts on loss (6) as printed (W1, W2 independent). Trained and predicted
+# Five random starts on loss (6) as printed (W1, W2 independent). Trained and predicted
 # weights cannot be compared entry by entry: any rotation $O_k$ inside a block, any column
 # order, and (untied) any rescaling between a column of W1 and of W2 give the same network.
 # `compare_to_prediction` compares what is invariant: the per-cluster linear maps
@@ -124,18 +124,24 @@ print(f"block formula {pred.loss:.5f}, exact eq. (6) at pred.W {exact_at_pred:.5
 # after the best $O_k$ (`aligned_distance`).
 
 # %%
-fits = [train(X, p, sigma, lam, seed=seed) for seed in range(3)]
-for seed, fit in enumerate(fits):
-    c = compare_to_prediction(fit.W1, fit.W2, pred, X, labels)
+fits = [train(X, p, sigma, lam, seed=seed) for seed in range(1, 6)]
+comparisons = [compare_to_prediction(fit.W1, fit.W2, pred, X, labels) for fit in fits]
+for seed, fit, c in zip(range(1, 6), fits, comparisons):
     print(f"seed {seed}: loss {fit.loss:.5f}, neurons (trained, predicted) {c.neurons}, "
           f"map error {c.map_error:.3f}, aligned W1 {c.aligned_W1:.3f}")
-best = min(fits, key=lambda f: f.loss)
-comparison = compare_to_prediction(best.W1, best.W2, pred, X, labels)
+lowest = min(range(len(fits)), key=lambda i: fits[i].loss)
 
 # %% [markdown]
-# Not every start reaches the predicted allocation; the lowest loss does, and its maps agree
-# with eq. (8) to about a percent (the flip residual again). Other starts stop at other
-# allocations with higher losses — the rule predicts the *best* block solution.
+# Three kinds of end points:
+# * the predicted allocation with maps within about a percent of eq. (8) (the flip residual
+#   again): the balanced block of the theorem;
+# * other allocations (3 + 1 neurons instead of 2 + 2), with higher losses: the rule predicts
+#   the *best* block solution, and random starts do not always find it;
+# * the predicted allocation, but maps several percent away from eq. (8) — and a slightly
+#   *lower* loss. These blocks are less balanced (their participation ratio is lower, section 5).
+#   That the exact loss prefers the balanced block is a conjecture of this package that its
+#   checks refute at small σ (`docs/theory.md` §3, "O_k and balance"); eq. (8) with a uniform
+#   O_k is *a* local minimum (Theorem 3.1), not always the lowest one.
 #
 # ## 5. Balanced representations
 #
@@ -156,11 +162,13 @@ def participation(H):
 
 # %%
 Y = X + sigma * np.random.default_rng(0).standard_normal(X.shape)      # noisy training samples
-trained_pr = participation(representation(best.W1, Y))
 predicted_pr = participation(representation(pred.W, Y))
-print(f"median participation ratio: trained {np.median(trained_pr):.2f}, eq. (8) {np.median(predicted_pr):.2f} "
-      f"(p_k = {pred.p_per_cluster})")
-assert np.allclose(trained_pr, participation_ratio(representation(best.W1, Y)), rtol=1e-12)
+print(f"eq. (8) blocks: median participation ratio {np.median(predicted_pr):.2f} (p_k = {pred.p_per_cluster})")
+trained_pr = {}
+for seed, fit, c in zip(range(1, 6), fits, comparisons):
+    trained_pr[seed] = participation(representation(fit.W1, Y))
+    print(f"seed {seed} (map error {c.map_error:.3f}): median participation ratio {np.median(trained_pr[seed]):.2f}")
+assert np.allclose(trained_pr[1], participation_ratio(representation(fits[0].W1, Y)), rtol=1e-12)
 
 # %% [markdown]
 # ## 6. Real data: as close to the assumptions as they get
@@ -222,7 +230,7 @@ axes[0].set_ylabel("gain in n·L")
 axes[0].set_title("water-filling: the allocation rule")
 axes[0].legend(fontsize=8)
 bins = np.linspace(0.5, 3.5, 31)
-axes[1].hist(trained_pr, bins=bins, alpha=0.6, label="trained (best of 3 starts)")
+axes[1].hist(trained_pr[1 + lowest], bins=bins, alpha=0.6, label="trained (lowest loss of 5 starts)")
 axes[1].hist(predicted_pr, bins=bins, alpha=0.6, label="eq. (8) blocks")
 axes[1].set_xlabel("participation ratio (neurons sharing the energy)")
 axes[1].set_title(f"balanced: about p_k = {p // 3} active neurons per sample")
@@ -236,8 +244,10 @@ assert pred.assumptions.hold
 # inside the assumptions the two losses agree up to the flip residual: Φ(−γ/σ) ≈ 3 % of samples
 # per marginal neuron at γ/σ = 1.8, weighted by its tiny contribution; 0.2 % is observed
 assert abs(exact_at_pred - pred.loss) < 0.01 * pred.loss
-assert comparison.same_blocks and comparison.map_error < 0.05
-assert abs(np.median(trained_pr) - np.median(predicted_pr)) < 0.1       # trained blocks are balanced too
+assert comparisons[lowest].same_blocks                                  # the lowest loss has the rule's allocation
+assert min(c.map_error for c in comparisons) < 0.05                     # a start lands on eq. (8)'s blocks
+# with the allocation, every sample excites about p_k = 2 neurons (1.95–1.99 observed)
+assert all(abs(np.median(trained_pr[seed]) - 2) < 0.1 for seed, c in zip(range(1, 6), comparisons) if c.same_blocks)
 assert not pred_digits.assumptions.hold and caught
 assert exact_patches > 2 * pred_patches.loss                            # outside: the formula is far off
 print("Tutorial 3: all checks passed.")
