@@ -455,6 +455,8 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
     with single_thread(numba=False):
         try:
             run.start(theta0)
+            if max_iter == 0:
+                run.message = "max_iter = 0: the start returned as it is"
             _lbfgs_with_restarts(run, theta0, lbfgs)
             if polish is not None:
                 _polish(run, polish)

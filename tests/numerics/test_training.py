@@ -214,6 +214,7 @@ def test_max_iter_zero_returns_the_start(memorization, tied):
     fit = train(memorization, 4, SIGMA, LAM, init=W1 if tied else (W1, W2), tied=tied, max_iter=0,
                 warmup=dict(steps=50))
     assert fit.n_iter == 0 and not any(s.startswith(("L-BFGS", "trust", "mc-warmup")) for s in fit.stages)
+    assert "max_iter = 0" in fit.message
     # the start is projected on the invariant basis and lifted back (B Bᵀ W = W for W in its span):
     # a few ulps of ‖W‖ per entry
     np.testing.assert_allclose(fit.W1, W1, atol=1e-14 * np.abs(W1).max())
