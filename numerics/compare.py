@@ -340,7 +340,7 @@ class PredictionComparison:
     """Trained (W1, W2) against a predicted W, through invariant objects (`compare_to_prediction`).
 
     ``map_error``: ``√Σ_k ‖A_k − A_k^pred‖² / √Σ_k ‖A_k^pred‖²`` over clusters (`cluster_maps`,
-    "all-on" rule); ``map_errors`` {label: the same per cluster}; ``neurons`` {label: (trained,
+    "all-on" rule; absolute where the prediction is zero); ``map_errors`` {label: the same per cluster}; ``neurons`` {label: (trained,
     predicted)} neurons on for every point of the cluster; ``same_blocks``: equal counts
     everywhere; ``aligned_W1``, ``aligned_W2``: `aligned_distance` of each factor over
     ``‖W_pred‖_F`` (``inf`` when the blocks differ); ``factor_gap``: ``‖W1 − W2‖/‖W1‖`` (0 for tied).
@@ -352,6 +352,12 @@ class PredictionComparison:
     aligned_W1: float
     aligned_W2: float
     factor_gap: float
+
+
+def _frobenius(A) -> float:
+    """``‖A‖_F`` without overflow in the squares: the entries are divided by the largest first."""
+    top = float(np.max(np.abs(A))) if np.size(A) else 0.0
+    return top * float(np.linalg.norm(A / top)) if top > 0 else 0.0
 
 
 def compare_to_prediction(W1, W2, predicted, X, labels) -> PredictionComparison:
@@ -374,24 +380,23 @@ def compare_to_prediction(W1, W2, predicted, X, labels) -> PredictionComparison:
                        rows_name="d, the rows of X", cols_name="p")
     maps = cluster_maps(W1, W2, X, labels)
     if getattr(predicted, "linear_maps", None) is not None:
-        predicted_maps = {int(k): np.asarray(v, dtype=float) for k, v in predicted.linear_maps.items()}
+        d = X.shape[0]
+        predicted_maps = {int(k): as_matrix(f"predicted.linear_maps[{k}]", v, rows=d, cols=d, cols_name="d")
+                          for k, v in predicted.linear_maps.items()}
         missing = sorted(set(maps) - set(predicted_maps))
         if missing:
             raise ValueError(f"predicted.linear_maps has no map for the labels {missing}")
     else:
         predicted_maps = cluster_maps(W_pred, W_pred, X, labels)
-    errors, sizes = {}, {}
-    for k in maps:
-        errors[k] = float(np.sum((maps[k] - predicted_maps[k]) ** 2))
-        sizes[k] = float(np.sum(predicted_maps[k] ** 2))
-    total_size = sum(sizes.values())
-    relative = {k: float(np.sqrt(errors[k] / sizes[k])) if sizes[k] > 0 else float(np.sqrt(errors[k]))
-                for k in maps}
+    errors = {k: _frobenius(maps[k] - predicted_maps[k]) for k in maps}
+    sizes = {k: _frobenius(predicted_maps[k]) for k in maps}
+    relative = {k: errors[k] / sizes[k] if sizes[k] > 0 else errors[k] for k in maps}
+    total_error, total_size = _frobenius(np.array(list(errors.values()))), _frobenius(np.array(list(sizes.values())))
     neurons = {k: (int(all_on_mask(W1, X[:, labels == k]).sum()), int(all_on_mask(W_pred, X[:, labels == k]).sum()))
                for k in maps}
     scale = float(np.linalg.norm(W_pred)) or 1.0
     return PredictionComparison(
-        map_error=float(np.sqrt(sum(errors.values()) / total_size)) if total_size > 0 else float(np.sqrt(sum(errors.values()))),
+        map_error=total_error / total_size if total_size > 0 else total_error,
         map_errors=relative, neurons=neurons, same_blocks=all(a == b for a, b in neurons.values()),
         aligned_W1=aligned_distance(W1, W_pred, X, labels) / scale,
         aligned_W2=aligned_distance(W2, W_pred, X, labels) / scale,
