@@ -69,7 +69,7 @@ def _data(case):
     from numerics.images import faces
 
     if case == "mem":
-        return faces(n=5, size=32, seed=0), None
+        return faces(n=5, size=32, seed=0).X, None
     mixture = gaussian_mixture(d=D, K=10, rank=5, n=10_000, mean_norm=float(np.sqrt(0.3 * D)),
                                spread=SPREAD[case], seed=0)
     return mixture.X, mixture.labels

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures.common import Config, check, column_cosines, show_vector, summary
+from figures.common import Config, check, column_cosines, summary
+from figures.plot import show_vector
 from figures.fig4_spikiness import predicted_generalising_weights
 from figures.models import trained_model
 from theory.linear_block import optimal_scale_np
@@ -155,7 +156,7 @@ def draw(numbers) -> Figure:
             ax = figure.add_subplot(grid[1, 3 * offset + j])
             if j < len(top["values"]):
                 show_vector(ax, top["vectors"][:, j], f"{regime} face 0: v{j + 1}\ns={top['values'][j]:.3f}, "
-                                                      f"max|cos|={top['max_cosine'][j]:.2f}", 7)
+                                                      f"max|cos|={top['max_cosine'][j]:.2f}", fontsize=7)
             else:
                 ax.axis("off")
                 ax.set_title(f"{regime}: v{j + 1} (no {j + 1}th active neuron)", fontsize=7)

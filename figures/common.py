@@ -264,18 +264,3 @@ def image_side(d: int) -> int | None:
     side = int(round(np.sqrt(d)))
     return side if side * side == d else None
 
-
-def show_vector(ax, vector, title=None, fontsize=7) -> None:
-    """Draw a d-vector as a square grey image (symmetric colour range), or as a line if d is not square."""
-    vector = np.asarray(vector)
-    side = image_side(vector.size)
-    if side is None:
-        ax.plot(vector, lw=0.6)
-        ax.set_yticks([])
-    else:
-        bound = float(np.abs(vector).max()) or 1.0
-        ax.imshow(vector.reshape(side, side), cmap="gray", vmin=-bound, vmax=bound)
-        ax.set_yticks([])
-    ax.set_xticks([])
-    if title:
-        ax.set_title(title, fontsize=fontsize)

@@ -20,7 +20,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
-from figures.common import Config, check, column_cosines, columns_by_norm, show_vector
+from figures.common import Config, check, column_cosines, columns_by_norm
+from figures.plot import show_vector
 from figures.models import exact_fit, trained_model
 from numerics.compare import column_structure
 from theory.allocation import allocate, cluster_spectra, direction_gains

@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from figures.common import Config, check, noisy_copies, summary
 from figures.models import trained_model
+from figures.plot import stem
 from numerics.compare import norm_ratio, participation_ratio, representation_std
 from numerics.model import representation
 from numerics.compare import column_structure
@@ -184,16 +185,6 @@ def compute(config: Config) -> dict:
     return dict(paper="Fig. 4", caption=caption, parameters=parameters, **numbers, arrays=arrays)
 
 
-def stem(ax, h, order, title, lines):
-    ax.stem(np.arange(h.size), h[order], markerfmt=".", basefmt=" ")
-    for value, style, label in lines:
-        ax.axhline(value, ls=style, color="C3" if style == "--" else "C2", lw=1, label=label)
-    ax.set_title(title, fontsize=8)
-    ax.set_xlabel("neuron", fontsize=7)
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6, loc="upper right")
-
-
 def histograms(axes, dataset, entry, panels, widths, sizes) -> None:
     """Std(h) and participation-ratio histograms of one data set, predicted values dashed."""
     m, g = panels["memorising"], panels["generalising"]
@@ -229,12 +220,11 @@ def draw(numbers) -> Figure:
         entry, panels = numbers[dataset], numbers["arrays"][dataset]
         histograms(axes[row], dataset, entry, panels, panels["widths"], panels["sizes"])
         stems = panels["stems"]
-        stem(axes[row, 2], stems["h_mem"], stems["order_mem"], "memorising model, training sample 0 (neurons by norm)",
-             [(float(entry["memorising"]["spike_predicted_per_sample"][0]), "--", "predicted spike E[h_i] (Cor. 3.2)"),
+        stem(axes[row, 2], stems["h_mem"], order=stems["order_mem"],
+             title="memorising model, training sample 0 (neurons by norm)", lines=[(float(entry["memorising"]["spike_predicted_per_sample"][0]), "--", "predicted spike E[h_i] (Cor. 3.2)"),
               (entry["stem"]["memorising_norm"], ":", "trained ||h||_2")])
-        stem(axes[row, 3], stems["h_gen"], stems["order_gen"],
-             "generalising model, training sample 0 (own cluster's neurons first)",
-             [(entry["stem_sample_level_predicted"], "--",
+        stem(axes[row, 3], stems["h_gen"], order=stems["order_gen"],
+             title="generalising model, training sample 0 (own cluster's neurons first)", lines=[(entry["stem_sample_level_predicted"], "--",
                f"balanced level sqrt(a1/p_k) u1'x, p_k={entry['stem']['block_size']} (eq. 8)"),
               (entry["stem"]["generalising_active_mean"], ":", "trained mean of active entries")])
     figure.suptitle("Fig. 4: spiky (memorising) vs balanced (generalising) representations", fontsize=10)

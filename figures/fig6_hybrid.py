@@ -35,6 +35,7 @@ from scipy.stats import norm
 
 from figures.common import Config, check, column_cosines
 from figures.models import exact_fit
+from figures.plot import stem
 from numerics.certify import certify
 from numerics.data import hybrid_mixture
 from numerics.model import representation
@@ -251,9 +252,7 @@ def draw(numbers) -> Figure:
     draw_columns(figure, axes[0, :2], numbers)
     draw_spectra(axes[0, 2], numbers["clusters"])
     for ax, (h, what) in zip(axes[1, :2], numbers["arrays"]["representations"]):
-        ax.stem(range(h.size), h, markerfmt=".", basefmt=" ")
-        ax.set_title(f"representation h of {what} (+ noise), columns as in the left panels", fontsize=8)
-        ax.set_xlabel("column", fontsize=7)
+        stem(ax, h, title=f"representation h of {what} (+ noise), columns as in the left panels", xlabel="column")
     draw_starts(axes[1, 2], numbers)
     figure.suptitle(f"Fig. 6: hybrid regime (Cor. 3.4), d = {par['d']}, {K} modes + {M} duplicated points x "
                     f"{par['n_copies']} copies, p = {par['p']}, sigma = {SIGMA:g}", fontsize=10)

@@ -30,6 +30,7 @@ import numpy as np
 from figures.common import Config, cached
 from numerics import data as datasets
 from numerics import images
+from numerics.images import largest_cosine, least_correlated
 from numerics.spectrum import hessian_matrix
 from numerics.checkpoint import fingerprint
 from numerics.objective import expected_loss_and_grad
@@ -39,27 +40,6 @@ from numerics.solvers import train
 from numerics.threads import single_thread
 
 # ----------------------------------------------------------------------------- data
-
-
-def least_correlated(X, n: int) -> np.ndarray:
-    """Indices of n columns of X chosen greedily to make the largest pairwise cosine (β1) small.
-
-    Cor. 3.2 needs β1 < 0; faces in [−1, 1] are positively correlated (mean cosine ≈ 0.3),
-    so this picks the subset closest to the assumption. Deterministic: every start is tried.
-    """
-    unit = X / np.linalg.norm(X, axis=0)
-    cosine = unit.T @ unit
-    np.fill_diagonal(cosine, -np.inf)
-    best = None
-    for start in range(X.shape[1]):
-        chosen = [start]
-        while len(chosen) < n:
-            rest = [j for j in range(X.shape[1]) if j not in chosen]
-            chosen.append(min(rest, key=lambda j: cosine[j, chosen].max()))
-        worst = cosine[np.ix_(chosen, chosen)].max()
-        if best is None or worst < best[0]:
-            best = (worst, sorted(chosen))
-    return np.array(best[1])
 
 
 @dataclass(frozen=True)
@@ -79,10 +59,10 @@ def face_size(config: Config) -> int:
 def faces_memorised(config: Config) -> Dataset:
     """The 5 least correlated of the 100 lfw faces (each its own cluster, Cor. 3.2)."""
     size = face_size(config)
-    everything = images.faces(size=size)
+    everything = images.faces(size=size).X
     index = least_correlated(everything, 5)
     X = everything[:, index]
-    beta = float(_cosines(X).max())
+    beta = largest_cosine(X)
     return Dataset("faces", X, np.arange(5), dict(
         source="skimage.data.lfw_subset (first 100 images are faces), in [-1, 1]",
         size=f"{size}x{size}", d=size * size, n=5, face_indices=index.tolist(),
@@ -92,17 +72,10 @@ def faces_memorised(config: Config) -> Dataset:
 def faces_all(config: Config) -> Dataset:
     """All 100 lfw faces, one cluster."""
     size = face_size(config)
-    X = images.faces(size=size)
+    X = images.faces(size=size).X
     return Dataset("faces", X, np.zeros(X.shape[1], dtype=int), dict(
         source="skimage.data.lfw_subset (first 100 images are faces), in [-1, 1]",
         size=f"{size}x{size}", d=size * size, n=X.shape[1]))
-
-
-def _cosines(X) -> np.ndarray:
-    unit = X / np.linalg.norm(X, axis=0)
-    cosine = unit.T @ unit
-    np.fill_diagonal(cosine, -np.inf)
-    return cosine
 
 
 def mixture_parameters(config: Config) -> dict:
@@ -129,7 +102,7 @@ def mixture_memorised(config: Config) -> Dataset:
     X, _ = mix.sample(mix.K, seed=config.seed + 1)
     return Dataset("mixture", X, np.arange(mix.K), dict(
         source="one sample per mode of the mixture", **{**mixture_parameters(config), "n": mix.K},
-        beta1=float(_cosines(X).max())))
+        beta1=largest_cosine(X)))
 
 
 # ----------------------------------------------------------------------------- training

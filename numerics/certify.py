@@ -56,13 +56,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from numerics.checkpoint import progress_bar
 from numerics.geometry import (HVP_STEP, ZERO_TOL, ExactGradient, Packing, column_sizes, invariant_basis,
                                loss_scale, zero_columns)
 from numerics.objective import expected_loss, expected_loss_and_grad
 from numerics.spectrum import Spectrum, dense_spectrum, difference_range, lanczos_spectrum
 from numerics.symmetry import SymmetryProjector, activation_blocks
-from numerics.validation import (MagnitudeError, as_rng, data_and_weights, flag, nonnegative, positive_int,
-                                 tied_weights, weights_pair)
+from numerics.validation import (MagnitudeError, as_rng, data_and_weights, flag, nonnegative, optional_flag,
+                                 positive_int, tied_weights, weights_pair)
 from numerics.zero_column import zero_column_bound, zero_column_ratio
 
 __all__ = ["certify", "CertifyReport", "below_resolution", "VERDICTS",
@@ -188,7 +189,7 @@ class _Options:
 def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_tol=1e-6,
             eig_tol=None, zero_tol=ZERO_TOL, ratio_tol=1e-5, blocks="auto", dense_max=1200,
             hvp_step=HVP_STEP, lanczos_tol=1e-8, seed=0, check_zero_columns=True,
-            reduce=True) -> CertifyReport:
+            reduce=True, progress=None) -> CertifyReport:
     """Gradient, smallest Hessian eigenvalues modulo symmetries, and a verdict (module docstring).
 
     ``W1, W2`` (d, p), ``X`` (d, n) with samples as columns; ``tied=None`` detects tied
@@ -204,7 +205,9 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
     span, the weights, one more direction) when it is smaller than d: eq. (6) is
     invariant under rotations fixing the data, so the Hessian splits into that subspace and
     ``I ⊗ K`` on the rest, K being seen by the extra direction — the eigenvalues (as a set)
-    and the verdict are those of the full problem.
+    and the verdict are those of the full problem. ``progress``: a bar (tqdm) counting the
+    Hessian-vector products of the spectrum stage, the long one; ``None`` (default) shows it
+    in notebooks and terminals and hides it under CI (`numerics.checkpoint.progress_enabled`).
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.7]])
@@ -222,6 +225,7 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
                        hvp_step=nonnegative("hvp_step", hvp_step), lanczos_tol=nonnegative("lanczos_tol", lanczos_tol),
                        check_zero_columns=flag("check_zero_columns", check_zero_columns))
     rng = as_rng("seed", seed)
+    progress = optional_flag("progress", progress)
     d = X.shape[0]
     basis = invariant_basis(X, W1, None if tied else W2, extra=1) if flag("reduce", reduce) else None
     if basis is not None and basis.shape[1] >= d:
@@ -231,7 +235,9 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
         args = (V1, V1 if tied else basis.T @ W2, basis.T @ X)
     else:
         args = (W1, W2, X)
-    report = _certify(*args, sigma, lam, tied, options, rng)
+    # delay: a bar appears only once the call has run for 2 s, so quick certificates stay silent
+    with progress_bar(progress, desc="certify", unit="Hv", mininterval=1.0, delay=2.0) as bar:
+        report = _certify(*args, sigma, lam, tied, options, rng, bar)
     if basis is not None:
         report.n_params = d * W1.shape[1] * (1 if tied else 2)
         report.notes.append(f"computed in a {basis.shape[1]}-dimensional invariant subspace "
@@ -244,7 +250,7 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
     return report
 
 
-def _certify(W1, W2, X, sigma, lam, tied, options: _Options, rng) -> CertifyReport:
+def _certify(W1, W2, X, sigma, lam, tied, options: _Options, rng, bar) -> CertifyReport:
     """The four stages of `certify` on (possibly reduced) checked inputs."""
     started = time.perf_counter()
     point = _point(W1, W2, X, sigma, lam, tied, options)
@@ -258,7 +264,7 @@ def _certify(W1, W2, X, sigma, lam, tied, options: _Options, rng) -> CertifyRepo
                              symmetry_curvature=nan, method="none", n_hvp=0,
                              wall_time=time.perf_counter() - started, **base)
     zero = _zero_column_stage(point, X, sigma, lam, tied, options, rng)
-    spectrum = _spectrum(point, X, sigma, lam, tied, options, rng)
+    spectrum = _spectrum(point, X, sigma, lam, tied, options, rng, bar)
     verdict = _verdict(point, zero, spectrum, X, sigma, lam, tied, options)
     d = W1.shape[0]
     return CertifyReport(
@@ -387,7 +393,7 @@ def _zero_column_stage(point: _Point, X, sigma, lam, tied, options: _Options, rn
 # ----------------------------------------------------------------------------- stage 3: spectrum
 
 
-def _spectrum(point: _Point, X, sigma, lam, tied, options: _Options, rng) -> Spectrum:
+def _spectrum(point: _Point, X, sigma, lam, tied, options: _Options, rng, bar) -> Spectrum:
     """Smallest eigenvalues of the Hessian on the live coordinates, modulo the symmetry directions."""
     if not point.live.any():
         return Spectrum()
@@ -406,6 +412,7 @@ def _spectrum(point: _Point, X, sigma, lam, tied, options: _Options, rng) -> Spe
             point.symmetries.append(f"rotations inside activation blocks of sizes {sizes}")
 
     def hvp(v):
+        bar.update(1)
         return gradient.hvp(theta, v, options.hvp_step)
 
     with difference_range():

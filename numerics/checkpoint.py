@@ -16,6 +16,7 @@ JSON exists, so an ``.npz`` without JSON is an unfinished write and is ignored.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -27,7 +28,7 @@ from numerics.threads import single_thread
 from numerics.validation import optional_flag, real_array
 
 __all__ = ["atomic_write", "atomic_write_text", "jsonable", "save_checkpoint", "load_checkpoint",
-           "CorruptFileError", "fingerprint", "progress_enabled", "progress_bar"]
+           "CorruptFileError", "fingerprint", "in_notebook", "progress_enabled", "progress_bar"]
 
 
 def _path_part(name: str, value) -> str:
@@ -137,21 +138,47 @@ def fingerprint(*arrays, **params) -> str:
     return digest.hexdigest()[:16]
 
 
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (an IPython shell with a kernel attached), where stderr is no TTY."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:          # an IPython too old or half-imported: not a notebook we can detect
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def progress_enabled(progress) -> bool:
-    """Progress bars: on when asked (``True``/``False``), else (``None``) only on an interactive terminal outside CI."""
+    """Whether to show progress bars: ``True``/``False`` as asked; ``None`` decides.
+
+    ``None`` means on in notebooks (`in_notebook`) and on interactive terminals, off under CI
+    (the environment variable ``CI`` set) and when stderr is redirected (a log file).
+
+    >>> progress_enabled(False), progress_enabled(True)
+    (False, True)
+    """
     progress = optional_flag("progress", progress)
     if progress is not None:
         return progress
     if os.environ.get("CI"):
         return False
-    return sys.stderr.isatty()
+    return in_notebook() or sys.stderr.isatty()
 
 
 def progress_bar(progress=None, **kwargs):
-    """A tqdm bar that is silent under CI or without a TTY (``progress=None``)."""
-    from tqdm.auto import tqdm
+    """A tqdm bar obeying `progress_enabled` (``progress=None``: notebooks and terminals, not CI).
 
-    return tqdm(disable=not progress_enabled(progress), **kwargs)
+    In a notebook with ipywidgets installed it is a widget, otherwise a text bar on stderr
+    (which notebooks render as well).
+    """
+    enabled = progress_enabled(progress)
+    if enabled and in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm(disable=not enabled, **kwargs)
 
 
 # re-export: numerics.multinoise_protocol and numerics.multinoise_training import it from here

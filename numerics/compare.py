@@ -35,8 +35,17 @@ columns form block k is the ``rule``:
 At a block point with stable masks (every live neuron on for all of its cluster and off
 for the others) the two rules give the same maps.
 
-`aligned_distance` is the tied-weight distance after the best per-block orthogonal O_k
-(orthogonal Procrustes).
+**Comparing trained weights with a prediction.** Eq. (8) fixes a block only up to its
+orthogonal O_k, and eq. (6) cannot tell permuted columns apart, so ``‖W − W_pred‖`` says
+nothing. Three invariant comparisons, from the most to the least forgiving:
+
+* `cluster_maps` / `map_residual` — the per-cluster maps ``A_k``: blind to O_k, permutations,
+  splitting a column, and rescaling between W1 and W2;
+* `aligned_distance` / `align_prediction` — the columns themselves, after the best O_k per
+  block (orthogonal Procrustes) and the matching permutation: they see splitting and the
+  balance of the block, so they tell a balanced block from an unbalanced one with the same map;
+* `compare_to_prediction` — both at once for a trained pair (W1, W2), relative to the
+  prediction's size, with the neurons per cluster side by side.
 
 >>> import numpy as np
 >>> H = np.array([[2.0, 1.0], [0.0, 1.0]])      # a spike and a balanced pair
@@ -56,7 +65,8 @@ from numerics.validation import as_matrix, data_and_weights, data_matrix, labels
 
 __all__ = ["representation_std", "norm_ratio", "participation_ratio", "top_share", "ColumnStructure",
            "column_structure", "all_on_mask", "cluster_maps", "map_residual", "aligned_distance",
-           "CLUSTER_MAP_RULES", "ZERO", "IDLE", "MIXED"]
+           "align_prediction", "compare_to_prediction", "PredictionComparison", "CLUSTER_MAP_RULES", "ZERO",
+           "IDLE", "MIXED"]
 
 
 def _columns(H) -> np.ndarray:
@@ -242,23 +252,13 @@ def map_residual(W1, W2, X, labels, predicted_maps, *, rule="all-on") -> float:
     return float(sum(np.sum((maps[k] - predicted[k]) ** 2) for k in maps))
 
 
-def aligned_distance(W, W_pred, X, labels) -> float:
-    """min over per-block orthogonal O_k of ``‖W_block − W_pred,block O_k‖_F`` (tied weights).
+def _aligned_blocks(W, W_pred, X, labels):
+    """Per cluster: W's and W_pred's all-on columns (each column in its first cluster only) and the best O_k.
 
-    Blocks are the neurons on for every point of a cluster (`all_on_mask`; a neuron joins
-    the first cluster it is on for, so none is counted twice); both weights need the same
-    block sizes (else ``inf``). Neurons in no block are compared with zero. Orthogonal
-    Procrustes per block (SVD of ``W_predᵀ W``).
-
-    >>> X = np.array([[2.0, -1.0], [0.0, 1.5]])
-    >>> aligned_distance(X, X[:, ::-1], X, [0, 1])       # a column permutation: distance 0
-    0.0
+    Returns ``(blocks, used, used_pred)``; ``blocks`` holds ``(label, on, on_pred, R)`` with R the
+    orthogonal (q, q) minimising ``‖W[:, on] − W_pred[:, on_pred] R‖_F``, or None when the sizes differ.
     """
-    W = as_matrix("W", W, cols_name="p")
-    W_pred = as_matrix("W_pred", W_pred, rows=W.shape[0], rows_name="d, the rows of W", cols_name="p")
-    X = data_matrix("X", X, d=W.shape[0], d_source="W")
-    labels = labels_for("labels", labels, X.shape[1], d=X.shape[0])
-    total, used, used_pred = 0.0, np.zeros(W.shape[1], bool), np.zeros(W_pred.shape[1], bool)
+    blocks, used, used_pred = [], np.zeros(W.shape[1], bool), np.zeros(W_pred.shape[1], bool)
     for k in np.unique(labels):
         X_k = X[:, labels == k]
         on = all_on_mask(W, X_k) & ~used
@@ -266,10 +266,138 @@ def aligned_distance(W, W_pred, X, labels) -> float:
         used |= on
         used_pred |= on_pred
         A, B = W[:, on], W_pred[:, on_pred]
-        if A.shape[1] != B.shape[1]:
+        R = None
+        if A.shape[1] == B.shape[1]:
+            U, _, Vt = np.linalg.svd(B.T @ A)           # orthogonal Procrustes
+            R = U @ Vt
+        blocks.append((int(k), on, on_pred, R))
+    return blocks, used, used_pred
+
+
+def _checked_pair(W, W_pred, X, labels):
+    W = as_matrix("W", W, cols_name="p")
+    W_pred = as_matrix("W_pred", W_pred, rows=W.shape[0], rows_name="d, the rows of W", cols_name="p")
+    X = data_matrix("X", X, d=W.shape[0], d_source="W")
+    return W, W_pred, X, labels_for("labels", labels, X.shape[1], d=X.shape[0])
+
+
+def aligned_distance(W, W_pred, X, labels) -> float:
+    """``‖W − W_pred O‖_F`` minimised over per-block orthogonal O_k and column permutations (tied weights).
+
+    Why: eq. (8) gives each block ``W_{X_k}`` only up to an orthogonal ``O_k`` (any rotation
+    of its p_k columns has the same map ``W_kW_kᵀ`` and loss), and the columns of a network
+    can come in any order. So two weights that are the same solution differ entry by entry;
+    this distance is zero for them. Blocks are the neurons on for every point of a cluster
+    (`all_on_mask`; a neuron joins the first cluster it is on for); neurons in no block are
+    compared with zero. For each block the best O_k is orthogonal Procrustes (SVD of
+    ``W_predᵀ W``). Both weights need the same block sizes, else the distance is ``inf``
+    (a block lost or split a column: compare `cluster_maps` then). For an untied pair compare
+    W1 and W2 each (`compare_to_prediction`); `align_prediction` returns the rotated
+    prediction itself, to draw beside W.
+
+    >>> X = np.array([[2.0, -1.0], [0.0, 1.5]])
+    >>> aligned_distance(X, X[:, ::-1], X, [0, 1])       # a column permutation: distance 0
+    0.0
+    """
+    W, W_pred, X, labels = _checked_pair(W, W_pred, X, labels)
+    blocks, used, used_pred = _aligned_blocks(W, W_pred, X, labels)
+    total = 0.0
+    for _, on, on_pred, R in blocks:
+        if R is None:
             return float("inf")
-        if A.shape[1]:
-            U, _, Vt = np.linalg.svd(B.T @ A)
-            total += float(np.sum((A - B @ (U @ Vt)) ** 2))
+        if R.size:
+            total += float(np.sum((W[:, on] - W_pred[:, on_pred] @ R) ** 2))
     total += float(np.sum(W[:, ~used] ** 2) + np.sum(W_pred[:, ~used_pred] ** 2))
     return float(np.sqrt(total))
+
+
+def align_prediction(W, W_pred, X, labels) -> np.ndarray:
+    """The prediction rotated and permuted onto W: column j is the best match of W's column j (d, p).
+
+    Block by block (as `aligned_distance`), the prediction's columns times the best O_k are
+    placed where W's block columns are; W's columns in no block get zero. Draw it next to W
+    (``figures.plot.show_columns(..., order=None)``) to see a trained block against eq. (8)'s
+    up to the symmetries. A block whose sizes differ raises ``ValueError`` (compare maps).
+
+    >>> X = np.array([[2.0, -1.0], [0.0, 1.5]])
+    >>> align_prediction(X, X[:, ::-1], X, [0, 1]).tolist() == X.tolist()
+    True
+    """
+    W, W_pred, X, labels = _checked_pair(W, W_pred, X, labels)
+    blocks, _, _ = _aligned_blocks(W, W_pred, X, labels)
+    aligned = np.zeros_like(W)
+    for k, on, on_pred, R in blocks:
+        if R is None:
+            raise ValueError(f"cluster {k}: W has {int(on.sum())} neurons on for all of it and W_pred "
+                             f"{int(on_pred.sum())}; no O_k aligns blocks of different sizes (compare cluster_maps)")
+        if R.size:
+            aligned[:, on] = W_pred[:, on_pred] @ R
+    return aligned
+
+
+@dataclass(frozen=True, eq=False)
+class PredictionComparison:
+    """Trained (W1, W2) against a predicted W, through invariant objects (`compare_to_prediction`).
+
+    ``map_error``: ``√Σ_k ‖A_k − A_k^pred‖² / √Σ_k ‖A_k^pred‖²`` over clusters (`cluster_maps`,
+    "all-on" rule; absolute where the prediction is zero); ``map_errors`` {label: the same per cluster}; ``neurons`` {label: (trained,
+    predicted)} neurons on for every point of the cluster; ``same_blocks``: equal counts
+    everywhere; ``aligned_W1``, ``aligned_W2``: `aligned_distance` of each factor over
+    ``‖W_pred‖_F`` (``inf`` when the blocks differ); ``factor_gap``: ``‖W1 − W2‖/‖W1‖`` (0 for tied).
+    """
+    map_error: float
+    map_errors: dict
+    neurons: dict
+    same_blocks: bool
+    aligned_W1: float
+    aligned_W2: float
+    factor_gap: float
+
+
+def _frobenius(A) -> float:
+    """``‖A‖_F`` without overflow in the squares: the entries are divided by the largest first."""
+    top = float(np.max(np.abs(A))) if np.size(A) else 0.0
+    return top * float(np.linalg.norm(A / top)) if top > 0 else 0.0
+
+
+def compare_to_prediction(W1, W2, predicted, X, labels) -> PredictionComparison:
+    """Compare trained weights with a prediction, up to the symmetries of eq. (6) (`PredictionComparison`).
+
+    ``W1, W2`` (d, p) as trained (untied, or the same array twice); ``predicted`` a tied W
+    (d, p') — e.g. ``theory.predict.predict(...).W`` — or a record with ``.W`` and
+    ``.linear_maps`` {label: (d, d)} (a `theory.predict.Prediction`), whose maps are then the
+    theory's eq. (8) maps rather than the all-on maps of its W. Relative numbers: 0 is the
+    same solution, 1 is as far as the prediction is large.
+
+    >>> X = np.array([[2.0, -1.0], [0.0, 1.5]])
+    >>> c = compare_to_prediction(X, X, X[:, ::-1], X, [0, 1])
+    >>> c.map_error, c.aligned_W1, c.same_blocks, c.neurons
+    (0.0, 0.0, True, {0: (1, 1), 1: (1, 1)})
+    """
+    X, W1, W2 = data_and_weights(X, W1, W2)
+    labels = labels_for("labels", labels, X.shape[1], d=X.shape[0])
+    W_pred = as_matrix("predicted", getattr(predicted, "W", predicted), rows=X.shape[0],
+                       rows_name="d, the rows of X", cols_name="p")
+    maps = cluster_maps(W1, W2, X, labels)
+    if getattr(predicted, "linear_maps", None) is not None:
+        d = X.shape[0]
+        predicted_maps = {int(k): as_matrix(f"predicted.linear_maps[{k}]", v, rows=d, cols=d, cols_name="d")
+                          for k, v in predicted.linear_maps.items()}
+        missing = sorted(set(maps) - set(predicted_maps))
+        if missing:
+            raise ValueError(f"predicted.linear_maps has no map for the labels {missing}")
+    else:
+        predicted_maps = cluster_maps(W_pred, W_pred, X, labels)
+    errors = {k: _frobenius(maps[k] - predicted_maps[k]) for k in maps}
+    sizes = {k: _frobenius(predicted_maps[k]) for k in maps}
+    relative = {k: errors[k] / sizes[k] if sizes[k] > 0 else errors[k] for k in maps}
+    total_error, total_size = _frobenius(np.array(list(errors.values()))), _frobenius(np.array(list(sizes.values())))
+    neurons = {k: (int(all_on_mask(W1, X[:, labels == k]).sum()), int(all_on_mask(W_pred, X[:, labels == k]).sum()))
+               for k in maps}
+    scale = float(np.linalg.norm(W_pred)) or 1.0
+    return PredictionComparison(
+        map_error=total_error / total_size if total_size > 0 else total_error,
+        map_errors=relative, neurons=neurons, same_blocks=all(a == b for a, b in neurons.values()),
+        aligned_W1=aligned_distance(W1, W_pred, X, labels) / scale,
+        aligned_W2=aligned_distance(W2, W_pred, X, labels) / scale,
+        factor_gap=float(np.linalg.norm(W1 - W2) / (np.linalg.norm(W1) or 1.0)))

@@ -24,6 +24,9 @@ pairs of undecided neurons need the bivariate normal CDF (THEORY.md §2).
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -239,6 +242,26 @@ def _checked(W1, W2, X, sigma, lam):
 
 
 PAIR_METHODS = ("auto", "bivariate")
+_ANNOUNCED = False
+
+
+def _announce_first_compilation() -> None:
+    """One line on stderr before numba compiles the exact objective's kernel into a fresh cache.
+
+    The kernel is cached on disk (``cache=True``: ``numerics/__pycache__``, or
+    ``NUMBA_CACHE_DIR``); compiling it takes 10–60 s once, loading it later a fraction of a
+    second. The message is printed at most once per process, and only when the kernel is
+    neither compiled in this process nor indexed in the cache (read from numba's cache
+    object; if that ever changes, nothing is printed).
+    """
+    global _ANNOUNCED
+    if _ANNOUNCED or _moment_sums.signatures:
+        return
+    _ANNOUNCED = True
+    index = getattr(getattr(getattr(_moment_sums, "_cache", None), "_cache_file", None), "_index_path", None)
+    if index is not None and not os.path.exists(index):
+        print("numerics.objective: compiling the exact objective's numba kernel for this cache (once; "
+              "10-60 s, then cached on disk) ...", file=sys.stderr, flush=True)
 
 
 def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
@@ -261,6 +284,7 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
         noisy = scales > 0.0
         n_terms[np.ix_(noisy, noisy)] = mehler_terms(np.abs(rho[np.ix_(noisy, noisy)]))
         n_terms = np.triu(n_terms, 1)
+    _announce_first_compilation()
     with numba_threads(1 if n * p * p < SERIAL_BELOW else numba.get_num_threads()):
         # A fixed number of chunks, whatever the thread count, keeps the summation order and
         # so the result identical to the last bit on every machine.

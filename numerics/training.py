@@ -19,7 +19,9 @@ itself), so ``‖∇L‖`` is measured in units of ``L0``. The stages, in order:
 5. **polish** (`_polish`): SciPy's ``trust-krylov`` with finite-difference Hessian-vector
    products of the exact gradient, when L-BFGS stopped above ``gtol``.
 
-A ``callback(intermediate_result)`` sees every iteration of stages 4 and 5 (an
+``max_iter`` bounds the iterations of stages 4 and 5 together (L-BFGS, its restarts and the
+polish); ``max_iter=0`` evaluates the start and returns it, with no stage run (the warm-up
+neither). A ``callback(intermediate_result)`` sees every iteration of stages 4 and 5 (an
 ``OptimizeResult`` with ``W1, W2, fun, rel_grad_norm, nit, nfev, stage``); raising
 ``StopIteration`` in it ends the run, which returns the lowest-loss point so far.
 
@@ -267,7 +269,8 @@ class _Run:
         self.stopped_by_callback = False
         self.stopped_by_overflow = False
         self.stage = ""
-        self.bar = progress_bar(progress, desc="train", unit="it", mininterval=1.0)
+        # delay: a bar appears only once the run has lasted 2 s, so quick fits stay silent
+        self.bar = progress_bar(progress, desc="train", unit="it", mininterval=1.0, delay=2.0)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -354,8 +357,12 @@ def _lbfgs_with_restarts(run: _Run, theta0, options: dict) -> None:
 
 
 def _polish(run: _Run, options: dict) -> None:
-    """``trust-krylov`` from the best iterate, Hessian-vector products by central differences."""
-    if run.done():
+    """``trust-krylov`` from the best iterate, Hessian-vector products by central differences.
+
+    At most ``options["max_iter"]`` iterations, and never beyond ``train``'s ``max_iter`` in all.
+    """
+    budget = min(options["max_iter"], run.max_iter - run.n_iter)
+    if run.done() or budget <= 0:
         return
     run.stage = "trust-krylov"
     run.stages.append(run.stage)
@@ -363,7 +370,7 @@ def _polish(run: _Run, options: dict) -> None:
     try:
         out = scipy.optimize.minimize(
             fun, fun.best[0], jac=True, hessp=fun.hvp, method="trust-krylov", callback=run.record,
-            options=dict(maxiter=options["max_iter"], gtol=run.gtol * fun.scale * 0.5))
+            options=dict(maxiter=budget, gtol=run.gtol * fun.scale * 0.5))
         run.message = str(out.message)
     except NonFiniteStep:
         # SciPy's trust-region subproblem solver (trlib) can return NaN directions on nearly
@@ -382,14 +389,20 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
     ``X`` (d, n), samples as columns; ``p`` neurons; ``tied`` optimises one W with
     W1 = W2 = W. ``init``: ``"random"`` (default, `random_init` with ``seed``), a (d, p)
     array, or a pair (W1, W2) — e.g. a theory prediction; ``perturb`` adds Gaussian noise of
-    relative Frobenius size ``perturb``. Budgets: ``max_iter`` iterations of L-BFGS in all,
-    ``max_time`` seconds. Stages (module docstring) take options dicts:
+    relative Frobenius size ``perturb``. ``lam`` is required (no silent λ = 0), as in
+    ``theory.predict``. ``tied=False`` (the default) trains W1 and W2 independently: loss (6)
+    as printed, whose minimisers the results assert to have W2* = W1*; ``tied=True`` trains one
+    W, as the authors' code does. Budgets: ``max_iter`` iterations in all (L-BFGS, restarts
+    and polish; ``0`` returns the start), ``max_time`` seconds. Stages (module docstring) take options dicts:
     ``warmup=dict(steps, lr=3e-3, batch=256)`` (off by default), ``lbfgs=dict(maxcor=30,
     restarts=3, maxls=50)``, ``polish=True | False | dict(max_iter=200)``; ``reduce=False``
     runs in the full space. ``callback(intermediate_result)`` sees every iteration and may
     raise ``StopIteration``. ``checkpoint=(folder, name)`` saves the current iterate every
-    ``checkpoint_every`` seconds and resumes from it. Training runs with one BLAS thread
-    (the objective's numba kernel uses the cores).
+    ``checkpoint_every`` seconds and resumes from it. ``progress``: a progress bar (tqdm) of
+    the iterations with the loss and relative gradient; ``None`` (default) shows it in
+    notebooks and terminals and hides it under CI (`numerics.checkpoint.progress_enabled`),
+    ``True``/``False`` force it. Training runs with one BLAS thread (the objective's numba
+    kernel uses the cores).
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.5], [1.0, 0.5]])
@@ -404,7 +417,7 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
     seed = positive_int("seed", seed, minimum=0)
     tied = flag("tied", tied)
     gtol = nonnegative("gtol", gtol)
-    max_iter = positive_int("max_iter", max_iter)
+    max_iter = positive_int("max_iter", max_iter, minimum=0)
     max_time = None if max_time is None else nonnegative("max_time", max_time)
     perturb = nonnegative("perturb", perturb)
     reduce = flag("reduce", reduce)
@@ -431,7 +444,7 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
                progress=progress, started=started, n_iter=n_iter, stages=stages)
     if theta0 is None:
         V1, V2 = reduction.project(W1, W2)
-        if warmup["steps"]:
+        if warmup["steps"] and max_iter > 0:
             with single_thread(numba=False):
                 V1, V2 = _mc_warmup(V1, V2, reduction.C, sigma, lam, tied, warmup["steps"],
                                     float(warmup["lr"]), warmup["batch"], seed)
@@ -442,6 +455,8 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
     with single_thread(numba=False):
         try:
             run.start(theta0)
+            if max_iter == 0:
+                run.message = "max_iter = 0: the start returned as it is"
             _lbfgs_with_restarts(run, theta0, lbfgs)
             if polish is not None:
                 _polish(run, polish)

@@ -151,7 +151,7 @@ def _faces_beyond(mode) -> dict:
     λ = d·wd/4, `numerics.protocol.lambda_from_weight_decay`).
     """
     size = 32 if mode.full else 16
-    X = faces(n=5, seed=mode.seed, size=size)
+    X = faces(n=5, seed=mode.seed, size=size).X
     p, sigma = (100, 0.2) if mode.full else (8, 0.2)
     lam = lambda_from_weight_decay(1e-2, X.shape[0], tied=True)
     best = multistart(X, p, sigma, lam, n_starts=3, seed=mode.seed, workers=1, tied=True, gtol=1e-6,

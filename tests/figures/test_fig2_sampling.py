@@ -62,7 +62,7 @@ def test_fig2_rows_are_data(monkeypatch):
     """A new kind of model is one builder and one spec (as a trained multi-noise model will be): here the
     empirical denoiser eq. (3), which copies training samples in l2 and is not homogeneous."""
     def empirical(spec, config):
-        X = fig2_sampling.datasets.faces(n=spec.options["n"], size=config.pick(25, 16), seed=config.seed)
+        X = fig2_sampling.datasets.faces(n=spec.options["n"], size=config.pick(25, 16), seed=config.seed).X
         return fig2_sampling.Model(lambda Y, sigma: f_emp(Y, X, sigma), X, np.zeros((X.shape[0], 1)), None,
                                    dict(n=X.shape[1]))
 

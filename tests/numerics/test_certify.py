@@ -1,6 +1,8 @@
 """`certify`: Hessian against an independent oracle, constructed saddles, W_mem a local minimum."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -286,3 +288,34 @@ def test_descent_step_lowers_the_loss(polished_mem, memorization, tied):
     # Both sides evaluate eq. (6) at the same point (certify in its invariant basis, an exact
     # change of coordinates): equal up to rounding, well inside 1e-12 of the loss.
     assert report.loss - lowered == pytest.approx(report.descent_decrease, rel=1e-9, abs=1e-12 * report.loss)
+
+
+def test_progress_bar_counts_the_hessian_vector_products(polished_mem, memorization, monkeypatch):
+    """``progress`` reaches a bar that counts every Hessian-vector product of the spectrum stage."""
+    from numerics import certify as certify_module
+
+    bars = []
+
+    class Counting:
+        """A silent stand-in for the tqdm bar that counts its updates."""
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def spy(progress, **kwargs):
+        bars.append((progress, kwargs, Counting()))
+        return bars[-1][2]
+
+    monkeypatch.setattr(certify_module, "progress_bar", spy)
+    fit = polished_mem[0]
+    report = certify(fit.W1, fit.W2, memorization, SIGMA, LAM, progress=True, check_zero_columns=False)
+    (progress, kwargs, bar), = bars
+    assert progress is True and kwargs["desc"] == "certify" and bar.n == report.n_hvp > 0
+    assert inspect.signature(certify).parameters["progress"].default is None

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
 
 from numerics.checkpoint import (CorruptFileError, atomic_write, atomic_write_text, fingerprint, jsonable,
-                                 load_checkpoint, progress_bar, progress_enabled, save_checkpoint)
+                                 in_notebook, load_checkpoint, progress_bar, progress_enabled, save_checkpoint)
 
 
 def test_round_trip_keeps_arrays_and_parameters(tmp_path):
@@ -86,6 +87,36 @@ def test_progress_bars_are_quiet_unless_asked(monkeypatch):
     with progress_bar(False, total=3) as bar:
         bar.update(3)
         assert bar.disable
+
+
+class _FakeShell:
+    """What an IPython kernel shell looks like to `in_notebook`: ``get_ipython()`` with a ``kernel``."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+
+def _fake_ipython(monkeypatch, kernel):
+    import types
+
+    module = types.ModuleType("IPython")
+    module.get_ipython = lambda: _FakeShell(kernel)
+    monkeypatch.setitem(sys.modules, "IPython", module)
+
+
+def test_progress_is_on_by_default_in_notebooks_and_off_under_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    assert not in_notebook() and progress_enabled(None) is False          # a script writing to a log
+    _fake_ipython(monkeypatch, kernel=None)                                # a terminal IPython shell
+    assert not in_notebook()
+    _fake_ipython(monkeypatch, kernel=object())                            # a Jupyter kernel
+    assert in_notebook() and progress_enabled(None) is True
+    with progress_bar(None, total=2) as bar:
+        assert not bar.disable
+    monkeypatch.setenv("CI", "true")
+    assert progress_enabled(None) is False and progress_enabled(True) is True
 
 
 def test_paths_must_be_paths(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from numerics.compare import (IDLE, MIXED, ZERO, ColumnStructure, aligned_distance, all_on_mask,
+from numerics.compare import (IDLE, MIXED, ZERO, ColumnStructure, align_prediction, aligned_distance, all_on_mask,
+                              compare_to_prediction,
                               cluster_maps, column_structure, map_residual, norm_ratio,
                               participation_ratio, representation_std, top_share)
 from numerics.data import separable_clusters
@@ -136,3 +137,46 @@ def test_aligned_distance_sees_through_permutations_and_block_rotations():
     # The best O_k is at least as good as the identity alignment.
     assert aligned_distance(W + noise, W, data.X, data.labels) <= np.linalg.norm(noise) * (1 + ROUNDING)
     assert aligned_distance(W[:, :3], W, data.X, data.labels) == np.inf   # a block lost a column
+
+
+def rotated_and_permuted():
+    data = separable_clusters(6, [4, 4], alpha=0.05, beta=-0.5, norm=2.0, seed=1)
+    W = partition_weights(data.X, data.labels, [2, 2], 0.1, 0.0)
+    angle = 0.3
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    O = np.zeros((4, 4))
+    O[:2, :2], O[2:, 2:] = rotation, rotation.T
+    return data, W, (W @ O)[:, [3, 2, 1, 0]]
+
+
+def test_align_prediction_returns_the_prediction_in_the_trained_order_and_rotation():
+    data, W, rotated = rotated_and_permuted()
+    # Procrustes recovers O_k up to the SVD's rounding: ≈ 1e-15·‖W‖ per entry
+    np.testing.assert_allclose(align_prediction(rotated, W, data.X, data.labels), rotated,
+                               atol=ROUNDING * np.linalg.norm(W))
+    noisy = W + 1e-2 * np.random.default_rng(2).standard_normal(W.shape)
+    aligned = align_prediction(noisy, W, data.X, data.labels)
+    # the distance is exactly that to the aligned prediction when every column is in a block
+    assert aligned_distance(noisy, W, data.X, data.labels) == pytest.approx(np.linalg.norm(noisy - aligned),
+                                                                            rel=ROUNDING)
+    with pytest.raises(ValueError, match="different sizes"):
+        align_prediction(W[:, :3], W, data.X, data.labels)
+
+
+def test_compare_to_prediction_is_blind_to_the_symmetries_and_sees_a_change():
+    data, W, rotated = rotated_and_permuted()
+    same = compare_to_prediction(rotated, rotated, W, data.X, data.labels)
+    assert same.map_error <= ROUNDING and same.aligned_W1 <= ROUNDING and same.factor_gap == 0.0
+    assert same.same_blocks and same.neurons == {0: (2, 2), 1: (2, 2)}
+    # untied: rescaling a column between W1 and W2 leaves the maps, not the factors
+    W1, W2 = rotated.copy(), rotated.copy()
+    W1[:, 0] *= 2.0
+    W2[:, 0] /= 2.0
+    rescaled = compare_to_prediction(W1, W2, W, data.X, data.labels)
+    assert rescaled.map_error <= ROUNDING and rescaled.aligned_W1 > 0.1 and rescaled.factor_gap > 0.1
+    # a record with the theory's maps gives the same as the maps of its W (eq. (8) blocks, stable masks)
+    record = type("Record", (), {"W": W, "linear_maps": cluster_maps(W, W, data.X, data.labels)})()
+    assert compare_to_prediction(rotated, rotated, record, data.X, data.labels).map_error <= ROUNDING
+    # a block that lost a column: maps differ, no alignment
+    lost = compare_to_prediction(W[:, [0, 2, 3]], W[:, [0, 2, 3]], W, data.X, data.labels)
+    assert not lost.same_blocks and lost.aligned_W1 == np.inf and lost.map_errors[0] > 0.01

@@ -201,3 +201,51 @@ def test_bad_input_raises_value_error_naming_the_argument(call, match):
     W, X = rng.normal(size=(3, 2)), rng.normal(size=(3, 5))
     with pytest.raises(ValueError, match=match):
         call(W, X)
+
+
+# ----------------------------------------------------------------------------- the first compilation
+
+
+class _FakeKernel:
+    """What `_announce_first_compilation` reads of a numba dispatcher: compiled signatures, the cache index."""
+
+    def __init__(self, signatures, index_path):
+        self.signatures = signatures
+        self._cache = type("Cache", (), {"_cache_file": type("File", (), {"_index_path": str(index_path)})()})()
+
+
+@pytest.mark.parametrize("signatures,index_exists,announced", [([], False, True), ([], True, False),
+                                                                (["(float64,)"], False, False)])
+def test_first_compilation_is_announced_once(monkeypatch, capsys, tmp_path, signatures, index_exists, announced):
+    from numerics import objective
+
+    index = tmp_path / "kernel.nbi"
+    if index_exists:
+        index.write_bytes(b"")
+    monkeypatch.setattr(objective, "_moment_sums", _FakeKernel(signatures, index))
+    monkeypatch.setattr(objective, "_ANNOUNCED", False)
+    objective._announce_first_compilation()
+    objective._announce_first_compilation()
+    err = capsys.readouterr().err
+    assert err.count("compiling the exact objective") == (1 if announced else 0)
+    if announced:
+        assert err.count("\n") == 1                     # one line
+
+
+@pytest.mark.slow
+def test_a_fresh_numba_cache_prints_one_line_then_none(tmp_path):
+    """Two fresh interpreters on an empty NUMBA_CACHE_DIR: the first compiles (and says so), the second loads."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import numpy as np; from numerics.objective import expected_loss; "
+              "print(expected_loss(np.eye(2), np.eye(2), np.ones((2, 3)), 0.3))")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600,
+                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+            for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    assert runs[0].stdout == runs[1].stdout
+    assert runs[0].stderr.count("compiling the exact objective") == 1
+    assert "compiling" not in runs[1].stderr

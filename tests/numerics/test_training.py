@@ -199,6 +199,68 @@ def test_max_iter_bounds_all_lbfgs_runs_together(memorization):
     assert fit.stages.count("L-BFGS-B restart") <= training.LBFGS["restarts"]
 
 
+@pytest.mark.parametrize("max_iter", [1, 3, 8])
+def test_max_iter_bounds_the_polish_too(memorization, max_iter):
+    """L-BFGS, its restarts and the trust-region polish share one budget (gtol out of reach, polish on)."""
+    fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, gtol=1e-30, max_iter=max_iter)
+    assert fit.n_iter <= max_iter
+    assert len(fit.history) == 1 + fit.n_iter          # the start, then one entry per iteration
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_max_iter_zero_returns_the_start(memorization, tied):
+    """No stage runs, the warm-up neither: the start comes back, with its exact loss."""
+    W1, W2 = random_init(memorization.shape[0], 4, tied=tied, seed=3)
+    fit = train(memorization, 4, SIGMA, LAM, init=W1 if tied else (W1, W2), tied=tied, max_iter=0,
+                warmup=dict(steps=50))
+    assert fit.n_iter == 0 and not any(s.startswith(("L-BFGS", "trust", "mc-warmup")) for s in fit.stages)
+    assert "max_iter = 0" in fit.message
+    # the start is projected on the invariant basis and lifted back (B Bᵀ W = W for W in its span):
+    # a few ulps of ‖W‖ per entry
+    np.testing.assert_allclose(fit.W1, W1, atol=1e-14 * np.abs(W1).max())
+    np.testing.assert_allclose(fit.W2, W1 if tied else W2, atol=1e-14 * np.abs(W1).max())
+    assert fit.loss == pytest.approx(expected_loss(W1, W1 if tied else W2, memorization, SIGMA, LAM), rel=1e-12)
+
+
+def test_lam_is_required_and_train_is_untied_by_default():
+    """λ has no silent default (as in theory.predict), and train keeps loss (6) as printed: W1, W2 independent."""
+    import inspect
+
+    parameters = inspect.signature(train).parameters
+    assert parameters["lam"].default is inspect.Parameter.empty
+    assert parameters["tied"].default is False
+    assert parameters["progress"].default is None
+    with pytest.raises(TypeError, match="lam"):
+        train(np.eye(2), 2, SIGMA)
+
+
+def test_progress_bar_counts_the_iterations(memorization, monkeypatch):
+    """``progress`` reaches a tqdm bar that sees every iteration (shown after 2 s; forced on here)."""
+    bars = []
+
+    class Counting:
+        """A silent stand-in for the tqdm bar that counts its updates."""
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, **kwargs):
+            pass
+
+        def close(self):
+            pass
+
+    def spy(progress, **kwargs):
+        bars.append((progress, kwargs, Counting()))
+        return bars[-1][2]
+
+    monkeypatch.setattr(training, "progress_bar", spy)
+    fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, progress=True)
+    (progress, kwargs, bar), = bars
+    assert progress is True and kwargs["desc"] == "train" and bar.n == fit.n_iter > 0
+
+
 # ----------------------------------------------------------------------------- callback, options, overflow
 
 
@@ -233,12 +295,15 @@ def test_a_callback_that_does_not_stop_changes_nothing(memorization):
 
 
 def test_stage_options_reach_their_stages(memorization):
-    """Per-stage options: no restarts means one L-BFGS run; polish=dict(...) polishes with that budget."""
-    fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, gtol=1e-30, max_iter=15,
-                lbfgs=dict(restarts=0, maxcor=5), polish=dict(max_iter=2))
+    """Per-stage options: no restarts means one L-BFGS run; polish=dict(max_iter=2) caps the polish's
+    iterations (train's max_iter bounds all stages together, test_max_iter_bounds_the_polish_too)."""
+    seen = []
+    fit = train(memorization, 4, SIGMA, LAM, seed=0, tied=True, gtol=1e-30, max_iter=5000,
+                lbfgs=dict(restarts=0, maxcor=5), polish=dict(max_iter=2), callback=lambda r: seen.append(r.stage))
     assert fit.stages.count("L-BFGS-B") == 1 and "L-BFGS-B restart" not in fit.stages
-    assert fit.stages[-1] == "trust-krylov"
-    assert fit.n_iter <= 15 + 2                                   # L-BFGS budget plus the polish's
+    # gtol = 1e-30 is out of reach: L-BFGS stops when its line search stalls, long before 5000 iterations
+    assert fit.stages[-1] == "trust-krylov" and 1 <= seen.count("trust-krylov") <= 2
+    assert fit.n_iter == len(seen) < 5000
     assert training.LBFGS == dict(maxcor=30, restarts=3, maxls=50)  # the defaults are not mutated
 
 

@@ -202,7 +202,7 @@ def test_empty_data_is_named_everywhere(data):
     _, W = data
     empty = np.zeros((6, 0))
     for call in (lambda: memorization_weights(empty, 4, SIGMA, LAM),
-                 lambda: predict(empty, [], 4, SIGMA),
+                 lambda: predict(empty, [], 4, SIGMA, LAM),
                  lambda: train(empty, 4, SIGMA, LAM),
                  lambda: certify(W, W, empty, SIGMA, LAM),
                  lambda: expected_loss(W, W, empty, SIGMA)):

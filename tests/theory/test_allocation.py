@@ -85,10 +85,10 @@ def test_regimes():
     singles = np.array([[-1.5, 2.0, 0, 0, 0, 0], [-1.5, -2.0, 0, 0, 0, 0]]).T
     X = np.concatenate([cluster, singles], axis=1)
     labels = np.array([0] * 8 + [1, 2])
-    wide = predict(X, labels, p=6, sigma=0.1)
+    wide = predict(X, labels, p=6, sigma=0.1, lam=0.0)
     assert wide.regimes == ("generalised", "memorised", "memorised")
     assert wide.p_per_cluster == (4, 1, 1)
-    narrow = predict(X, labels, p=1, sigma=0.1)
+    narrow = predict(X, labels, p=1, sigma=0.1, lam=0.0)
     assert narrow.p_per_cluster == (1, 0, 0) and narrow.regimes == ("centroid", "unused", "unused")
     # strong noise: the spread directions (Λ ≈ 0.7) lose to the singletons (‖x‖² = 6.25)
     noisy = alloc.allocate(X, labels, 3, sigma=2.0, lam=0.0)

@@ -17,7 +17,8 @@ from hypothesis import assume, given, settings, strategies as st
 
 from numerics.compare import cluster_maps
 from theory.errors import AssumptionError
-from theory.predict import (block_weights, expected_representation, generalization_weights, predict,
+from theory.predict import (block_weights, expected_representation, generalization_weights, hybrid_weights,
+                            memorization_weights, partition_weights, predict,
                             predicted_loss, switching_margin, uniform_first_orthogonal)
 
 
@@ -210,3 +211,20 @@ def test_generalization_assumption_errors():
         generalization_weights([first, second], [2, 1], 0.01, 0.0)
     with pytest.raises(ValueError, match="p_per_cluster must have one entry per cluster"):
         generalization_weights([a], [1, 1], 0.1, 0.0)
+
+
+CONSTRUCTORS = [memorization_weights, block_weights, generalization_weights, partition_weights, hybrid_weights]
+
+
+@pytest.mark.parametrize("function", CONSTRUCTORS + [predict], ids=lambda f: f.__name__)
+def test_lam_is_required_and_weights_are_tied(function):
+    """λ has no silent default anywhere (``numerics.training.train`` neither: tests/numerics/test_training.py),
+    and every constructor says that its W is used as W1 = W2 = W."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters
+    assert parameters["lam"].default is inspect.Parameter.empty
+    assert "W1 = W2" in function.__doc__
+    others = {name: None for name, p in parameters.items() if p.default is p.empty and name != "lam"}
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'lam'"):
+        function(**others)
