@@ -30,6 +30,7 @@
 import functools
 import os
 import pathlib
+import sys
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -133,8 +134,7 @@ print(f"training digit norms {np.round(np.linalg.norm(X_digits, axis=0), 2)}")
 print(f"digits: {digit_report.ratio:.0%} of 200 samples copy a training digit's direction "
       f"(cosine rule); ℓ2 rule: {memorization_ratio(digit_samples, X_digits):.0%}")
 figure = show_columns(np.hstack([X_digits, digit_samples[:, :10]]), X_digits, shape=all_digits.shape, order=None,
-                      ncols=5, title="top: the 5 centred training digits; below: 10 samples of eq. (9) "
-                                     "(title: norm | max cosine to a training digit)")
+                      ncols=5, title="eq. (9) on 5 centred digits: training digits (top row), then samples")
 figure.savefig(OUTPUT / "05_digit_samples.png", dpi=100)
 figure
 
@@ -464,4 +464,5 @@ assert aurocs[0.4] < aurocs[0.1]
 own, mem = steering["generalised, mode 0"], steering["memorised"]
 assert mem["share"] - own["share"] > 3 * np.hypot(mem["share_se"], own["share_se"])
 assert mem["moved"][2] < 0.5 * own["moved"][2]                   # small pushes barely move a copy
+assert "torch" not in sys.modules                                # all of it with numpy alone
 print("Tutorial 5: all checks passed.")
