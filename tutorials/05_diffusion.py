@@ -54,10 +54,10 @@ OUTPUT.mkdir(parents=True, exist_ok=True)
 # The data: a mixture of K = 5 Gaussian modes in d = 16 (means at the vertices of a simplex,
 # pairwise cosine −1/4; each mode of rank 3). Two models, as in the paper's experiments:
 #
-# * **memorising**: trained on n = 5 samples, one per mode (pairwise obtuse, so Cor. 3.2
+# * **memorising**: built from n = 5 samples, one per mode (pairwise obtuse, so Cor. 3.2
 #   applies): `memorizing_denoiser(X, p, lam)` is eq. (9) at every σ,
 #   $W(\sigma) = (r_1(\sigma)x_1 \dots r_5(\sigma)x_5)$;
-# * **generalising**: trained on n = 1000 samples, 3 neurons per mode:
+# * **generalising**: built from n = 1000 samples, 3 neurons per mode:
 #   `generalizing_denoiser(X, labels, p_per_cluster, lam)` is eq. (8), one block per mode, at
 #   every σ.
 #
@@ -82,8 +82,8 @@ for sigma in (0.02, 0.2, 2.0):
 
 # %% [markdown]
 # The columns of eq. (9) keep their directions (the training samples) at every σ; only their
-# lengths $r_i(\sigma)\|x_i\|$ shrink as σ grows. The eq. (8) blocks likewise shrink their
-# directions' gains $(\Lambda - n\lambda)/(\Lambda + n_k\sigma^2)$.
+# lengths $r_i(\sigma)\|x_i\|$ shrink as σ grows. The eq. (8) blocks likewise shrink the
+# scales $(\Lambda - n\lambda)/(\Lambda + n_k\sigma^2)$ of their directions.
 #
 # A caveat the package measures rather than hides: both equations assume **stable masks**
 # (every neuron on for its own cluster, off for the others). At the sampler's large σ, noise
@@ -125,7 +125,6 @@ print({key: value.shape for key, value in samples.items()})
 
 # %%
 all_digits = digits()
-mean_digit = all_digits.X.mean(axis=1, keepdims=True)
 X_digits = centred(all_digits.X)[:, least_correlated(centred(all_digits.X), 5)]
 f_digits = memorizing_denoiser(X_digits, p=5, lam=lam)
 digit_samples = ve_sample(f_digits, d=X_digits.shape[0], n_samples=200, sigma_max=10.0, seed=0)
@@ -139,8 +138,8 @@ figure.savefig(OUTPUT / "05_digit_samples.png", dpi=100)
 figure
 
 # %% [markdown]
-# Every sample is one of the five digits — with its own contrast. To see the picture in pixel
-# space, add back the mean digit: `mean_digit + sample`.
+# Almost every sample is one of the five digits, with its own contrast (its norm). To see one
+# in pixel space, add back the mean digit, `all_digits.X.mean(axis=1)`.
 #
 # ## 3. The memorisation ratio, and why cosine
 #
@@ -193,8 +192,8 @@ print(f"{copies.shape[1]} copies; quantiles {quantiles} of the norm ratio: {np.r
 # The norms spread over a factor of about 6 between the 10 % and 90 % quantiles, while every
 # direction is a training sample's. Small norms are rarer than the half-normal says (the
 # picture fails near 0, as expected); the median and the 90 % quantile are of its order. The
-# generalising model obeys the same homogeneity: its samples point along the modes, but their
-# norms spread far more than the data's (derived here, measured below). The authors'
+# generalising model obeys the same homogeneity: its samples point roughly along the modes,
+# but their norms spread far more than the data's (measured below). The authors'
 # multi-noise model adds per-neuron gains and a learnable skip connection (`docs/theory.md`
 # §6), which the closed-form weights of this tutorial do not have.
 
@@ -361,8 +360,8 @@ assert np.allclose(steered(f_hybrid, 0.7, (0.1, 1.0))(Yq, 0.3), f_hybrid(Yq, 0.3
 
 # %% [markdown]
 # Generate 300 samples with the probability-flow sampler (deterministic: the same starting
-# noise for every a), steering for σ in [0.1, 1] — like the authors, the final denoising steps
-# are left unsteered. Label the unsteered samples: copies of a duplicate by the cosine rule
+# noise for every a), steering for σ in [0.1, 1]; the final steps (σ < 0.1) are left
+# unsteered, as the authors leave their last two. Label the unsteered samples: copies of a duplicate by the cosine rule
 # (on the training set without its repeats, since the rule compares two distinct neighbours),
 # and the others by the mode whose mean is nearest in angle. The response: the distance a
 # sample moves, ‖x(a) − x(0)‖.
@@ -400,11 +399,12 @@ for group, members in groups.items():
 #
 # * every response is monotone (Spearman ρ = 1 on average);
 # * generalised samples of the concept's own mode move at once and linearly (a largest-step
-#   share near 1/10, the value of an even change): the push lies in their block's span, where
-#   the denoiser is linear;
+#   share near 1/10, the value of an even change) — in our reading because the push lies in
+#   their block's span, where the denoiser is linear;
 # * memorised samples barely move at small a and then accelerate: a delayed, threshold-like
-#   onset, once the push is large enough to switch on the concept's neurons — but no single
-#   jump (share well below 1), because 300 different starting points cross at different a;
+#   onset, once the push is large enough to switch on the concept's neurons. But no sample
+#   jumps: its largest step carries under a fifth of its total change (1 for a single jump),
+#   and past the onset it moves about linearly, like the others;
 # * generalised samples of the *other* modes respond like the memorised ones. In this model
 #   each mode's block shares no neuron with the concept's block, so for them the concept is
 #   as foreign as for a spike. The smooth response the paper reports for generalised samples
