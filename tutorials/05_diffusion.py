@@ -403,7 +403,8 @@ for group, members in groups.items():
 #   their block's span, where the denoiser is linear;
 # * memorised samples barely move at small a and then accelerate: a delayed, threshold-like
 #   onset, once the push is large enough to switch on the concept's neurons. But no sample
-#   jumps: its largest step carries under a fifth of its total change (1 for a single jump),
+#   jumps: its largest step carries under a third of its total change, about a sixth on
+#   average (1 for a single jump),
 #   and past the onset it moves about linearly, like the others;
 # * generalised samples of the *other* modes respond like the memorised ones. In this model
 #   each mode's block shares no neuron with the concept's block, so for them the concept is
