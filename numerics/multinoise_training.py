@@ -1,0 +1,254 @@
+"""Training the multi-noise ReLU DAE on its exact loss: L-BFGS on `numerics.multinoise_objective`.
+
+`train_multinoise` minimises ``E_u D(θ, e^u) + λ‖θ‖²`` with SciPy's L-BFGS-B in *stages*: each
+stage fixes a quadrature rule built by `adaptive_rule` at its starting point, so that within a
+stage the objective and its gradient are one smooth deterministic function (the rule's nodes
+would otherwise move with the gains' kinks). A stage ends when L-BFGS stops or the relative
+gradient norm ``‖∇L‖/L0`` (``L0 = (1/n)Σ‖x_i‖²``, the loss of the zero network) reaches ``gtol``;
+the point is then re-checked with a fresh rule at the same tolerance, and a new stage (fresh
+rule, fresh L-BFGS memory) starts from the lowest point while that fails. The result carries
+the quadrature error estimate of the last rule.
+
+Like `numerics.solvers.train` it works in the invariant basis of the data and the initial
+encoder (`numerics.solvers.invariant_basis`): the loss is invariant under rotations that fix
+the data, so the iterates stay in that span; only the skip's ``s²σ²d`` needs the full d,
+which the objective's ``noise_dim`` supplies. An optional warm-up takes Monte-Carlo protocol
+steps (`numerics.multinoise_protocol`) first.
+
+>>> import numpy as np
+>>> X = np.random.default_rng(0).normal(size=(6, 3))
+>>> fit = train_multinoise(X, 2, lam=0.05, seed=0, gtol=1e-6)
+>>> fit.converged, fit.rel_grad_norm <= 1e-6, fit.model.W.shape
+(True, True, (6, 2))
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+
+from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint, single_blas_thread
+from numerics.multinoise import MultiNoiseDAE
+from numerics.multinoise_objective import (DEFAULT_RTOL, SIGMA_RANGE, _sigma_range, adaptive_rule,
+                                           multinoise_loss_and_grad)
+from numerics.solvers import invariant_basis, loss_scale
+from numerics.validation import as_matrix, nonnegative, positive_int
+
+
+@dataclass
+class MultiNoiseTrainResult:
+    """Outcome of `train_multinoise`.
+
+    ``model`` the final parameters (full coordinates); ``loss`` the exact multi-noise loss;
+    ``rel_grad_norm = ‖∇L‖/L0``; ``converged``: ``rel_grad_norm ≤ gtol`` under a rule built at
+    the final point; ``quadrature_error`` that rule's relative error estimate and ``n_nodes``
+    its size; ``history`` rows (evaluations, seconds, loss, relative gradient norm) from the
+    exact optimisation's start, one per L-BFGS iteration; ``stages`` what ran.
+    """
+    model: MultiNoiseDAE
+    loss: float
+    grad_norm: float
+    rel_grad_norm: float
+    converged: bool
+    n_iter: int
+    n_eval: int
+    wall_time: float
+    message: str
+    lam: float
+    sigma_min: float
+    sigma_max: float
+    gtol: float
+    quadrature_error: float
+    n_nodes: int
+    stages: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """Scalars only (JSON-ready)."""
+        return {key: getattr(self, key) for key in (
+            "loss", "grad_norm", "rel_grad_norm", "converged", "n_iter", "n_eval", "wall_time", "message", "lam",
+            "sigma_min", "sigma_max", "gtol", "quadrature_error", "n_nodes", "stages")}
+
+
+class _Subspace:
+    """The exact change of coordinates W = B V (B orthonormal, (d, k)); other parameters unchanged."""
+
+    def __init__(self, X, W, reduce=True):
+        self.d = X.shape[0]
+        basis = invariant_basis(X, W) if reduce else None
+        self.basis = basis if basis is not None and basis.shape[1] < self.d else None
+
+    @property
+    def dim(self) -> int:
+        return self.d if self.basis is None else self.basis.shape[1]
+
+    def inward(self, model: MultiNoiseDAE) -> MultiNoiseDAE:
+        if self.basis is None:
+            return model.copy()
+        return MultiNoiseDAE(self.basis.T @ model.W, model.s, model.A1, model.b1, model.A2, model.b2)
+
+    def outward(self, model: MultiNoiseDAE) -> MultiNoiseDAE:
+        if self.basis is None:
+            return model.copy()
+        return MultiNoiseDAE(self.basis @ model.W, model.s, model.A1, model.b1, model.A2, model.b2)
+
+    def data(self, X):
+        return X if self.basis is None else self.basis.T @ X
+
+
+class _StageObjective:
+    """Loss and packed gradient under one fixed rule, with counters and the best points seen."""
+
+    def __init__(self, C, shape, sigma_range, lam, noise_dim, scale):
+        self.C, self.shape, self.sigma_range, self.lam = C, shape, sigma_range, lam
+        self.noise_dim, self.scale = noise_dim, scale
+        self.rule = None
+        self.evaluations = 0
+        self.last = None
+        self.lowest = None          # (theta, loss, rel)
+
+    def __call__(self, theta):
+        if self.last is not None and np.array_equal(theta, self.last[0]):
+            return self.last[1], self.last[2]
+        model = MultiNoiseDAE.unpack(theta, *self.shape)
+        loss, grad = multinoise_loss_and_grad(model, self.C, *self.sigma_range, self.lam, rule=self.rule,
+                                              noise_dim=self.noise_dim)
+        packed = grad.pack()
+        self.evaluations += 1
+        self.last = (theta.copy(), float(loss), packed)
+        rel = float(np.linalg.norm(packed)) / self.scale
+        if self.lowest is None or loss < self.lowest[1]:
+            self.lowest = (self.last[0], float(loss), rel)
+        return float(loss), packed
+
+    def new_rule(self, theta, rtol):
+        model = MultiNoiseDAE.unpack(theta, *self.shape)
+        self.rule = adaptive_rule(model, self.C, *self.sigma_range, rtol=rtol, noise_dim=self.noise_dim)
+        self.last = None
+        self.lowest = None
+        return self(theta)
+
+
+def _initial_model(init, d, p, seed) -> MultiNoiseDAE:
+    if init is None:
+        return MultiNoiseDAE.initial(d, p, seed=seed)
+    if not isinstance(init, MultiNoiseDAE) or init.W.shape != (d, p):
+        raise ValueError(f"init must be None or a MultiNoiseDAE with W of shape ({d}, {p})")
+    return init.copy()
+
+
+def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], seed=0, init=None,
+                     gtol=1e-8, rtol=DEFAULT_RTOL, max_iter=20_000, max_time=None, restarts=8, maxcor=30,
+                     reduce=True, warmup=None, checkpoint=None, checkpoint_every=60.0,
+                     progress=None) -> MultiNoiseTrainResult:
+    """Minimise the exact multi-noise loss from `MultiNoiseDAE.initial` (or ``init``) to ``‖∇L‖/L0 ≤ gtol``.
+
+    ``X`` (d, n) samples as columns; ``lam`` the decay on ``‖θ‖²`` (``decay_from_weight_decay``
+    maps PyTorch's weight decay to it). ``max_iter`` L-BFGS iterations in all, over at most
+    ``1 + restarts`` stages (module docstring); ``max_time`` seconds. ``warmup``: ``None``, or
+    keyword arguments of `numerics.multinoise_protocol.train_multinoise_protocol` (e.g.
+    ``dict(steps=2000, optimizer="adam", lr=3e-3, weight_decay=0.0)``) run first from the
+    initialisation. ``checkpoint=(folder, name)`` saves the current iterate every
+    ``checkpoint_every`` seconds (atomically, with the run's parameters) and resumes from it.
+    """
+    X = as_matrix("X", X, cols_name="n")
+    d, n = X.shape
+    p = positive_int("p", p)
+    lam = nonnegative("lam", lam, symbol="λ")
+    sigma_range = _sigma_range(sigma_min, sigma_max)
+    gtol = nonnegative("gtol", gtol)
+    max_iter = positive_int("max_iter", max_iter)
+    restarts = positive_int("restarts", restarts, minimum=0)
+    model = _initial_model(init, d, p, seed)
+    stages: list = []
+    key = fingerprint(X, model.pack(), lam=lam, sigma=list(sigma_range), gtol=gtol, warmup=warmup or {})
+    started = time.perf_counter()
+    resumed_iter = 0
+    saved = load_checkpoint(*checkpoint) if checkpoint is not None else None
+    if saved is not None:
+        arrays, meta = saved
+        if meta.get("fingerprint") != key:
+            raise ValueError(f"checkpoint {checkpoint} belongs to another run")
+        model = MultiNoiseDAE.unpack(arrays["theta"], d, p)
+        resumed_iter = int(meta["n_iter"])
+        stages.append(f"resumed@{resumed_iter}")
+    elif warmup:
+        from numerics.multinoise_protocol import train_multinoise_protocol
+
+        run = train_multinoise_protocol(X, p, init=model, seed=seed, sigma_min=sigma_range[0],
+                                        sigma_max=sigma_range[1], exact_loss=False, progress=False, **warmup)
+        model = run.model
+        stages.append(f"mc-warmup({run.steps})")
+    space = _Subspace(X, model.W, reduce)
+    if space.basis is not None:
+        stages.append(f"reduced d={d}->{space.dim}")
+    scale = loss_scale(X)
+    fun = _StageObjective(space.data(X), (space.dim, p), sigma_range, lam, d, scale)
+    theta = space.inward(model).pack()
+    history: list = []
+    n_iter = resumed_iter
+    last_save = [time.perf_counter()]
+
+    def save(point):
+        if checkpoint is not None:
+            full = space.outward(MultiNoiseDAE.unpack(point, space.dim, p))
+            save_checkpoint(*checkpoint, {"theta": full.pack()}, {"fingerprint": key, "n_iter": n_iter})
+            last_save[0] = time.perf_counter()
+
+    def out_of_budget():
+        return n_iter >= max_iter or (max_time is not None and time.perf_counter() - started > max_time)
+
+    bar = progress_bar(progress, desc="multi-noise exact", unit="it", mininterval=1.0)
+
+    def callback(intermediate_result):
+        nonlocal n_iter
+        n_iter += 1
+        loss, grad = fun(intermediate_result.x)
+        rel = float(np.linalg.norm(grad)) / scale
+        history.append((fun.evaluations, time.perf_counter() - started, loss, rel))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.8g}", rel_grad=f"{rel:.1e}", refresh=False)
+        if checkpoint is not None and time.perf_counter() - last_save[0] > checkpoint_every:
+            save(intermediate_result.x)
+        if rel <= gtol or out_of_budget():
+            raise StopIteration
+
+    message, converged = "", False
+    with single_blas_thread():
+        try:
+            for stage in range(1 + restarts):
+                loss, grad = fun.new_rule(theta, rtol)
+                rel = float(np.linalg.norm(grad)) / scale
+                if stage == 0:
+                    history.append((fun.evaluations, time.perf_counter() - started, loss, rel))
+                if rel <= gtol:
+                    converged = True
+                    message = f"converged: relative gradient norm {rel:.2e} <= {gtol:.0e}"
+                    break
+                if out_of_budget():
+                    message = f"stopped by max_iter/max_time at relative gradient norm {rel:.2e}"
+                    break
+                stages.append(f"L-BFGS-B stage {stage + 1} ({fun.rule.size} nodes)")
+                out = scipy.optimize.minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
+                                              options=dict(maxiter=max(max_iter - n_iter, 1), maxcor=maxcor,
+                                                           maxfun=10 * max_iter, ftol=0.0, gtol=0.0, maxls=50))
+                message = str(out.message)
+                theta = fun.lowest[0]
+            else:
+                loss, grad = fun.new_rule(theta, rtol)
+                rel = float(np.linalg.norm(grad)) / scale
+                converged = rel <= gtol
+                message = f"{1 + restarts} stages: relative gradient norm {rel:.2e}; {message}"
+        finally:
+            bar.close()
+    save(theta)
+    final = space.outward(MultiNoiseDAE.unpack(theta, space.dim, p))
+    grad_norm = float(np.linalg.norm(grad))
+    return MultiNoiseTrainResult(model=final, loss=float(loss), grad_norm=grad_norm, rel_grad_norm=grad_norm / scale,
+                                 converged=bool(converged), n_iter=n_iter, n_eval=fun.evaluations,
+                                 wall_time=time.perf_counter() - started, message=message, lam=lam,
+                                 sigma_min=sigma_range[0], sigma_max=sigma_range[1], gtol=gtol,
+                                 quadrature_error=fun.rule.relative_error, n_nodes=fun.rule.size,
+                                 stages=stages, history=history)
