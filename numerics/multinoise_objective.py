@@ -28,10 +28,10 @@ adds ``wd·θ`` to every parameter's gradient. The step direction is therefore
 
 **Quadrature.** D is analytic in ``u = log σ`` except where g has kinks (`MultiNoiseDAE.kinks`),
 so [u_min, u_max] is split there and each piece gets a Gauss–Legendre rule
-(`scipy.special.roots_legendre`) with ``max(min_nodes, ⌈density·length⌉)`` nodes: the error
-decays exponentially in the number of nodes. `adaptive_rule` doubles ``density`` and
-``min_nodes`` until two successive rules agree to ``rtol`` (default `DEFAULT_RTOL`) relative,
-and keeps the finer one; the difference is its reported error estimate.
+(`scipy.special.roots_legendre`): the error decays exponentially in the number of nodes.
+`adaptive_rule` doubles each piece's nodes until the piece agrees with twice its nodes to its
+share of ``rtol`` (default `DEFAULT_RTOL`) relative; the differences sum to the reported
+error estimate.
 
 >>> import numpy as np
 >>> from numerics.multinoise import MultiNoiseDAE
@@ -168,7 +168,8 @@ class QuadratureRule:
 
     def placed(self, model: MultiNoiseDAE) -> "QuadratureRule":
         """This rule on the model's kinks: the same counts per piece when the number of pieces
-        is unchanged, else a fresh `quadrature_rule` with the same density and minimum."""
+        is unchanged, else a composite rule with the rule's mean density and smallest count
+        (accurate in practice; `adaptive_rule` at the new point is the checked one)."""
         if not self.follows_kinks or self.size == 1:
             return self
         u_min, u_max = float(self.breakpoints[0]), float(self.breakpoints[-1])
@@ -222,33 +223,54 @@ def _data_value(model, X, rule, noise_dim) -> float:
                      for k, (w, sigma) in enumerate(zip(rule.weights, sigmas))))
 
 
-def adaptive_rule(model: MultiNoiseDAE, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], *,
-                  rtol=DEFAULT_RTOL, density=4.0, min_nodes=2, max_doublings=6, noise_dim=None) -> QuadratureRule:
-    """The first `quadrature_rule` whose value agrees with the one at half the nodes to ``rtol``.
+def _piece_value(model, X, left, right, count, length, noise_dim) -> float:
+    """``(1/L)∫_left^right D(θ, e^u) du`` by ``count``-point Gauss–Legendre."""
+    x, w = roots_legendre(count)
+    half = 0.5 * (right - left)
+    sigmas = np.exp(left + half * (x + 1.0))
+    gains = model.gains(sigmas)
+    return float(sum(weight * half / length * noise_level_terms(model.W, gains[:, k], model.s, X, sigma,
+                                                                 noise_dim=noise_dim, need_grad=False).value
+                     for k, (weight, sigma) in enumerate(zip(w, sigmas))))
 
-    Doubles ``density`` and ``min_nodes`` from the given start; returns the finer rule of the
-    agreeing pair with ``error_estimate = |Q_coarse − Q_fine|`` (a conservative estimate of
-    the finer rule's error, which converges exponentially) and ``value = Q_fine``. Raises
-    ``RuntimeError`` if ``max_doublings`` doublings do not reach ``rtol``.
+
+def adaptive_rule(model: MultiNoiseDAE, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], *,
+                  rtol=DEFAULT_RTOL, density=4.0, min_nodes=3, max_doublings=6, noise_dim=None) -> QuadratureRule:
+    """A composite rule on the gains' pieces, each refined until it agrees with twice its nodes.
+
+    Piece k starts with ``max(min_nodes, ⌈density·ℓ_k⌉)`` nodes; while its value differs from
+    the rule with twice the nodes by more than its share ``rtol·|Q|·ℓ_k/L`` of the tolerance,
+    its count doubles. The rule keeps the last count that passed (Gauss–Legendre converges
+    exponentially, so the difference is an estimate of that count's error); ``error_estimate``
+    is the sum of the pieces' differences and ``value`` the rule's Q. Raises ``RuntimeError``
+    if a piece needs more than ``max_doublings`` doublings.
     """
     X = as_matrix("X", X, rows=model.d, cols_name="n")
     rtol = positive("rtol", rtol)
-    coarse = quadrature_rule(model, sigma_min, sigma_max, density=density, min_nodes=min_nodes)
-    if coarse.size == 1:
-        value = _data_value(model, X, coarse, noise_dim)
-        return QuadratureRule(**{**coarse.__dict__, "error_estimate": 0.0, "value": value})
-    coarse_value = _data_value(model, X, coarse, noise_dim)
-    for _ in range(max_doublings):
-        density, min_nodes = 2.0 * density, 2 * min_nodes
-        fine = quadrature_rule(model, sigma_min, sigma_max, density=density, min_nodes=min_nodes)
-        fine_value = _data_value(model, X, fine, noise_dim)
-        error = abs(fine_value - coarse_value)
-        if error <= rtol * abs(fine_value):
-            return QuadratureRule(**{**fine.__dict__, "error_estimate": error, "value": fine_value})
-        coarse_value = fine_value
+    start = quadrature_rule(model, sigma_min, sigma_max, density=density, min_nodes=min_nodes)
+    if start.size == 1:
+        value = _data_value(model, X, start, noise_dim)
+        return QuadratureRule(**{**start.__dict__, "error_estimate": 0.0, "value": value})
+    ends = start.breakpoints
+    length = float(ends[-1] - ends[0])
+    counts = list(start.counts)
+    coarse = [_piece_value(model, X, a, b, c, length, noise_dim) for a, b, c in zip(ends[:-1], ends[1:], counts)]
+    fine = [_piece_value(model, X, a, b, 2 * c, length, noise_dim) for a, b, c in zip(ends[:-1], ends[1:], counts)]
+    for _ in range(max_doublings + 1):
+        total = abs(sum(fine))
+        failing = [k for k in range(len(counts))
+                   if abs(fine[k] - coarse[k]) > rtol * total * (ends[k + 1] - ends[k]) / length]
+        if not failing:
+            rule = _composite(ends[0], ends[-1], ends[1:-1], sum(counts) / length, min(counts), counts)
+            error = float(sum(abs(f - c) for f, c in zip(fine, coarse)))
+            return QuadratureRule(**{**rule.__dict__, "error_estimate": error, "value": float(sum(coarse))})
+        for k in failing:
+            counts[k] *= 2
+            coarse[k] = fine[k]
+            fine[k] = _piece_value(model, X, ends[k], ends[k + 1], 2 * counts[k], length, noise_dim)
+    worst = max(abs(f - c) for f, c in zip(fine, coarse)) / max(abs(sum(fine)), 1e-300)
     raise RuntimeError(f"quadrature did not reach rtol = {rtol:g} after {max_doublings} doublings "
-                       f"(last relative change {error / max(abs(fine_value), 1e-300):.2e}, "
-                       f"{fine.size} nodes)")
+                       f"(largest piece difference {worst:.2e} relative, {sum(counts)} nodes)")
 
 
 # ----------------------------------------------------------------------------- the objective

@@ -36,6 +36,8 @@ from numerics.multinoise_objective import (DEFAULT_RTOL, SIGMA_RANGE, _sigma_ran
 from numerics.solvers import invariant_basis, loss_scale
 from numerics.validation import as_matrix, nonnegative, positive_int
 
+LOG_GAIN_LIMIT = 200.0   # |log g| beyond this (g ≈ 1e87) is a runaway trial step, not a model
+
 
 @dataclass
 class MultiNoiseTrainResult:
@@ -107,12 +109,17 @@ class _StageObjective:
         self.rule = None
         self.evaluations = 0
         self.last = None
-        self.lowest = None          # (theta, loss, rel)
+        self.lowest = None          # (theta, loss, rel): where an unconverged stage continues
+        self.best = None            # smallest relative gradient norm: the convergence test
 
     def __call__(self, theta):
         if self.last is not None and np.array_equal(theta, self.last[0]):
             return self.last[1], self.last[2]
         model = MultiNoiseDAE.unpack(theta, *self.shape)
+        log_gains = model.gain_layers(self.rule.placed(model).nodes)[2]
+        if np.max(np.abs(log_gains)) > LOG_GAIN_LIMIT:
+            # A line-search trial step far out: L-BFGS-B backtracks from an infinite value.
+            return np.inf, np.zeros_like(theta)
         loss, grad = multinoise_loss_and_grad(model, self.C, *self.sigma_range, self.lam, rule=self.rule,
                                               noise_dim=self.noise_dim)
         packed = grad.pack()
@@ -121,13 +128,14 @@ class _StageObjective:
         rel = float(np.linalg.norm(packed)) / self.scale
         if self.lowest is None or loss < self.lowest[1]:
             self.lowest = (self.last[0], float(loss), rel)
+        if self.best is None or rel < self.best[2]:
+            self.best = (self.last[0], float(loss), rel)
         return float(loss), packed
 
     def new_rule(self, theta, rtol):
         model = MultiNoiseDAE.unpack(theta, *self.shape)
         self.rule = adaptive_rule(model, self.C, *self.sigma_range, rtol=rtol, noise_dim=self.noise_dim)
-        self.last = None
-        self.lowest = None
+        self.last = self.lowest = self.best = None
         return self(theta)
 
 
@@ -235,7 +243,9 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
                                               options=dict(maxiter=max(max_iter - n_iter, 1), maxcor=maxcor,
                                                            maxfun=10 * max_iter, ftol=0.0, gtol=0.0, maxls=50))
                 message = str(out.message)
-                theta = fun.lowest[0]
+                # At the rounding floor the lowest loss and the smallest gradient part ways: a stage
+                # that reached gtol hands its best-gradient point to the fresh-rule check.
+                theta = fun.best[0] if fun.best[2] <= gtol else fun.lowest[0]
             else:
                 loss, grad = fun.new_rule(theta, rtol)
                 rel = float(np.linalg.norm(grad)) / scale
