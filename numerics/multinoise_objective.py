@@ -168,8 +168,9 @@ class QuadratureRule:
 
     def placed(self, model: MultiNoiseDAE) -> "QuadratureRule":
         """This rule on the model's kinks: the same counts per piece when the number of pieces
-        is unchanged, else a composite rule with the rule's mean density and smallest count
-        (accurate in practice; `adaptive_rule` at the new point is the checked one)."""
+        is unchanged, else a composite rule with the rule's mean density and its starting
+        minimum per piece (accurate in practice; `adaptive_rule` at the new point is the
+        checked one)."""
         if not self.follows_kinks or self.size == 1:
             return self
         u_min, u_max = float(self.breakpoints[0]), float(self.breakpoints[-1])
@@ -261,7 +262,7 @@ def adaptive_rule(model: MultiNoiseDAE, X, sigma_min=SIGMA_RANGE[0], sigma_max=S
         failing = [k for k in range(len(counts))
                    if abs(fine[k] - coarse[k]) > rtol * total * (ends[k + 1] - ends[k]) / length]
         if not failing:
-            rule = _composite(ends[0], ends[-1], ends[1:-1], sum(counts) / length, min(counts), counts)
+            rule = _composite(ends[0], ends[-1], ends[1:-1], max(density, sum(counts) / length), min_nodes, counts)
             error = float(sum(abs(f - c) for f, c in zip(fine, coarse)))
             return QuadratureRule(**{**rule.__dict__, "error_estimate": error, "value": float(sum(coarse))})
         for k in failing:

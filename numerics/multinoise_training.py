@@ -6,8 +6,11 @@ stage the objective and its gradient are one smooth deterministic function (the 
 would otherwise move with the gains' kinks). A stage ends when L-BFGS stops or the relative
 gradient norm ``‖∇L‖/L0`` (``L0 = (1/n)Σ‖x_i‖²``, the loss of the zero network) reaches ``gtol``;
 the point is then re-checked with a fresh rule at the same tolerance, and a new stage (fresh
-rule, fresh L-BFGS memory) starts from the lowest point while that fails. The result carries
-the quadrature error estimate of the last rule.
+rule, fresh L-BFGS memory) starts from the lowest point while each stage at least halves the
+gradient norm. L-BFGS stalls where the loss's rounding hides further decrease; a trust-region
+Newton polish (`scipy.optimize.minimize(method="trust-krylov")`, Hessian-vector products by
+central differences of the exact gradient, as `numerics.solvers.train`) then takes the
+gradient below ``gtol``. The result carries the quadrature error estimate of the last rule.
 
 Like `numerics.solvers.train` it works in the invariant basis of the data and the initial
 encoder (`numerics.solvers.invariant_basis`): the loss is invariant under rotations that fix
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.optimize
 
+from numerics.certify import HVP_STEP
 from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint, single_blas_thread
 from numerics.multinoise import MultiNoiseDAE
 from numerics.multinoise_objective import (DEFAULT_RTOL, SIGMA_RANGE, _sigma_range, adaptive_rule,
@@ -148,14 +152,16 @@ def _initial_model(init, d, p, seed) -> MultiNoiseDAE:
 
 
 def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], seed=0, init=None,
-                     gtol=1e-8, rtol=DEFAULT_RTOL, max_iter=20_000, max_time=None, restarts=8, maxcor=30,
-                     reduce=True, warmup=None, checkpoint=None, checkpoint_every=60.0,
-                     progress=None) -> MultiNoiseTrainResult:
+                     gtol=1e-8, rtol=DEFAULT_RTOL, max_iter=20_000, max_time=None, restarts=4, maxcor=30,
+                     polish=True, polish_iter=100, reduce=True, warmup=None, checkpoint=None,
+                     checkpoint_every=60.0, progress=None) -> MultiNoiseTrainResult:
     """Minimise the exact multi-noise loss from `MultiNoiseDAE.initial` (or ``init``) to ``‖∇L‖/L0 ≤ gtol``.
 
     ``X`` (d, n) samples as columns; ``lam`` the decay on ``‖θ‖²`` (``decay_from_weight_decay``
     maps PyTorch's weight decay to it). ``max_iter`` L-BFGS iterations in all, over at most
-    ``1 + restarts`` stages (module docstring); ``max_time`` seconds. ``warmup``: ``None``, or
+    ``1 + restarts`` stages (module docstring), then, if the gradient is still above ``gtol``,
+    at most ``polish_iter`` trust-region Newton steps (``polish``; Hessian-vector products are
+    central differences of the exact gradient); ``max_time`` seconds. ``warmup``: ``None``, or
     keyword arguments of `numerics.multinoise_protocol.train_multinoise_protocol` (e.g.
     ``dict(steps=2000, optimizer="adam", lr=3e-3, weight_decay=0.0)``) run first from the
     initialisation. ``checkpoint=(folder, name)`` saves the current iterate every
@@ -223,34 +229,55 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
         if rel <= gtol or out_of_budget():
             raise StopIteration
 
+    def hessp(point, vector):
+        """Central difference of the stage's exact gradient (step as in `numerics.certify`)."""
+        norm = float(np.linalg.norm(vector))
+        if norm == 0.0 or not np.all(np.isfinite(vector)):
+            return np.zeros_like(vector)
+        h = HVP_STEP * max(float(np.linalg.norm(point)), 1.0) / norm
+        return (fun(point + h * vector)[1] - fun(point - h * vector)[1]) / (2.0 * h)
+
+    def check(point):
+        loss, grad = fun.new_rule(point, rtol)
+        return loss, grad, float(np.linalg.norm(grad)) / scale
+
     message, converged = "", False
     with single_blas_thread():
         try:
+            loss, grad, rel = check(theta)
+            history.append((fun.evaluations, time.perf_counter() - started, loss, rel))
+            previous = np.inf
             for stage in range(1 + restarts):
-                loss, grad = fun.new_rule(theta, rtol)
-                rel = float(np.linalg.norm(grad)) / scale
-                if stage == 0:
-                    history.append((fun.evaluations, time.perf_counter() - started, loss, rel))
-                if rel <= gtol:
-                    converged = True
-                    message = f"converged: relative gradient norm {rel:.2e} <= {gtol:.0e}"
+                # L-BFGS stops when its line search cannot resolve a decrease (the loss's rounding
+                # floor) or its curvature pairs go stale; fresh memory and a fresh rule from the
+                # best point move on while each stage at least halves the gradient norm.
+                if rel <= gtol or out_of_budget() or rel > 0.5 * previous:
                     break
-                if out_of_budget():
-                    message = f"stopped by max_iter/max_time at relative gradient norm {rel:.2e}"
-                    break
+                previous = rel
                 stages.append(f"L-BFGS-B stage {stage + 1} ({fun.rule.size} nodes)")
                 out = scipy.optimize.minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
                                               options=dict(maxiter=max(max_iter - n_iter, 1), maxcor=maxcor,
                                                            maxfun=10 * max_iter, ftol=0.0, gtol=0.0, maxls=50))
                 message = str(out.message)
-                # At the rounding floor the lowest loss and the smallest gradient part ways: a stage
-                # that reached gtol hands its best-gradient point to the fresh-rule check.
+                # At the rounding floor the lowest loss and the smallest gradient part ways.
                 theta = fun.best[0] if fun.best[2] <= gtol else fun.lowest[0]
-            else:
-                loss, grad = fun.new_rule(theta, rtol)
-                rel = float(np.linalg.norm(grad)) / scale
-                converged = rel <= gtol
-                message = f"{1 + restarts} stages: relative gradient norm {rel:.2e}; {message}"
+                loss, grad, rel = check(theta)
+            if rel > gtol and polish and not out_of_budget():
+                # Newton steps need no resolvable loss decrease: past L-BFGS's floor they keep
+                # shrinking the gradient (trust region with finite-difference Hessian products).
+                stages.append(f"trust-krylov ({fun.rule.size} nodes)")
+                try:
+                    out = scipy.optimize.minimize(fun, theta, jac=True, hessp=hessp, method="trust-krylov",
+                                                  callback=callback, options=dict(maxiter=polish_iter,
+                                                                                  gtol=0.5 * gtol * scale))
+                    message = str(out.message)
+                except (ValueError, FloatingPointError) as error:
+                    message = f"trust-krylov polish stopped ({error}); best iterate kept"
+                theta = fun.best[0]
+                loss, grad, rel = check(theta)
+            converged = rel <= gtol
+            message = (f"converged: relative gradient norm {rel:.2e} <= {gtol:.0e}" if converged else
+                       f"stopped at relative gradient norm {rel:.2e}: {message}")
         finally:
             bar.close()
     save(theta)
