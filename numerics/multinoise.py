@@ -20,7 +20,7 @@ where a first-layer unit's pre-activation ``A1_k log σ + b1_k`` crosses zero (`
 ((6, 3), True)
 >>> theta = model.pack()
 >>> theta.shape, np.array_equal(MultiNoiseDAE.unpack(theta, 6, 4).W, model.W)
-((45,), True)
+((53,), True)
 """
 from __future__ import annotations
 

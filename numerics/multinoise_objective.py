@@ -38,7 +38,7 @@ error estimate.
 >>> X = np.random.default_rng(0).normal(size=(5, 4))
 >>> model = MultiNoiseDAE.initial(5, 3, seed=1)
 >>> loss, grad = multinoise_loss_and_grad(model, X, 0.02, 2.0, lam=0.1)
->>> grad.W.shape, loss > 0
+>>> grad.W.shape, bool(loss > 0)
 ((5, 3), True)
 """
 from __future__ import annotations
