@@ -122,17 +122,20 @@ def sampling_summary(model, X, sampler, ratio, *, n_samples=64, seed=0, clamps=(
     return out
 
 
-def manifest(sampler, ratio, *, names=("memorise", "generalise"), methods=("exact",), seed=0, n_samples=64,
-             path=None, steps=100_000) -> dict:
-    """Train, sample and score each case; the numbers with the parameters that produced them.
+RUNS = (("memorise", "exact"), ("generalise", "exact"))
+
+
+def manifest(sampler, ratio, *, runs=RUNS, seed=0, n_samples=64, path=None, steps=100_000) -> dict:
+    """Train, sample and score each (case, method) of ``runs``; the numbers with the parameters that produced them.
 
     ``path``: also written there atomically as JSON.
     """
+    names = sorted({name for name, _ in runs})
     record = dict(parameters=dict(cases={name: CASES[name] for name in names}, seed=seed, n_samples=n_samples,
                                   protocols={name: PROTOCOLS[CASES[name]["protocol"]] for name in names},
                                   protocol_steps=steps, threshold="1/3", sampler=getattr(sampler, "__module__", "")),
                   cases={})
-    for name, method in itertools.product(names, methods):
+    for name, method in runs:
         started = time.perf_counter()
         case = train_case(name, method=method, seed=seed, steps=steps)
         entry = dict(training=case.summary, lam=case.lam, d=case.X.shape[0], n=case.X.shape[1], p=case.model.p,
@@ -154,7 +157,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from numerics.diffusion import memorization_ratio, ve_sample
 
-    record = manifest(ve_sample, memorization_ratio, methods=tuple(args.method), path=args.out, steps=args.steps)
+    runs = tuple(itertools.product(("memorise", "generalise"), args.method))
+    record = manifest(ve_sample, memorization_ratio, runs=runs, path=args.out, steps=args.steps)
     for key, entry in record["cases"].items():
         for clamp, scores in entry["sampling"].items():
             print(f"{key:22s} {clamp:9s} ℓ2 {scores['ratio_l2']:.3f}  cosine {scores['ratio_cosine']:.3f}")

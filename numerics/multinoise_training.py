@@ -153,7 +153,7 @@ def _initial_model(init, d, p, seed) -> MultiNoiseDAE:
 
 def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], seed=0, init=None,
                      gtol=1e-8, rtol=DEFAULT_RTOL, max_iter=20_000, max_time=None, restarts=4, maxcor=30,
-                     polish=True, polish_iter=100, reduce=True, warmup=None, checkpoint=None,
+                     polish=True, polish_iter=100, snap_tol=1e-3, reduce=True, warmup=None, checkpoint=None,
                      checkpoint_every=60.0, progress=None) -> MultiNoiseTrainResult:
     """Minimise the exact multi-noise loss from `MultiNoiseDAE.initial` (or ``init``) to ``‖∇L‖/L0 ≤ gtol``.
 
@@ -161,7 +161,9 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
     maps PyTorch's weight decay to it). ``max_iter`` L-BFGS iterations in all, over at most
     ``1 + restarts`` stages (module docstring), then, if the gradient is still above ``gtol``,
     at most ``polish_iter`` trust-region Newton steps (``polish``; Hessian-vector products are
-    central differences of the exact gradient); ``max_time`` seconds. ``warmup``: ``None``, or
+    central differences of the exact gradient); ``max_time`` seconds. Before each stage, encoder
+    columns and gain units smaller than ``snap_tol`` times the largest are set to zero if that
+    does not raise the loss (their zero is a non-smooth point both optimisers approach slowly). ``warmup``: ``None``, or
     keyword arguments of `numerics.multinoise_protocol.train_multinoise_protocol` (e.g.
     ``dict(steps=2000, optimizer="adam", lr=3e-3, weight_decay=0.0)``) run first from the
     initialisation. ``checkpoint=(folder, name)`` saves the current iterate every
@@ -241,6 +243,27 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
         loss, grad = fun.new_rule(point, rtol)
         return loss, grad, float(np.linalg.norm(grad)) / scale
 
+    def snapped(point, loss, grad, rel):
+        """Vanishing columns and gain units set to zero when that does not raise the loss.
+
+        Their terms are positively homogeneous (degree 2), so they shrink only linearly and hold
+        L-BFGS and Newton near their non-smooth zero; at zero their gradient is exactly zero.
+        """
+        model = MultiNoiseDAE.unpack(point, space.dim, p)
+        columns = np.linalg.norm(model.W, axis=0)
+        units = np.maximum(np.hypot(model.A1, model.b1), np.linalg.norm(model.A2, axis=0))
+        small_columns = (columns > 0) & (columns <= snap_tol * columns.max())
+        small_units = (units > 0) & (units <= snap_tol * units.max())
+        if not (small_columns.any() or small_units.any()):
+            return point, loss, grad, rel
+        model.W[:, small_columns] = 0.0
+        model.A1[small_units], model.b1[small_units], model.A2[:, small_units] = 0.0, 0.0, 0.0
+        candidate = check(model.pack())
+        if candidate[0] > loss + rtol * abs(loss):           # within the quadrature accuracy
+            return point, *check(point)
+        stages.append(f"zeroed {int(small_columns.sum())} columns, {int(small_units.sum())} gain units")
+        return (model.pack(), *candidate)
+
     message, converged = "", False
     with single_blas_thread():
         try:
@@ -254,6 +277,7 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
                 if rel <= gtol or out_of_budget() or rel > 0.5 * previous:
                     break
                 previous = rel
+                theta, loss, grad, rel = snapped(theta, loss, grad, rel)
                 stages.append(f"L-BFGS-B stage {stage + 1} ({fun.rule.size} nodes)")
                 out = scipy.optimize.minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
                                               options=dict(maxiter=max(max_iter - n_iter, 1), maxcor=maxcor,
@@ -262,6 +286,8 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
                 # At the rounding floor the lowest loss and the smallest gradient part ways.
                 theta = fun.best[0] if fun.best[2] <= gtol else fun.lowest[0]
                 loss, grad, rel = check(theta)
+            if rel > gtol:
+                theta, loss, grad, rel = snapped(theta, loss, grad, rel)
             if rel > gtol and polish and not out_of_budget():
                 # Newton steps need no resolvable loss decrease: past L-BFGS's floor they keep
                 # shrinking the gradient (trust region with finite-difference Hessian products).
