@@ -105,7 +105,9 @@ def sampling_summary(model, X, sampler, ratio, *, n_samples=64, seed=0, clamps=(
     ``sampler(denoiser, d, n_samples, seed=..., clamp=...)`` returns samples (d, n_samples);
     ``ratio(samples, X, metric=...)`` the fraction memorised. Also reports the samples' norms
     against the training norms (a bias-free DAE is positively homogeneous: it pins directions,
-    not norms) and their largest cosine to a training sample.
+    not norms), their largest cosine to a training sample, and how many live neurons are on at
+    the final samples (``active_neurons[k]`` samples with k on: one means a single stored
+    direction, more a blend).
     """
     out = {}
     unit = X / np.linalg.norm(X, axis=0)
@@ -113,8 +115,11 @@ def sampling_summary(model, X, sampler, ratio, *, n_samples=64, seed=0, clamps=(
         samples = sampler(model, X.shape[0], n_samples, seed=seed, clamp=clamp)
         norms = np.linalg.norm(samples, axis=0)
         cosines = np.sort((samples / np.maximum(norms, 1e-300)).T @ unit, axis=1)[:, ::-1]
+        live = np.linalg.norm(model.W, axis=0) > 1e-6 * np.linalg.norm(model.W, axis=0).max()
+        active = np.sum((model.W[:, live].T @ samples) > 0.0, axis=0)
         out["clamp" if clamp else "no clamp"] = dict(
             ratio_l2=float(ratio(samples, X, metric="l2")), ratio_cosine=float(ratio(samples, X, metric="cosine")),
+            active_neurons=np.bincount(active, minlength=int(live.sum()) + 1).tolist(),
             sample_norm_quartiles=np.percentile(norms, [25, 50, 75]).tolist(),
             training_norm_range=[float(np.linalg.norm(X, axis=0).min()), float(np.linalg.norm(X, axis=0).max())],
             best_cosine_quartiles=np.percentile(cosines[:, 0], [25, 50, 75]).tolist(),
