@@ -14,9 +14,6 @@ and on unit-normalised vectors (``metric="cosine"``). The sampler and the rule a
 (`numerics.diffusion.ve_sample` and `memorization_ratio` by default), so the same numbers can
 be produced with any implementation of that interface.
 
-``five_separable_faces`` picks, like the authors' hand-picked indices ("picked for strong
-separability"), the 5 faces whose largest pairwise cosine is smallest (greedy search).
-
 >>> sorted(CASES)
 ['generalise', 'memorise']
 """
@@ -43,31 +40,11 @@ CASES = {
 }
 
 
-def five_separable_faces(size=32, count=5) -> np.ndarray:
-    """Indices of ``count`` of the 100 faces with the smallest largest pairwise cosine (greedy from each start)."""
-    X = faces(size=size)
-    U = X / np.linalg.norm(X, axis=0)
-    cosines = U.T @ U
-    np.fill_diagonal(cosines, -np.inf)
-    best = None
-    for start in range(X.shape[1]):
-        chosen = [start]
-        while len(chosen) < count:
-            rest = [j for j in range(X.shape[1]) if j not in chosen]
-            chosen.append(min(rest, key=lambda j: float(np.max(cosines[j, chosen]))))
-        worst = max(cosines[a, b] for a, b in itertools.combinations(chosen, 2))
-        if best is None or worst < best[0]:
-            best = (worst, sorted(chosen))
-    return np.array(best[1])
-
-
 def case_data(name: str, seed=0) -> np.ndarray:
     """The training faces of a case (columns, d = size²)."""
     config = CASES[name]
     if config["faces"] == "random-5":
         return faces(n=5, seed=seed, size=config["size"])
-    if config["faces"] == "separable-5":
-        return faces(size=config["size"])[:, five_separable_faces(config["size"])]
     return faces(size=config["size"])
 
 

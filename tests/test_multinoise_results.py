@@ -4,16 +4,13 @@ The sampler and the 1/3 rule here are the local stand-ins of ``tests/multinoise_
 """
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 from multinoise_sampling import memorization_ratio, ve_sample
-from numerics.data import faces
 from numerics.denoisers import f_emp
 from numerics.multinoise import MultiNoiseDAE
-from numerics.multinoise_results import five_separable_faces, sampling_summary, train_case
+from numerics.multinoise_results import sampling_summary, train_case
 
 
 def test_local_sampler_reproduces_training_points_with_the_optimal_denoiser():
@@ -25,19 +22,6 @@ def test_local_sampler_reproduces_training_points_with_the_optimal_denoiser():
     samples = ve_sample(lambda Y, sigma: f_emp(Y, X, sigma), 16, 64, seed=1)
     assert memorization_ratio(samples, X) >= 0.9
     assert memorization_ratio(samples, X, metric="cosine") >= 0.9
-
-
-def test_five_separable_faces_beat_a_random_five():
-    chosen = five_separable_faces(size=16)
-    X = faces(size=16)
-    unit = X / np.linalg.norm(X, axis=0)
-
-    def worst(index):
-        return max(float(unit[:, a] @ unit[:, b]) for a, b in itertools.combinations(index, 2))
-
-    assert len(set(chosen.tolist())) == 5
-    random_five = np.sort(np.random.default_rng(0).choice(100, 5, replace=False))
-    assert worst(chosen) <= worst(random_five)
 
 
 def test_sampling_summary_counts_memorised_samples():
