@@ -57,11 +57,12 @@ import scipy.sparse.linalg
 from numpy.polynomial import legendre
 from scipy.special import roots_legendre
 
-from numerics.certify import FD_RESOLUTION, HVP_STEP
+from numerics.certify import HVP_STEP
 from numerics.gaussian import relu_second_moment
 from numerics.multinoise import MultiNoiseDAE
 from numerics.multinoise_objective import (SIGMA_RANGE, _checked, adaptive_rule, multinoise_loss,
                                            multinoise_loss_and_grad, noise_level_terms)
+from numerics.multinoise_symmetries import Layout, symmetry_tangents, zero_sets
 from numerics.objective import expected_loss_and_grad
 from numerics.solvers import invariant_basis, loss_scale
 from numerics.validation import positive_int
@@ -118,132 +119,6 @@ class MultiNoiseCertificate:
                 f"{len(self.zero_columns)} zero columns (ratio {self.zero_column_ratio:.4f}), "
                 f"{len(self.zero_units)} zero gain units (ratio {self.zero_unit_ratio:.4f}), "
                 f"{self.n_symmetry} symmetry directions removed")
-
-
-# ----------------------------------------------------------------------------- coordinates
-
-
-class _Layout:
-    """Index sets of the packed vector (`MultiNoiseDAE.pack`) of a (k, p) model."""
-
-    def __init__(self, k: int, p: int):
-        self.k, self.p = k, p
-        self.W = np.arange(k * p).reshape(k, p)
-        start = k * p
-        self.s = start
-        self.A1 = start + 1 + np.arange(p)
-        self.b1 = start + 1 + p + np.arange(p)
-        self.A2 = start + 1 + 2 * p + np.arange(p * p).reshape(p, p)
-        self.b2 = start + 1 + 2 * p + p * p + np.arange(p)
-        self.size = start + 1 + 3 * p + p * p
-
-
-def _zero_sets(model: MultiNoiseDAE, zero_tol: float, step: float):
-    columns = np.linalg.norm(model.W, axis=0)
-    zero_columns = (columns <= zero_tol * max(columns.max(), 1e-300)) | (columns <= FD_RESOLUTION * step)
-    units = np.maximum(np.maximum(np.abs(model.A1), np.abs(model.b1)), np.linalg.norm(model.A2, axis=0))
-    zero_units = (units <= zero_tol * max(units.max(), 1e-300)) | (units <= FD_RESOLUTION * step)
-    return zero_columns, zero_units
-
-
-def _unit_groups(model: MultiNoiseDAE, zero_units, u_range):
-    """Gain units that switch together over [u_min, u_max]: the always-on ones, the dead ones, and
-    groups of switching units with the same kink and orientation; returns (always_on, dead, groups)."""
-    u_min, u_max = u_range
-    pre_ends = np.stack([model.A1 * u_min + model.b1, model.A1 * u_max + model.b1])
-    always_on = np.all(pre_ends > 0.0, axis=0) & ~zero_units
-    dead = np.all(pre_ends <= 0.0, axis=0) & ~zero_units
-    groups = [np.flatnonzero(always_on)] if always_on.sum() > 1 else []
-    switching = np.flatnonzero(~zero_units & ~always_on & ~dead)
-    keys = [(np.sign(model.A1[k]), -model.b1[k] / model.A1[k]) for k in switching]
-    used = np.zeros(switching.size, dtype=bool)
-    for i, (sign, kink) in enumerate(keys):
-        if used[i]:
-            continue
-        same = np.array([not used[j] and keys[j][0] == sign and abs(keys[j][1] - kink) <= 1e-9 * max(1.0, abs(kink))
-                         for j in range(switching.size)])
-        used |= same
-        if same.sum() > 1:
-            groups.append(switching[same])
-    return always_on, dead, groups
-
-
-def _mixing_tangents(model: MultiNoiseDAE, layout: _Layout, groups):
-    """Orthogonal mixing ``(A1_S, b1_S, A2[:, S]) → (A1_S R, b1_S R, A2[:, S] R)`` of units that switch
-    together: the gains and ``‖θ‖²`` are unchanged, so it is flat for every λ (derived here)."""
-    rows = []
-    for S in groups:
-        q = S.size
-        for a, b in zip(*np.triu_indices(q, 1)):
-            A = np.zeros((q, q))
-            A[a, b], A[b, a] = 1.0, -1.0
-            v = np.zeros(layout.size)
-            v[layout.A1[S]], v[layout.b1[S]] = model.A1[S] @ A, model.b1[S] @ A
-            v[layout.A2[:, S]] = model.A2[:, S] @ A
-            rows.append(v)
-    return rows
-
-
-def _symmetry_tangents(model: MultiNoiseDAE, layout: _Layout, zero_columns, zero_units, u_range, lam):
-    """Tangent vectors (rows) of the symmetries, with plain-language labels (λ = 0: all; else mixing)."""
-    rows, labels = [], []
-    always_on, dead, groups = _unit_groups(model, zero_units, u_range)
-    mixing = _mixing_tangents(model, layout, groups)
-    if mixing:
-        rows.extend(mixing)
-        labels.append(f"orthogonal mixing of gain units that switch together (groups of sizes "
-                      f"{sorted((len(S) for S in groups), reverse=True)})")
-    if lam > 0:
-        return (np.array(rows) if rows else np.zeros((0, layout.size))), labels
-    for j in np.flatnonzero(~zero_columns):
-        v = np.zeros(layout.size)
-        v[layout.W[:, j]] = model.W[:, j]
-        v[layout.b2[j]] = -2.0
-        rows.append(v)
-    if (~zero_columns).any():
-        labels.append(f"{int((~zero_columns).sum())} gain rescalings w_j → c w_j, g_j → g_j/c²")
-    for k in np.flatnonzero(~zero_units & ~dead & ~always_on):
-        v = np.zeros(layout.size)
-        v[layout.A1[k]], v[layout.b1[k]] = model.A1[k], model.b1[k]
-        v[layout.A2[:, k]] = -model.A2[:, k]
-        rows.append(v)
-    if (~zero_units & ~dead & ~always_on).any():
-        labels.append(f"ReLU homogeneity of {int((~zero_units & ~dead & ~always_on).sum())} switching gain units")
-    S = np.flatnonzero(always_on)
-    if S.size:
-        # (δA1_S, δb1_S, δA2[:, S], δb2) ↦ (δ(A2_S A1_S), δ(A2_S b1_S + b2)): its kernel is flat.
-        p = layout.p
-        columns = np.concatenate([layout.A1[S], layout.b1[S], layout.A2[:, S].ravel(), layout.b2])
-        J = np.zeros((2 * p, columns.size))
-        q = S.size
-        J[:p, :q] = model.A2[:, S]
-        J[p:, q:2 * q] = model.A2[:, S]
-        for position, (i, k) in enumerate(np.ndindex(p, q)):
-            J[i, 2 * q + position] = model.A1[S[k]]
-            J[p + i, 2 * q + position] = model.b1[S[k]]
-        J[p:, 2 * q + p * q:] = np.eye(p)
-        _, singular, Vt = np.linalg.svd(J)
-        rank = int(np.sum(singular > 1e-10 * max(singular.max(), 1e-300)))
-        for direction in Vt[rank:]:
-            v = np.zeros(layout.size)
-            v[columns] = direction
-            rows.append(v)
-        labels.append(f"{Vt.shape[0] - rank} directions keeping the affine gain map of the {q} always-on units")
-    for k in np.flatnonzero(dead):
-        for index in np.concatenate([[layout.A1[k], layout.b1[k]], layout.A2[:, k]]):
-            v = np.zeros(layout.size)
-            v[index] = 1.0
-            rows.append(v)
-    if dead.any():
-        labels.append(f"weights of {int(dead.sum())} gain units off over the whole σ range")
-    for j in np.flatnonzero(zero_columns):
-        for index in np.concatenate([layout.A2[j], [layout.b2[j]]]):
-            v = np.zeros(layout.size)
-            v[index] = 1.0
-            rows.append(v)
-    if zero_columns.any():
-        labels.append(f"gain rows of {int(zero_columns.sum())} zero columns")
-    return (np.array(rows) if rows else np.zeros((0, layout.size))), labels
 
 
 # ----------------------------------------------------------------------------- zero columns and units
@@ -354,6 +229,59 @@ def _zero_unit_ratio(model, C, rule, noise_dim, lam, n_angles=720):
 # ----------------------------------------------------------------------------- certify
 
 
+def _reduced(model, X, reduce):
+    """The model and data in the invariant subspace (data, encoder, one complement direction)."""
+    basis = invariant_basis(X, model.W, extra=1) if reduce else None
+    if basis is None or basis.shape[1] >= model.d:
+        return model.copy(), X, None
+    return MultiNoiseDAE(basis.T @ model.W, model.s, model.A1, model.b1, model.A2, model.b2), basis.T @ X, basis
+
+
+def _symmetry_basis(work, layout, kept, zero_columns, zero_units, sigma_range, lam):
+    """Orthonormal basis (kept coordinates) of the symmetry directions, and their description."""
+    symmetries = []
+    if zero_columns.any():
+        symmetries.append(f"{int(zero_columns.sum())} zero encoder columns (tested separately)")
+    if zero_units.any():
+        symmetries.append(f"{int(zero_units.sum())} zero gain units (tested separately)")
+    tangents, labels = symmetry_tangents(work, layout, zero_columns, zero_units,
+                                         (math.log(sigma_range[0]), math.log(sigma_range[1])), lam)
+    tangents = tangents[:, kept]
+    if not tangents.shape[0]:
+        return np.zeros((int(kept.sum()), 0)), symmetries + labels
+    U, singular, _ = np.linalg.svd(tangents.T, full_matrices=False)
+    return U[:, singular > 1e-10 * singular.max()], symmetries + labels
+
+
+def _spectrum(hvp, m, Q, n_eigs, dense_max, lanczos_tol, rng):
+    """Smallest eigenvalues of the Hessian on the complement of span(Q), λ_max, the lowest mode,
+    the method, and the largest |Rayleigh quotient| along removed directions."""
+    complement = lambda v: v - Q @ (Q.T @ v)              # noqa: E731
+    if m <= dense_max:
+        H = np.column_stack([hvp(e) for e in np.eye(m)])
+        H = 0.5 * (H + H.T)
+        B = scipy.linalg.null_space(Q.T) if Q.shape[1] else np.eye(m)
+        evals, evecs = np.linalg.eigh(B.T @ H @ B)
+        curvature = max((abs(float(q @ H @ q)) for q in Q.T), default=float("nan"))
+        return evals[:n_eigs], float(evals[-1]), B @ evecs[:, 0], "dense", curvature
+    operator = scipy.sparse.linalg.LinearOperator((m, m), dtype=np.float64,
+                                                  matvec=lambda v: complement(hvp(complement(v))))
+    v0 = complement(rng.standard_normal(m))
+    lambda_max = float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-3, v0=v0,
+                                                 return_eigenvectors=False)[-1])
+    shift = max(lambda_max, 1e-300)
+    # Removed directions sit at 3·shift, the kept spectrum in [shift + λ_min, 2·shift] (numerics.certify).
+    shifted = scipy.sparse.linalg.LinearOperator(
+        (m, m), dtype=np.float64,
+        matvec=lambda v: complement(hvp(complement(v))) + shift * v + 2.0 * shift * (Q @ (Q.T @ v)))
+    count = min(n_eigs, m - 1)
+    evals, evecs = scipy.sparse.linalg.eigsh(shifted, k=count, which="SA", tol=lanczos_tol, v0=v0,
+                                             ncv=min(m, max(2 * count + 1, 30)))
+    order = np.argsort(evals)
+    curvature = max((abs(float(q @ hvp(q))) for q in Q.T[:3]), default=float("nan"))
+    return evals[order] - shift, lambda_max, evecs[:, order[0]], "lanczos", curvature
+
+
 def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], lam=0.0, *, gtol=1e-6,
                        n_eigs=3, rel_eig_tol=1e-6, zero_tol=1e-6, ratio_tol=1e-4, dense_max=1500,
                        hvp_step=HVP_STEP, rtol=1e-12, lanczos_tol=1e-8, seed=0,
@@ -369,41 +297,31 @@ def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE
     X, sigma_min, sigma_max, lam = _checked(model, X, sigma_min, sigma_max, lam)
     n_eigs = positive_int("n_eigs", n_eigs)
     rng = np.random.default_rng(seed)
-    d, p = model.d, model.p
-    notes: list = []
-    basis = invariant_basis(X, model.W, extra=1) if reduce else None
-    if basis is not None and basis.shape[1] >= d:
-        basis = None
-    C = X if basis is None else basis.T @ X
-    work = model.copy() if basis is None else MultiNoiseDAE(basis.T @ model.W, model.s, model.A1, model.b1,
-                                                            model.A2, model.b2)
-    if basis is not None:
-        notes.append(f"computed in a {basis.shape[1]}-dimensional invariant subspace (data, encoder, one "
-                     f"complement direction) of d = {d}")
+    d, p, sigma_range = model.d, model.p, (sigma_min, sigma_max)
+    work, C, basis = _reduced(model, X, reduce)
+    notes = [] if basis is None else [f"computed in a {basis.shape[1]}-dimensional invariant subspace (data, "
+                                      f"encoder, one complement direction) of d = {d}"]
     k = work.W.shape[0]
     step = hvp_step * max(float(np.linalg.norm(work.pack())), 1.0)
-    zero_columns, zero_units = _zero_sets(work, zero_tol, step)
+    zero_columns, zero_units = zero_sets(work, zero_tol, step)
     work.W[:, zero_columns] = 0.0
     work.A1[zero_units], work.b1[zero_units], work.A2[:, zero_units] = 0.0, 0.0, 0.0
-    sigma_range = (sigma_min, sigma_max)
     rule = adaptive_rule(work, C, *sigma_range, rtol=rtol, noise_dim=d)
-    scale = loss_scale(X)
     n_gradients = [0]
 
     def gradient(theta):
         n_gradients[0] += 1
         return multinoise_loss_and_grad(MultiNoiseDAE.unpack(theta, k, p), C, *sigma_range, lam, rule=rule,
-                                        noise_dim=d)
+                                        noise_dim=d)[1].pack()
 
     theta = work.pack()
-    loss, grad = gradient(theta)
-    grad_norm = float(np.linalg.norm(grad.pack()))
-    rel = grad_norm / scale
-    layout = _Layout(k, p)
+    loss = multinoise_loss(work, C, *sigma_range, lam, rule=rule, noise_dim=d)
+    grad_norm = float(np.linalg.norm(gradient(theta)))
+    rel = grad_norm / loss_scale(X)
+    layout = Layout(k, p)
     kept = np.ones(layout.size, dtype=bool)
-    kept[layout.W[:, zero_columns].ravel()] = False
-    for index in (layout.A1[zero_units], layout.b1[zero_units], layout.A2[:, zero_units].ravel()):
-        kept[index] = False
+    kept[np.concatenate([layout.W[:, zero_columns].ravel(), layout.A1[zero_units], layout.b1[zero_units],
+                         layout.A2[:, zero_units].ravel()])] = False
     base = dict(loss=float(loss), grad_norm=grad_norm, rel_grad_norm=rel, n_params=model.size,
                 n_kept=int(kept.sum()), zero_columns=np.flatnonzero(zero_columns),
                 zero_units=np.flatnonzero(zero_units), quadrature_error=rule.relative_error, notes=notes)
@@ -413,21 +331,7 @@ def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE
                                      zero_unit_ratio=float("nan"), symmetries=[], symmetry_curvature=float("nan"),
                                      method="none", n_gradients=n_gradients[0],
                                      wall_time=time.perf_counter() - started, **base)
-
-    symmetries = []
-    if zero_columns.any():
-        symmetries.append(f"{int(zero_columns.sum())} zero encoder columns (tested separately)")
-    if zero_units.any():
-        symmetries.append(f"{int(zero_units.sum())} zero gain units (tested separately)")
-    tangents, labels = _symmetry_tangents(work, layout, zero_columns, zero_units,
-                                          (math.log(sigma_min), math.log(sigma_max)), lam)
-    symmetries.extend(labels)
-    tangents = tangents[:, kept]
-    if tangents.shape[0]:
-        U, singular, _ = np.linalg.svd(tangents.T, full_matrices=False)
-        Q = U[:, singular > 1e-10 * singular.max()]
-    else:
-        Q = np.zeros((int(kept.sum()), 0))
+    Q, symmetries = _symmetry_basis(work, layout, kept, zero_columns, zero_units, sigma_range, lam)
 
     def hvp(v):
         full = np.zeros(layout.size)
@@ -436,48 +340,16 @@ def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE
         if norm == 0.0:
             return np.zeros_like(v)
         h = step / norm
-        plus = gradient(theta + h * full)[1].pack()
-        minus = gradient(theta - h * full)[1].pack()
-        return ((plus - minus) / (2.0 * h))[kept]
+        return ((gradient(theta + h * full) - gradient(theta - h * full)) / (2.0 * h))[kept]
 
-    m = int(kept.sum())
-    complement = lambda v: v - Q @ (Q.T @ v)              # noqa: E731
-    lowest = None
-    if m <= dense_max:
-        method = "dense"
-        H = np.column_stack([hvp(e) for e in np.eye(m)])
-        H = 0.5 * (H + H.T)
-        B = scipy.linalg.null_space(Q.T) if Q.shape[1] else np.eye(m)
-        evals, evecs = np.linalg.eigh(B.T @ H @ B)
-        eigenvalues, lambda_max = evals[:n_eigs], float(evals[-1])
-        lowest = B @ evecs[:, 0]
-        sym_curv = max((abs(float(q @ H @ q)) for q in Q.T), default=float("nan"))
-    else:
-        method = "lanczos"
-        operator = scipy.sparse.linalg.LinearOperator((m, m), dtype=np.float64,
-                                                      matvec=lambda v: complement(hvp(complement(v))))
-        v0 = complement(rng.standard_normal(m))
-        lambda_max = float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-3, v0=v0,
-                                                     return_eigenvectors=False)[-1])
-        shift = max(lambda_max, 1e-300)
-        shifted = scipy.sparse.linalg.LinearOperator(
-            (m, m), dtype=np.float64,
-            matvec=lambda v: complement(hvp(complement(v))) + shift * v + 2.0 * shift * (Q @ (Q.T @ v)))
-        count = min(n_eigs, m - 1)
-        evals, evecs = scipy.sparse.linalg.eigsh(shifted, k=count, which="SA", tol=lanczos_tol, v0=v0,
-                                                 ncv=min(m, max(2 * count + 1, 30)))
-        order = np.argsort(evals)
-        eigenvalues, lowest = evals[order] - shift, evecs[:, order[0]]
-        sym_curv = max((abs(float(q @ hvp(q))) for q in Q.T[:3]), default=float("nan"))
-    sym_curv = sym_curv / lambda_max if np.isfinite(sym_curv) and lambda_max > 0 else sym_curv
+    eigenvalues, lambda_max, lowest, method, curvature = _spectrum(hvp, int(kept.sum()), Q, n_eigs, dense_max,
+                                                                   lanczos_tol, rng)
+    curvature = curvature / lambda_max if np.isfinite(curvature) and lambda_max > 0 else curvature
     eig_tol = rel_eig_tol * max(abs(lambda_max), abs(float(eigenvalues[0])), 1e-300)
-
-    column_ratio, descent_column = float("nan"), None
-    if zero_columns.any():
-        column_ratio, descent_column = _test_zero_columns(work, C, rule, sigma_range, d, lam, zero_columns, rng)
+    column_ratio, column_descent = (_test_zero_columns(work, C, rule, sigma_range, d, lam, zero_columns, rng)
+                                    if zero_columns.any() else (float("nan"), None))
     unit_ratio = _zero_unit_ratio(work, C, rule, d, lam) if zero_units.any() else float("nan")
-    threshold = 1.0 if lam > 0 else 0.0
-    tolerance = ratio_tol if lam > 0 else ratio_tol * scale
+    threshold, tolerance = (1.0, ratio_tol) if lam > 0 else (0.0, ratio_tol * loss_scale(X))
     ratios = [r for r in (column_ratio, unit_ratio) if np.isfinite(r)]
     descent = None
     if float(eigenvalues[0]) < -eig_tol or any(r > threshold + tolerance for r in ratios):
@@ -486,25 +358,30 @@ def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE
             full = np.zeros(layout.size)
             full[kept] = lowest
             descent = MultiNoiseDAE.unpack(full, k, p)
-        elif descent_column is not None:
-            descent = descent_column
+        else:
+            descent = column_descent
     elif float(eigenvalues[0]) > eig_tol and all(r < threshold - tolerance for r in ratios):
         verdict = VERDICTS[0]
     else:
         verdict = VERDICTS[1]
-    if descent is not None and basis is not None:
-        descent = MultiNoiseDAE(basis @ descent.W, descent.s, descent.A1, descent.b1, descent.A2, descent.b2)
     if descent is not None:
-        loss_here = multinoise_loss(model, X, sigma_min, sigma_max, lam, rtol=rtol)
-        drops = [loss_here - multinoise_loss(MultiNoiseDAE.unpack(model.pack() + t * descent.pack(), d, p), X,
-                                             sigma_min, sigma_max, lam, rtol=rtol)
-                 for t in np.logspace(-5, -1, 9) * max(float(np.linalg.norm(model.pack())), 1.0)]
-        notes.append(f"largest loss decrease along the descent direction: {max(drops):.3e}")
+        if basis is not None:
+            descent = MultiNoiseDAE(basis @ descent.W, descent.s, descent.A1, descent.b1, descent.A2, descent.b2)
+        notes.append(f"largest loss decrease along the descent direction: "
+                     f"{_largest_drop(model, descent, X, sigma_range, lam, rtol):.3e}")
     return MultiNoiseCertificate(verdict=verdict, eigenvalues=np.asarray(eigenvalues), lambda_max=lambda_max,
                                  eig_tol=eig_tol, n_symmetry=int(Q.shape[1]), zero_column_ratio=column_ratio,
-                                 zero_unit_ratio=unit_ratio, symmetries=symmetries, symmetry_curvature=sym_curv,
+                                 zero_unit_ratio=unit_ratio, symmetries=symmetries, symmetry_curvature=curvature,
                                  method=method, n_gradients=n_gradients[0], wall_time=time.perf_counter() - started,
                                  descent=descent, **base)
+
+
+def _largest_drop(model, descent, X, sigma_range, lam, rtol) -> float:
+    """Largest decrease of the loss along ``t·descent`` over t ∈ 10^[−5, −1]·max(‖θ‖, 1)."""
+    here = multinoise_loss(model, X, *sigma_range, lam, rtol=rtol)
+    return max(here - multinoise_loss(MultiNoiseDAE.unpack(model.pack() + t * descent.pack(), model.d, model.p), X,
+                                      *sigma_range, lam, rtol=rtol)
+               for t in np.logspace(-5, -1, 9) * max(float(np.linalg.norm(model.pack())), 1.0))
 
 
 def _test_zero_columns(work, C, rule, sigma_range, noise_dim, lam, zero_columns, rng):

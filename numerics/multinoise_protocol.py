@@ -111,6 +111,64 @@ def _as_model(arrays) -> MultiNoiseDAE:
     return MultiNoiseDAE(**{name: (float(a) if name == "s" else a) for name, a in zip(FIELDS, arrays)})
 
 
+class _LoopState:
+    """Everything a protocol run carries between steps, saved to and restored from a checkpoint."""
+
+    def __init__(self, params, opt, rng, batches, key, config):
+        self.params, self.opt, self.rng, self.batches, self.key, self.config = params, opt, rng, batches, key, config
+        self.step, self.hist_steps, self.hist_loss = 0, [], []
+
+    def restore(self, checkpoint) -> None:
+        saved = load_checkpoint(*checkpoint)
+        if saved is None:
+            return
+        arrays, meta = saved
+        if meta.get("fingerprint") != self.key:
+            raise ValueError(f"checkpoint {checkpoint[0]}/{checkpoint[1]} belongs to another run "
+                             f"(fingerprint {meta.get('fingerprint')} != {self.key})")
+        for i, w in enumerate(self.params):
+            w[...] = arrays[f"param_{i}"]
+        self.step = int(meta["step"])
+        if self.step > 0:
+            self.opt.load(arrays, self.step, len(self.params))
+        self.rng.bit_generator.state = meta["rng_state"]
+        self.batches.order, self.batches.position = arrays["batch_order"].copy(), int(meta["batch_position"])
+        self.hist_steps, self.hist_loss = list(arrays["history_steps"].astype(int)), list(arrays["history_loss"])
+
+    def save(self, checkpoint) -> None:
+        arrays = {f"param_{i}": w for i, w in enumerate(self.params)}
+        arrays.update(self.opt.arrays(), batch_order=self.batches.order,
+                      history_steps=np.asarray(self.hist_steps, dtype=np.int64),
+                      history_loss=np.asarray(self.hist_loss, dtype=np.float64))
+        save_checkpoint(*checkpoint, arrays, {"fingerprint": self.key, "step": self.step, "config": self.config,
+                                              "rng_state": self.rng.bit_generator.state,
+                                              "batch_position": self.batches.position})
+
+
+def _run_steps(state, X, steps, u_range, record_every, checkpoint, checkpoint_every, progress) -> float:
+    """The authors' loop from ``state.step`` to ``steps``: batch, one σ and ε per sample, MSE, optimiser step."""
+    u_min, u_max = u_range
+    started = last_save = time.perf_counter()
+    with progress_bar(progress, total=steps, initial=state.step, desc="multi-noise protocol",
+                      mininterval=1.0) as bar, single_blas_thread():
+        while state.step < steps:
+            X_batch = X[:, state.batches.next()]
+            log_sigma = u_min + (u_max - u_min) * state.rng.random(X_batch.shape[1])
+            noise = state.rng.standard_normal(X_batch.shape)
+            loss, grads = minibatch_loss_and_grad(_as_model(state.params), X_batch, noise, log_sigma)
+            state.opt.step(state.params, _as_arrays(grads))
+            state.step += 1
+            if state.step % record_every == 0 or state.step == 1:
+                state.hist_steps.append(state.step)
+                state.hist_loss.append(loss)
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            bar.update(1)
+            if checkpoint is not None and time.perf_counter() - last_save > checkpoint_every:
+                state.save(checkpoint)
+                last_save = time.perf_counter()
+    return time.perf_counter() - started
+
+
 def train_multinoise_protocol(X, p, *, optimizer="rmsprop", lr=1e-3, weight_decay=1e-2, batch_size=None,
                               steps=10_000, seed=0, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], init=None,
                               record_every=100, exact_loss=True, checkpoint=None, checkpoint_every=60.0,
@@ -145,63 +203,23 @@ def train_multinoise_protocol(X, p, *, optimizer="rmsprop", lr=1e-3, weight_deca
     config = dict(optimizer=str(optimizer).lower(), lr=float(lr), weight_decay=float(weight_decay),
                   batch_size=int(batch), steps=int(steps), seed=seed, sigma_min=sigma_min, sigma_max=sigma_max,
                   p=p, d=d, n=n, lam=lam, options=options)
+    # ``steps`` is left out so that a finished run can be extended from its checkpoint.
     key = fingerprint(X, *params, **{k: v for k, v in config.items() if k != "steps"})
     rng = np.random.default_rng(draw_seed)
-    batches = DropLastBatches(n, batch, rng)
-    u_min, u_max = math.log(sigma_min), math.log(sigma_max)
-    start, hist_steps, hist_loss = 0, [], []
+    state = _LoopState(params, opt, rng, DropLastBatches(n, batch, rng), key, config)
     if checkpoint is not None:
-        saved = load_checkpoint(*checkpoint)
-        if saved is not None:
-            arrays, meta = saved
-            if meta.get("fingerprint") != key:
-                raise ValueError(f"checkpoint {checkpoint[0]}/{checkpoint[1]} belongs to another run "
-                                 f"(fingerprint {meta.get('fingerprint')} != {key})")
-            for i, w in enumerate(params):
-                w[...] = arrays[f"param_{i}"]
-            start = int(meta["step"])
-            if start > 0:
-                opt.load(arrays, start, len(params))
-            rng.bit_generator.state = meta["rng_state"]
-            batches.order, batches.position = arrays["batch_order"].copy(), int(meta["batch_position"])
-            hist_steps, hist_loss = list(arrays["history_steps"].astype(int)), list(arrays["history_loss"])
-
-    def save(step_done: int) -> None:
-        arrays = {f"param_{i}": w for i, w in enumerate(params)}
-        arrays.update(opt.arrays(), batch_order=batches.order,
-                      history_steps=np.asarray(hist_steps, dtype=np.int64),
-                      history_loss=np.asarray(hist_loss, dtype=np.float64))
-        save_checkpoint(*checkpoint, arrays, {"fingerprint": key, "step": step_done, "config": config,
-                                              "rng_state": rng.bit_generator.state,
-                                              "batch_position": batches.position})
-
-    started = last_save = time.perf_counter()
-    with progress_bar(progress, total=steps, initial=start, desc="multi-noise protocol", mininterval=1.0) as bar, \
-            single_blas_thread():
-        for step in range(start, steps):
-            X_batch = X[:, batches.next()]
-            log_sigma = u_min + (u_max - u_min) * rng.random(X_batch.shape[1])
-            noise = rng.standard_normal(X_batch.shape)
-            loss, grads = minibatch_loss_and_grad(_as_model(params), X_batch, noise, log_sigma)
-            opt.step(params, _as_arrays(grads))
-            if (step + 1) % record_every == 0 or step == 0:
-                hist_steps.append(step + 1)
-                hist_loss.append(loss)
-                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-            bar.update(1)
-            if checkpoint is not None and time.perf_counter() - last_save > checkpoint_every:
-                save(step + 1)
-                last_save = time.perf_counter()
-    wall = time.perf_counter() - started
+        state.restore(checkpoint)
+    wall = _run_steps(state, X, steps, (math.log(sigma_min), math.log(sigma_max)), record_every, checkpoint,
+                      checkpoint_every, progress)
     if checkpoint is not None:
-        save(max(steps, start))
+        state.save(checkpoint)
     model = _as_model(params)
     exact, exact_time = float("nan"), 0.0
     if exact_loss:
         tick = time.perf_counter()
         exact = multinoise_loss(model, X, sigma_min, sigma_max, lam)
         exact_time = time.perf_counter() - tick
-    return MultiNoiseProtocolResult(model=model, lam=lam, steps=max(steps, start),
-                                    history_steps=np.asarray(hist_steps, dtype=np.int64),
-                                    history_loss=np.asarray(hist_loss, dtype=np.float64), exact_loss=exact,
+    return MultiNoiseProtocolResult(model=model, lam=lam, steps=state.step,
+                                    history_steps=np.asarray(state.hist_steps, dtype=np.int64),
+                                    history_loss=np.asarray(state.hist_loss, dtype=np.float64), exact_loss=exact,
                                     wall_time=wall, exact_time=exact_time, config=config)

@@ -143,12 +143,135 @@ class _StageObjective:
         return self(theta)
 
 
-def _initial_model(init, d, p, seed) -> MultiNoiseDAE:
-    if init is None:
-        return MultiNoiseDAE.initial(d, p, seed=seed)
-    if not isinstance(init, MultiNoiseDAE) or init.W.shape != (d, p):
-        raise ValueError(f"init must be None or a MultiNoiseDAE with W of shape ({d}, {p})")
-    return init.copy()
+def _starting_model(X, initial, seed, sigma_range, warmup, checkpoint, key):
+    """``initial`` resumed from ``checkpoint`` or warmed up; returns (model, iterations done, stage notes)."""
+    saved = load_checkpoint(*checkpoint) if checkpoint is not None else None
+    if saved is not None:
+        arrays, meta = saved
+        if meta.get("fingerprint") != key:
+            raise ValueError(f"checkpoint {checkpoint} belongs to another run")
+        iterations = int(meta["n_iter"])
+        return MultiNoiseDAE.unpack(arrays["theta"], initial.d, initial.p), iterations, [f"resumed@{iterations}"]
+    if warmup:
+        from numerics.multinoise_protocol import train_multinoise_protocol
+
+        run = train_multinoise_protocol(X, initial.p, init=initial, seed=seed, sigma_min=sigma_range[0],
+                                        sigma_max=sigma_range[1], exact_loss=False, progress=False, **warmup)
+        return run.model, 0, [f"mc-warmup({run.steps})"]
+    return initial.copy(), 0, []
+
+
+class _Run:
+    """One exact optimisation: the stage objective, its budget, history, checkpoints and stages."""
+
+    def __init__(self, fun, space, options, key, stages, n_iter, progress):
+        self.fun, self.space, self.o, self.key, self.stages = fun, space, options, key, stages
+        self.n_iter, self.history = n_iter, []
+        self.started = self.last_save = time.perf_counter()
+        self.bar = progress_bar(progress, desc="multi-noise exact", unit="it", mininterval=1.0)
+
+    def out_of_budget(self) -> bool:
+        o = self.o
+        return self.n_iter >= o["max_iter"] or (o["max_time"] is not None
+                                                and time.perf_counter() - self.started > o["max_time"])
+
+    def save(self, point) -> None:
+        if self.o["checkpoint"] is not None:
+            full = self.space.outward(MultiNoiseDAE.unpack(point, *self.fun.shape))
+            save_checkpoint(*self.o["checkpoint"], {"theta": full.pack()}, {"fingerprint": self.key, "n_iter": self.n_iter})
+            self.last_save = time.perf_counter()
+
+    def record(self, loss, rel) -> None:
+        self.history.append((self.fun.evaluations, time.perf_counter() - self.started, loss, rel))
+
+    def callback(self, intermediate_result):
+        """After each iteration: history, progress, checkpoint; stop at ``gtol`` or out of budget."""
+        self.n_iter += 1
+        loss, grad = self.fun(intermediate_result.x)
+        rel = float(np.linalg.norm(grad)) / self.fun.scale
+        self.record(loss, rel)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.8g}", rel_grad=f"{rel:.1e}", refresh=False)
+        if self.o["checkpoint"] is not None and time.perf_counter() - self.last_save > self.o["checkpoint_every"]:
+            self.save(intermediate_result.x)
+        if rel <= self.o["gtol"] or self.out_of_budget():
+            raise StopIteration
+
+    def hessp(self, point, vector):
+        """Central difference of the stage's exact gradient (step as in `numerics.certify`)."""
+        norm = float(np.linalg.norm(vector))
+        if norm == 0.0 or not np.all(np.isfinite(vector)):
+            return np.zeros_like(vector)
+        h = HVP_STEP * max(float(np.linalg.norm(point)), 1.0) / norm
+        return (self.fun(point + h * vector)[1] - self.fun(point - h * vector)[1]) / (2.0 * h)
+
+    def check(self, point):
+        """Loss, gradient and relative gradient norm under a fresh rule built at ``point``."""
+        loss, grad = self.fun.new_rule(point, self.o["rtol"])
+        return point, loss, grad, float(np.linalg.norm(grad)) / self.fun.scale
+
+    def snapped(self, state):
+        """Vanishing columns and gain units set to zero when that does not raise the loss.
+
+        Their terms are positively homogeneous (degree 2), so they shrink only linearly and hold
+        L-BFGS and Newton near their non-smooth zero; at zero their gradient is exactly zero.
+        """
+        point, loss = state[0], state[1]
+        model = MultiNoiseDAE.unpack(point, *self.fun.shape)
+        columns = np.linalg.norm(model.W, axis=0)
+        units = np.maximum(np.hypot(model.A1, model.b1), np.linalg.norm(model.A2, axis=0))
+        small_columns = (columns > 0) & (columns <= self.o["snap_tol"] * columns.max())
+        small_units = (units > 0) & (units <= self.o["snap_tol"] * units.max())
+        if not (small_columns.any() or small_units.any()):
+            return state
+        model.W[:, small_columns] = 0.0
+        model.A1[small_units], model.b1[small_units], model.A2[:, small_units] = 0.0, 0.0, 0.0
+        candidate = self.check(model.pack())
+        if candidate[1] > loss + self.o["rtol"] * abs(loss):       # within the quadrature accuracy
+            return self.check(point)
+        self.stages.append(f"zeroed {int(small_columns.sum())} columns, {int(small_units.sum())} gain units")
+        return candidate
+
+    def lbfgs_stages(self, state):
+        """L-BFGS-B under a fixed rule per stage, restarted from the best point while it halves ‖∇L‖.
+
+        L-BFGS stops when its line search cannot resolve a decrease (the loss's rounding floor)
+        or its curvature pairs go stale; fresh memory and a fresh rule move on.
+        """
+        o, previous, message = self.o, np.inf, ""
+        for stage in range(1 + o["restarts"]):
+            rel = state[3]
+            if rel <= o["gtol"] or self.out_of_budget() or rel > 0.5 * previous:
+                break
+            previous = rel
+            state = self.snapped(state)
+            self.stages.append(f"L-BFGS-B stage {stage + 1} ({self.fun.rule.size} nodes)")
+            out = scipy.optimize.minimize(
+                self.fun, state[0], jac=True, method="L-BFGS-B", callback=self.callback,
+                options=dict(maxiter=max(o["max_iter"] - self.n_iter, 1), maxcor=o["maxcor"],
+                             maxfun=10 * o["max_iter"], ftol=0.0, gtol=0.0, maxls=50))
+            message = str(out.message)
+            # At the rounding floor the lowest loss and the smallest gradient part ways.
+            best, lowest = self.fun.best, self.fun.lowest
+            state = self.check(best[0] if best[2] <= o["gtol"] else lowest[0])
+        return state, message
+
+    def polish(self, state, message):
+        """Newton steps past L-BFGS's floor: they need no resolvable loss decrease (trust-krylov)."""
+        o = self.o
+        if state[3] > o["gtol"]:
+            state = self.snapped(state)
+        if state[3] <= o["gtol"] or not o["polish"] or self.out_of_budget():
+            return state, message
+        self.stages.append(f"trust-krylov ({self.fun.rule.size} nodes)")
+        try:
+            out = scipy.optimize.minimize(self.fun, state[0], jac=True, hessp=self.hessp, method="trust-krylov",
+                                          callback=self.callback,
+                                          options=dict(maxiter=o["polish_iter"], gtol=0.5 * o["gtol"] * self.fun.scale))
+            message = str(out.message)
+        except (ValueError, FloatingPointError) as error:
+            message = f"trust-krylov polish stopped ({error}); best iterate kept"
+        return self.check(self.fun.best[0]), message
 
 
 def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], seed=0, init=None,
@@ -163,155 +286,53 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
     at most ``polish_iter`` trust-region Newton steps (``polish``; Hessian-vector products are
     central differences of the exact gradient); ``max_time`` seconds. Before each stage, encoder
     columns and gain units smaller than ``snap_tol`` times the largest are set to zero if that
-    does not raise the loss (their zero is a non-smooth point both optimisers approach slowly). ``warmup``: ``None``, or
-    keyword arguments of `numerics.multinoise_protocol.train_multinoise_protocol` (e.g.
-    ``dict(steps=2000, optimizer="adam", lr=3e-3, weight_decay=0.0)``) run first from the
-    initialisation. ``checkpoint=(folder, name)`` saves the current iterate every
-    ``checkpoint_every`` seconds (atomically, with the run's parameters) and resumes from it.
+    does not raise the loss (their zero is a non-smooth point both optimisers approach slowly).
+    ``warmup``: ``None``, or keyword arguments of
+    `numerics.multinoise_protocol.train_multinoise_protocol` (e.g. ``dict(steps=2000,
+    optimizer="adam", lr=3e-3, weight_decay=0.0)``) run first from the initialisation.
+    ``checkpoint=(folder, name)`` saves the current iterate every ``checkpoint_every`` seconds
+    (atomically, with the run's parameters) and resumes from it.
     """
     X = as_matrix("X", X, cols_name="n")
-    d, n = X.shape
+    d = X.shape[0]
     p = positive_int("p", p)
     lam = nonnegative("lam", lam, symbol="λ")
     sigma_range = _sigma_range(sigma_min, sigma_max)
-    gtol = nonnegative("gtol", gtol)
-    max_iter = positive_int("max_iter", max_iter)
-    restarts = positive_int("restarts", restarts, minimum=0)
-    model = _initial_model(init, d, p, seed)
-    stages: list = []
-    key = fingerprint(X, model.pack(), lam=lam, sigma=list(sigma_range), gtol=gtol, warmup=warmup or {})
-    started = time.perf_counter()
-    resumed_iter = 0
-    saved = load_checkpoint(*checkpoint) if checkpoint is not None else None
-    if saved is not None:
-        arrays, meta = saved
-        if meta.get("fingerprint") != key:
-            raise ValueError(f"checkpoint {checkpoint} belongs to another run")
-        model = MultiNoiseDAE.unpack(arrays["theta"], d, p)
-        resumed_iter = int(meta["n_iter"])
-        stages.append(f"resumed@{resumed_iter}")
-    elif warmup:
-        from numerics.multinoise_protocol import train_multinoise_protocol
+    options = dict(gtol=nonnegative("gtol", gtol), rtol=rtol, max_iter=positive_int("max_iter", max_iter),
+                   max_time=max_time, restarts=positive_int("restarts", restarts, minimum=0), maxcor=maxcor,
+                   polish=polish, polish_iter=polish_iter, snap_tol=snap_tol, checkpoint=checkpoint,
+                   checkpoint_every=checkpoint_every)
 
-        run = train_multinoise_protocol(X, p, init=model, seed=seed, sigma_min=sigma_range[0],
-                                        sigma_max=sigma_range[1], exact_loss=False, progress=False, **warmup)
-        model = run.model
-        stages.append(f"mc-warmup({run.steps})")
+    if init is None:
+        initial = MultiNoiseDAE.initial(d, p, seed=seed)
+    elif isinstance(init, MultiNoiseDAE) and init.W.shape == (d, p):
+        initial = init
+    else:
+        raise ValueError(f"init must be None or a MultiNoiseDAE with W of shape ({d}, {p})")
+    key = fingerprint(X, initial.pack(), lam=lam, sigma=list(sigma_range), gtol=options["gtol"], warmup=warmup or {})
+    model, n_iter, stages = _starting_model(X, initial, seed, sigma_range, warmup, checkpoint, key)
     space = _Subspace(X, model.W, reduce)
     if space.basis is not None:
         stages.append(f"reduced d={d}->{space.dim}")
-    scale = loss_scale(X)
-    fun = _StageObjective(space.data(X), (space.dim, p), sigma_range, lam, d, scale)
-    theta = space.inward(model).pack()
-    history: list = []
-    n_iter = resumed_iter
-    last_save = [time.perf_counter()]
-
-    def save(point):
-        if checkpoint is not None:
-            full = space.outward(MultiNoiseDAE.unpack(point, space.dim, p))
-            save_checkpoint(*checkpoint, {"theta": full.pack()}, {"fingerprint": key, "n_iter": n_iter})
-            last_save[0] = time.perf_counter()
-
-    def out_of_budget():
-        return n_iter >= max_iter or (max_time is not None and time.perf_counter() - started > max_time)
-
-    bar = progress_bar(progress, desc="multi-noise exact", unit="it", mininterval=1.0)
-
-    def callback(intermediate_result):
-        nonlocal n_iter
-        n_iter += 1
-        loss, grad = fun(intermediate_result.x)
-        rel = float(np.linalg.norm(grad)) / scale
-        history.append((fun.evaluations, time.perf_counter() - started, loss, rel))
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.8g}", rel_grad=f"{rel:.1e}", refresh=False)
-        if checkpoint is not None and time.perf_counter() - last_save[0] > checkpoint_every:
-            save(intermediate_result.x)
-        if rel <= gtol or out_of_budget():
-            raise StopIteration
-
-    def hessp(point, vector):
-        """Central difference of the stage's exact gradient (step as in `numerics.certify`)."""
-        norm = float(np.linalg.norm(vector))
-        if norm == 0.0 or not np.all(np.isfinite(vector)):
-            return np.zeros_like(vector)
-        h = HVP_STEP * max(float(np.linalg.norm(point)), 1.0) / norm
-        return (fun(point + h * vector)[1] - fun(point - h * vector)[1]) / (2.0 * h)
-
-    def check(point):
-        loss, grad = fun.new_rule(point, rtol)
-        return loss, grad, float(np.linalg.norm(grad)) / scale
-
-    def snapped(point, loss, grad, rel):
-        """Vanishing columns and gain units set to zero when that does not raise the loss.
-
-        Their terms are positively homogeneous (degree 2), so they shrink only linearly and hold
-        L-BFGS and Newton near their non-smooth zero; at zero their gradient is exactly zero.
-        """
-        model = MultiNoiseDAE.unpack(point, space.dim, p)
-        columns = np.linalg.norm(model.W, axis=0)
-        units = np.maximum(np.hypot(model.A1, model.b1), np.linalg.norm(model.A2, axis=0))
-        small_columns = (columns > 0) & (columns <= snap_tol * columns.max())
-        small_units = (units > 0) & (units <= snap_tol * units.max())
-        if not (small_columns.any() or small_units.any()):
-            return point, loss, grad, rel
-        model.W[:, small_columns] = 0.0
-        model.A1[small_units], model.b1[small_units], model.A2[:, small_units] = 0.0, 0.0, 0.0
-        candidate = check(model.pack())
-        if candidate[0] > loss + rtol * abs(loss):           # within the quadrature accuracy
-            return point, *check(point)
-        stages.append(f"zeroed {int(small_columns.sum())} columns, {int(small_units.sum())} gain units")
-        return (model.pack(), *candidate)
-
-    message, converged = "", False
+    fun = _StageObjective(space.data(X), (space.dim, p), sigma_range, lam, d, loss_scale(X))
+    run = _Run(fun, space, options, key, stages, n_iter, progress)
     with single_blas_thread():
         try:
-            loss, grad, rel = check(theta)
-            history.append((fun.evaluations, time.perf_counter() - started, loss, rel))
-            previous = np.inf
-            for stage in range(1 + restarts):
-                # L-BFGS stops when its line search cannot resolve a decrease (the loss's rounding
-                # floor) or its curvature pairs go stale; fresh memory and a fresh rule from the
-                # best point move on while each stage at least halves the gradient norm.
-                if rel <= gtol or out_of_budget() or rel > 0.5 * previous:
-                    break
-                previous = rel
-                theta, loss, grad, rel = snapped(theta, loss, grad, rel)
-                stages.append(f"L-BFGS-B stage {stage + 1} ({fun.rule.size} nodes)")
-                out = scipy.optimize.minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
-                                              options=dict(maxiter=max(max_iter - n_iter, 1), maxcor=maxcor,
-                                                           maxfun=10 * max_iter, ftol=0.0, gtol=0.0, maxls=50))
-                message = str(out.message)
-                # At the rounding floor the lowest loss and the smallest gradient part ways.
-                theta = fun.best[0] if fun.best[2] <= gtol else fun.lowest[0]
-                loss, grad, rel = check(theta)
-            if rel > gtol:
-                theta, loss, grad, rel = snapped(theta, loss, grad, rel)
-            if rel > gtol and polish and not out_of_budget():
-                # Newton steps need no resolvable loss decrease: past L-BFGS's floor they keep
-                # shrinking the gradient (trust region with finite-difference Hessian products).
-                stages.append(f"trust-krylov ({fun.rule.size} nodes)")
-                try:
-                    out = scipy.optimize.minimize(fun, theta, jac=True, hessp=hessp, method="trust-krylov",
-                                                  callback=callback, options=dict(maxiter=polish_iter,
-                                                                                  gtol=0.5 * gtol * scale))
-                    message = str(out.message)
-                except (ValueError, FloatingPointError) as error:
-                    message = f"trust-krylov polish stopped ({error}); best iterate kept"
-                theta = fun.best[0]
-                loss, grad, rel = check(theta)
-            converged = rel <= gtol
-            message = (f"converged: relative gradient norm {rel:.2e} <= {gtol:.0e}" if converged else
-                       f"stopped at relative gradient norm {rel:.2e}: {message}")
+            state = run.check(space.inward(model).pack())
+            run.record(state[1], state[3])
+            state, message = run.lbfgs_stages(state)
+            state, message = run.polish(state, message)
         finally:
-            bar.close()
-    save(theta)
-    final = space.outward(MultiNoiseDAE.unpack(theta, space.dim, p))
+            run.bar.close()
+    theta, loss, grad, rel = state
+    converged = rel <= options["gtol"]
+    message = (f"converged: relative gradient norm {rel:.2e} <= {options['gtol']:.0e}" if converged else
+               f"stopped at relative gradient norm {rel:.2e}: {message}")
+    run.save(theta)
     grad_norm = float(np.linalg.norm(grad))
-    return MultiNoiseTrainResult(model=final, loss=float(loss), grad_norm=grad_norm, rel_grad_norm=grad_norm / scale,
-                                 converged=bool(converged), n_iter=n_iter, n_eval=fun.evaluations,
-                                 wall_time=time.perf_counter() - started, message=message, lam=lam,
-                                 sigma_min=sigma_range[0], sigma_max=sigma_range[1], gtol=gtol,
+    return MultiNoiseTrainResult(model=space.outward(MultiNoiseDAE.unpack(theta, space.dim, p)), loss=float(loss),
+                                 grad_norm=grad_norm, rel_grad_norm=rel, converged=bool(converged), n_iter=run.n_iter,
+                                 n_eval=fun.evaluations, wall_time=time.perf_counter() - run.started, message=message,
+                                 lam=lam, sigma_min=sigma_range[0], sigma_max=sigma_range[1], gtol=options["gtol"],
                                  quadrature_error=fun.rule.relative_error, n_nodes=fun.rule.size,
-                                 stages=stages, history=history)
+                                 stages=stages, history=run.history)
