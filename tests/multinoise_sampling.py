@@ -1,8 +1,8 @@
-"""A minimal local sampler and memorisation metric for the multi-noise tests.
+"""A minimal sampler and memorisation rule for the multi-noise tests.
 
-The package's samplers and metrics live in ``numerics.diffusion``; until that module is
-available here these two functions stand in for it in tests (the authors' reverse-VE
-Euler–Maruyama sampler and the 1/3 nearest-neighbour rule), written from their descriptions.
+Stand-ins, with the same interface, for ``numerics.diffusion.ve_sample`` and
+``memorization_ratio`` (the authors' reverse-VE Euler–Maruyama sampler and the 1/3
+nearest-neighbour rule), so that these tests do not depend on that module.
 """
 from __future__ import annotations
 

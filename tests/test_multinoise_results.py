@@ -1,4 +1,4 @@
-"""Trained multi-noise face models, sampled: the memorisation numbers and the helpers behind them.
+"""Trained multi-noise face models, sampled: the memorisation numbers and the functions behind them.
 
 The sampler and the 1/3 rule here are the local stand-ins of ``tests/multinoise_sampling.py``.
 """
