@@ -123,3 +123,9 @@ def test_zero_column_ascent_beats_random_directions():
     directions = rng.standard_normal((200, 4))
     brute = max(-test.phi(a / np.linalg.norm(a)) / lam for a in directions)
     assert report.zero_column_ratio >= brute - 1e-9 * abs(brute)
+
+
+def test_monte_carlo_warm_up_then_exact_training():
+    X = memorization_set(4, 2, norm=2.0, seed=0)
+    fit = train_multinoise(X, 2, 0.05, seed=0, warmup=dict(steps=200, optimizer="adam", lr=1e-2, weight_decay=0.0))
+    assert fit.stages[0] == "mc-warmup(200)" and fit.converged
