@@ -137,7 +137,10 @@ def main(argv=None) -> int:
     parser.add_argument("--method", nargs="+", default=["exact"], choices=["exact", "protocol"])
     parser.add_argument("--steps", type=int, default=100_000)
     args = parser.parse_args(argv)
-    from numerics.diffusion import memorization_ratio, ve_sample
+    try:
+        from numerics.diffusion import memorization_ratio, ve_sample
+    except ImportError as error:
+        raise SystemExit(f"the samplers of numerics.diffusion are needed: {error}") from error
 
     runs = tuple(itertools.product(("memorise", "generalise"), args.method))
     record = manifest(ve_sample, memorization_ratio, runs=runs, path=args.out, steps=args.steps)
