@@ -17,9 +17,9 @@ authors' ``DAECond`` in PyTorch — see ``tests/test_multinoise_protocol.py``); 
 runs ``DAECond`` itself in PyTorch (CPU, one thread, float32 as in the authors' notebooks). The exact side is
 `numerics.multinoise_training.train_multinoise` (L-BFGS on the exact loss, then a Newton
 polish) with the protocol's decay λ = d·wd/2. Every final model is scored by the exact loss.
-"time to the protocol's loss" is when the exact run's loss first fell to the protocol's final
-exact loss (from its per-iteration history), and "speed-up" is the protocol's wall time over
-it. Numba compilation is done before timing. Writes
+For each protocol run, "exact run reaches this loss after" is when the exact run's loss first
+fell to that protocol's final exact loss (from its per-iteration history), and "speed-up" is
+the protocol's wall time over it. Numba compilation is done before timing. Writes
 ``benchmarks/results/multinoise_training.json`` and prints a Markdown table.
 
     python benchmarks/multinoise_training.py                       # both cases, the paper's step counts
@@ -120,31 +120,34 @@ def run_case(name, steps=None, torch=False, seed=0, max_time=None):
     run = train_multinoise_protocol(X, config["p"], init=init, steps=steps, seed=seed, exact_loss=True,
                                     progress=False, **settings)
     out["numpy_protocol"] = dict(seconds=run.wall_time, exact_loss=run.exact_loss)
-    target = run.exact_loss
     if torch:
         trained, seconds = _torch_protocol(X, init, settings, steps, seed)
         out["torch_protocol"] = dict(seconds=seconds, exact_loss=multinoise_loss(trained, X, lam=lam))
     fit = train_multinoise(X, config["p"], lam, init=init, seed=seed, max_time=max_time, progress=False)
-    reach = _time_to(fit.history, target)
     out["exact"] = dict(seconds=fit.wall_time, loss=fit.loss, rel_grad_norm=fit.rel_grad_norm,
                         converged=fit.converged, n_iter=fit.n_iter, n_eval=fit.n_eval, stages=fit.stages,
-                        quadrature_error=fit.quadrature_error, time_to_protocol_loss=reach)
-    fastest = min(entry["seconds"] for key, entry in out.items() if key.endswith("_protocol"))
-    out["speed_up"] = fastest / reach if np.isfinite(reach) and reach > 0 else float("nan")
+                        quadrature_error=fit.quadrature_error, history=fit.history)
+    for key in ("numpy_protocol", "torch_protocol"):
+        if key in out:
+            reach = _time_to(fit.history, out[key]["exact_loss"])
+            out[key]["exact_time_to_its_loss"] = reach
+            out[key]["speed_up"] = out[key]["seconds"] / reach if np.isfinite(reach) and reach > 0 else float("nan")
     return out
 
 
 def table(results) -> str:
-    lines = ["| case | method | wall time | time to the protocol's final loss | exact loss | ‖∇L‖/L0 |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| case | method | wall time | exact run reaches this loss after | speed-up | exact loss | ‖∇L‖/L0 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
         for key, label in (("numpy_protocol", f"protocol (NumPy, {r['steps']:,} steps)"),
                            ("torch_protocol", f"protocol (PyTorch float32, {r['steps']:,} steps)")):
             if key in r:
-                lines.append(f"| {r['label']} | {label} | {r[key]['seconds']:.1f} s | — | {r[key]['exact_loss']:.8g} | — |")
+                entry = r[key]
+                lines.append(f"| {r['label']} | {label} | {entry['seconds']:.1f} s | {entry['exact_time_to_its_loss']:.2f} s "
+                             f"| {entry['speed_up']:.0f}× | {entry['exact_loss']:.8g} | — |")
         e = r["exact"]
-        lines.append(f"| {r['label']} | exact L-BFGS + Newton | {e['seconds']:.1f} s | {e['time_to_protocol_loss']:.2f} s "
-                     f"(speed-up {r['speed_up']:.0f}×) | {e['loss']:.8g} | {e['rel_grad_norm']:.1e} |")
+        lines.append(f"| {r['label']} | exact L-BFGS + Newton | {e['seconds']:.1f} s | — | — | {e['loss']:.8g} "
+                     f"| {e['rel_grad_norm']:.1e} |")
     return "\n".join(lines)
 
 
