@@ -1,16 +1,19 @@
 """Training the multi-noise ReLU DAE on its exact loss: L-BFGS on `numerics.multinoise_objective`.
 
 `train_multinoise` minimises ``E_u D(θ, e^u) + λ‖θ‖²`` with SciPy's L-BFGS-B in *stages*: each
-stage fixes a quadrature rule built by `adaptive_rule` at its starting point, so that within a
-stage the objective and its gradient are one smooth deterministic function (the rule's nodes
-would otherwise move with the gains' kinks). A stage ends when L-BFGS stops or the relative
-gradient norm ``‖∇L‖/L0`` (``L0 = (1/n)Σ‖x_i‖²``, the loss of the zero network) reaches ``gtol``;
-the point is then re-checked with a fresh rule at the same tolerance, and a new stage (fresh
-rule, fresh L-BFGS memory) starts from the lowest point while each stage at least halves the
-gradient norm. L-BFGS stalls where the loss's rounding hides further decrease; a trust-region
-Newton polish (`scipy.optimize.minimize(method="trust-krylov")`, Hessian-vector products by
-central differences of the exact gradient, as `numerics.solvers.train`) then takes the
-gradient below ``gtol``. The result carries the quadrature error estimate of the last rule.
+stage keeps the quadrature rule `adaptive_rule` built at its starting point (its node counts
+per piece; the pieces follow the gains' kinks as they move), so that within a stage the
+objective is one deterministic, smooth function of θ while the kinks keep their order. A stage
+ends when L-BFGS stops or the relative gradient norm ``‖∇L‖/L0`` (``L0 = (1/n)Σ‖x_i‖²``, the
+loss of the zero network) reaches ``gtol``; the point is then re-checked with a fresh rule at
+the same tolerance, and a new stage (fresh rule, fresh L-BFGS memory) starts from the lowest
+point while each stage at least halves the gradient norm. Encoder columns and gain units that
+are vanishing are set to exactly zero between stages when that does not raise the loss (their
+zero is a non-smooth point, approached only linearly). L-BFGS stalls where the loss's rounding
+hides further decrease; a trust-region Newton polish (`scipy.optimize.minimize(method=
+"trust-krylov")`, Hessian-vector products by central differences of the exact gradient, as
+`numerics.solvers.train`) then takes the gradient below ``gtol``. The result carries the
+quadrature error estimate of the last rule.
 
 Like `numerics.solvers.train` it works in the invariant basis of the data and the initial
 encoder (`numerics.solvers.invariant_basis`): the loss is invariant under rotations that fix
@@ -105,7 +108,7 @@ class _Subspace:
 
 
 class _StageObjective:
-    """Loss and packed gradient under one fixed rule, with counters and the best points seen."""
+    """Loss and packed gradient under one stage's rule, with counters and the best points seen."""
 
     def __init__(self, C, shape, sigma_range, lam, noise_dim, scale):
         self.C, self.shape, self.sigma_range, self.lam = C, shape, sigma_range, lam
