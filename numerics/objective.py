@@ -24,18 +24,21 @@ pairs of undecided neurons need the bivariate normal CDF (THEORY.md §2).
 """
 from __future__ import annotations
 
-import contextlib
-import functools
+import os
+import sys
 
 import numba
 import numpy as np
 from numba import njit, prange
 from scipy.special import ndtr
-from threadpoolctl import ThreadpoolController
 
 from numerics.gaussian import mehler_terms, norm_cdf, norm_pdf, pair_moments, rectified_moments
 from numerics.model import forward
-from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
+from numerics.threads import numba_threads, single_thread
+from numerics.validation import as_rng, data_and_weights, loss_magnitude, nonnegative, positive_int
+
+__all__ = ["expected_loss", "expected_loss_and_grad", "monte_carlo_loss", "monte_carlo_loss_and_grad",
+           "DETERMINISTIC_Z", "PAIR_METHODS"]
 
 DETERMINISTIC_Z = 8.5
 # Below these sizes fixed costs dominate: waking numba's thread pool costs ~50 ms on a loaded
@@ -48,6 +51,10 @@ MEHLER_MIN_PAIR_SAMPLES = 20_000
 _OFF, _ON, _UNDECIDED = 0, 1, 2
 
 
+# A numba kernel, longer than the package's 80-line rule on purpose: one pass over the
+# samples keeps every per-sample scratch array in registers/cache and the three pair cases
+# (on–on, on–undecided, undecided–undecided) in one loop; split into functions, numba would
+# either inline them back or pay a call per neuron pair and sample.
 @njit(cache=True, parallel=True)
 def _moment_sums(means, scales, cov, rho, n_terms, gram, targets, threshold, n_chunks):
     """Sums over samples of the moments the loss and its gradient need.
@@ -222,39 +229,43 @@ def _hermite_coefficients(z, cdf, pdf, count):
         yield (1.0 if n % 2 == 0 else -1.0) * h_cur * pdf / np.sqrt(n * (n - 1.0))
 
 
-@contextlib.contextmanager
-def _numba_threads(count: int):
-    previous = numba.get_num_threads()
-    numba.set_num_threads(count)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
 def _symmetric_from_upper(upper: np.ndarray) -> np.ndarray:
     return upper + upper.T - np.diag(np.diag(upper))
 
 
 def _checked(W1, W2, X, sigma, lam):
-    X = as_matrix("X", X, cols_name="n")
-    W1, W2 = weights_pair(W1, W2, d=X.shape[0])
-    if X.shape[1] < 1:
-        raise ValueError(f"X must have at least one column (sample); got shape {X.shape}")
-    return (W1, W2, X, nonnegative("sigma", sigma, symbol="σ"),
-            nonnegative("lam", lam, symbol="λ"))
+    X, W1, W2 = data_and_weights(X, W1, W2)
+    sigma = nonnegative("sigma", sigma, symbol="σ")
+    lam = nonnegative("lam", lam, symbol="λ")
+    loss_magnitude(X, W1, W2, sigma, lam)
+    return W1, W2, X, sigma, lam
 
 
 PAIR_METHODS = ("auto", "bivariate")
+_ANNOUNCED = False
+
+
+def _announce_first_compilation() -> None:
+    """One line on stderr before numba compiles the exact objective's kernel into a fresh cache.
+
+    The kernel is cached on disk (``cache=True``: ``numerics/__pycache__``, or
+    ``NUMBA_CACHE_DIR``); compiling it takes 10–60 s once, loading it later a fraction of a
+    second. The message is printed at most once per process, and only when the kernel is
+    neither compiled in this process nor indexed in the cache (read from numba's cache
+    object; if that ever changes, nothing is printed).
+    """
+    global _ANNOUNCED
+    if _ANNOUNCED or _moment_sums.signatures:
+        return
+    _ANNOUNCED = True
+    index = getattr(getattr(getattr(_moment_sums, "_cache", None), "_cache_file", None), "_index_path", None)
+    if index is not None and not os.path.exists(index):
+        print("numerics.objective: compiling the exact objective's numba kernel for this cache (once; "
+              "10-60 s, then cached on disk) ...", file=sys.stderr, flush=True)
 
 
 def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
-    if pair_method not in PAIR_METHODS:
+    if not isinstance(pair_method, str) or pair_method not in PAIR_METHODS:
         raise ValueError(f"pair_method must be one of {PAIR_METHODS}; got {pair_method!r}")
     n = X.shape[1]
     column_norms = np.linalg.norm(W1, axis=0)
@@ -273,7 +284,8 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
         noisy = scales > 0.0
         n_terms[np.ix_(noisy, noisy)] = mehler_terms(np.abs(rho[np.ix_(noisy, noisy)]))
         n_terms = np.triu(n_terms, 1)
-    with _numba_threads(1 if n * p * p < SERIAL_BELOW else numba.get_num_threads()):
+    _announce_first_compilation()
+    with numba_threads(1 if n * p * p < SERIAL_BELOW else numba.get_num_threads()):
         # A fixed number of chunks, whatever the thread count, keeps the summation order and
         # so the result identical to the last bit on every machine.
         mean_h, grad_m, second_upper, both_upper, cov_diag = _moment_sums(
@@ -281,7 +293,7 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
     # The series is many mid-sized matrix products: with threaded BLAS their synchronisation
     # costs more than it gains, catastrophically so on a loaded machine (10 s against 1 s at
     # d = 1024, n = 10,000 with other processes running; see benchmarks/objective.py).
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with single_thread(numba=False, user_api="blas"):
         series_second, series_both, series_grad_m, series_diag = _mehler_sums(
             means, scales, rho, n_terms, gram, DETERMINISTIC_Z, need_grad)
     second = _symmetric_from_upper(second_upper) + series_second
@@ -322,14 +334,21 @@ def expected_loss_and_grad(W1, W2, X, sigma, lam=0.0, *, pair_method="auto"):
 
 
 def monte_carlo_loss(W1, W2, X, sigma, lam=0.0, n_draws=64, rng=None):
-    """Monte-Carlo estimate of eq. (6) with ``n_draws`` noise draws per sample.
+    """Monte-Carlo estimate of eq. (6) with ``n_draws ≥ 2`` noise draws per sample.
 
     Returns ``(mean, standard_error)``; the standard error is that of the mean over the
-    ``n · n_draws`` independent per-sample squared errors (weight decay is exact).
+    ``n · n_draws`` independent per-sample squared errors (weight decay is exact). It uses
+    each sample's own variance over its draws, so it needs at least two draws.
+
+    >>> import numpy as np
+    >>> W = np.eye(2); X = np.array([[1.0], [0.0]])
+    >>> mean, se = monte_carlo_loss(W, W, X, sigma=0.0, n_draws=2)    # no noise: exact
+    >>> mean, se
+    (0.0, 0.0)
     """
     W1, W2, X, sigma, lam = _checked(W1, W2, X, sigma, lam)
-    n_draws = positive_int("n_draws", n_draws)
-    rng = np.random.default_rng(rng)
+    n_draws = positive_int("n_draws", n_draws, minimum=2)
+    rng = as_rng("rng", rng)
     d, n = X.shape
     errors = np.empty((n_draws, n))
     for draw in range(n_draws):
@@ -337,8 +356,12 @@ def monte_carlo_loss(W1, W2, X, sigma, lam=0.0, n_draws=64, rng=None):
         errors[draw] = np.sum((forward(W1, W2, noisy) - X) ** 2, axis=0)
     # Draws are independent across samples and draws; the sample means differ, so the
     # variance of the overall mean is the average per-sample variance / (n · n_draws).
-    per_sample_var = errors.var(axis=0, ddof=1) if n_draws > 1 else np.full(n, errors.var(ddof=1))
-    standard_error = float(np.sqrt(per_sample_var.sum() / (n * n * n_draws)))
+    # The errors are divided by their largest value first: their squares may not fit in
+    # float64 even when the errors do.
+    top = float(errors.max())
+    unit = top if top > 0 else 1.0
+    per_sample_var = (errors / unit).var(axis=0, ddof=1)
+    standard_error = unit * float(np.sqrt(per_sample_var.sum() / (n * n * n_draws)))
     decay = lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
     return float(errors.mean() + decay), standard_error
 
@@ -350,7 +373,7 @@ def monte_carlo_loss_and_grad(W1, W2, X, sigma, lam=0.0, rng=None):
     the paper's code sees.
     """
     W1, W2, X, sigma, lam = _checked(W1, W2, X, sigma, lam)
-    rng = np.random.default_rng(rng)
+    rng = as_rng("rng", rng)
     d, n = X.shape
     noisy = X + sigma * rng.standard_normal((d, n))
     pre = W1.T @ noisy

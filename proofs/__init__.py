@@ -14,7 +14,8 @@ from proofs.record import CHECKS, CheckRecord, Mode
 
 # Registration order is report order: definitions, lemmas, theorems, corollaries, derived, errata.
 from proofs import (definition_3_1, lemma_d1, theorem_3_1, theorem_d2, corollary_3_2,  # noqa: E402,F401
-                    corollary_3_3, corollary_3_4, corollary_d4, representation, allocation, errata)
+                    corollary_3_3, corollary_3_4, corollary_d4, representation, allocation, errata,
+                    corollary_3_2_decay, optimizer_bias, diffusion_sampling)
 
 __all__ = ["CHECKS", "CheckRecord", "Mode", "run"]
 
@@ -23,7 +24,8 @@ def run(names=None, mode: Mode | None = None) -> list[CheckRecord]:
     """Run the named checks (all when ``names`` is None) in registry order; default mode when ``mode`` is None."""
     import contextlib
 
-    from proofs.common import say, single_thread
+    from numerics.threads import single_thread
+    from proofs.common import say
 
     mode = Mode() if mode is None else mode
     records = []

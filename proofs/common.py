@@ -3,12 +3,12 @@
 * :func:`orthogonal_clusters` — (α, β)-separable clusters whose spreads live in mutually
   orthogonal subspaces, orthogonal to every mean: the regime of Theorem 3.1 where the margin
   γ is controlled by β alone (see the module `proofs.errata` for what goes wrong otherwise).
-* :func:`cluster_maps` / :func:`map_residual` — the per-cluster linear maps ``W2 diag(mask) W1ᵀ``
-  (invariant under column permutations, the O_k of eq. (8) and column splitting).
+* `numerics.compare.cluster_maps` / `map_residual` (rule "all-on") — the per-cluster linear maps
+  ``W2 diag(mask) W1ᵀ`` (invariant under column permutations, the O_k of eq. (8) and splitting).
 * :func:`decomposition` — Theorem D.2's ``L = (1/n) Σ_k L̂_{X_k} + ε`` at any weights, with a
   rigorous bound on |ε| from the Gaussian tails of the neurons that can flip.
-* :func:`single_thread` — small problems run 5–30× faster with one numba and one BLAS thread on
-  a shared 2-core machine (thread start-up dominates); every check runs inside it.
+* `numerics.threads.single_thread` — small problems run 5–30× faster with one numba and one BLAS
+  thread on a shared 2-core machine (thread start-up dominates); every check runs inside it.
 
 >>> X, labels = orthogonal_clusters(5, [3, 1], [1, 0], alpha=0.2, seed=0)
 >>> X.shape, labels.tolist()
@@ -16,30 +16,17 @@
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
 import numpy as np
 from scipy.special import ndtr
 
+from numerics.compare import map_residual
 from numerics.data import equiangular_means
 from numerics.validation import as_matrix, labels_for
 
 
-@contextlib.contextmanager
-def single_thread():
-    """Run with one numba thread and one BLAS thread, restoring both afterwards."""
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def say(mode, text: str) -> None:
@@ -108,76 +95,74 @@ def perturb_live(W, relative: float, seed=0) -> np.ndarray:
     return W + relative * np.linalg.norm(W) * noise / np.linalg.norm(noise)
 
 
-def minimise_from(X, W, sigma: float, lam: float, *, seed=0, perturb: float = 0.0, gtol: float = 1e-9,
-                  polish: bool = True):
-    """Minimise the exact loss eq. (6) (tied weights) from W, optionally perturbed: `numerics.solvers.train`.
+def minimise_from(X, W, sigma: float, lam: float, *, tied: bool = False, seed=0, perturb: float = 0.0,
+                  gtol: float = 1e-9, polish: bool = True):
+    """Minimise the exact loss eq. (6) from W (`numerics.solvers.train`), by default untied.
 
-    Work-around (reported to the lead): `train`'s trust-krylov polish sometimes hands NaN weights
-    to the objective, which raises ``ValueError(... finite values ...)``; we then rerun with
-    L-BFGS only. Every tolerance downstream charges the gradient left at the end.
+    Untied (loss (6) as printed): W1 and W2 both start at W, each perturbed independently
+    on its live columns (`perturb_live`, relative size ``perturb``). Tied: one W. Every
+    tolerance downstream charges the gradient left at the end.
     """
     from numerics.solvers import train
 
-    try:
-        return train(X, W.shape[1], sigma, lam, seed=seed, tied=True, init=W, perturb=perturb, gtol=gtol,
-                     polish=polish)
-    except ValueError as error:
-        if not polish or "finite" not in str(error):
-            raise
-        return train(X, W.shape[1], sigma, lam, seed=seed, tied=True, init=W, perturb=perturb, gtol=gtol,
-                     polish=False)
+    if tied:
+        init = perturb_live(W, perturb, seed) if perturb else W
+    else:
+        init = (perturb_live(W, perturb, seed), perturb_live(W, perturb, seed + 1)) if perturb else (W, W)
+    return train(X, W.shape[1], sigma, lam, seed=seed, tied=tied, init=init, gtol=gtol, polish=polish)
+
+
+def existence(X, labels, W_pred, predicted_maps, sigma: float, lam: float, *, seed=0, perturb=1e-2) -> dict:
+    """An existence claim on loss (6) as printed: a certified untied local minimiser near ``W_pred``.
+
+    Trains untied from ``W_pred`` (perturbed), certifies untied, and measures the invariant
+    map residual ``Σ_k ‖A_k − A_k^pred‖²`` against Theorem D.2's radius, how far the factors
+    are from each other (``‖W1 − W2‖_F``) and from the prediction (`procrustes_distance`, each
+    factor). The tied problem (W1 = W2 imposed) is run the same way as a second, labelled
+    measurement, with ``‖∂L/∂W1 − ∂L/∂W2‖`` at its optimum: zero iff the tied optimum is also
+    a critical point of loss (6).
+    """
+    from numerics.certify import certify
+    from numerics.objective import expected_loss_and_grad
+
+    out = {}
+    for tied in (False, True):
+        fit = minimise_from(X, W_pred, sigma, lam, tied=tied, seed=seed, perturb=perturb)
+        report = certify(fit.W1, fit.W2, X, sigma, lam, tied=tied)
+        residual = map_residual(fit.W1, fit.W2, X, labels, predicted_maps)
+        tolerance = residual_tolerance(W_pred, fit.W1, X, labels, sigma, lam, fit.grad_norm, W2_fit=fit.W2)
+        row = dict(fit=fit, report=report, verdict=report.verdict, minimum=report.is_minimum,
+                   map_residual=residual, tolerance=tolerance["tolerance"], radius=tolerance["radius"],
+                   within=residual <= tolerance["tolerance"], factor_gap=float(np.linalg.norm(fit.W1 - fit.W2)),
+                   factor_distance=max(procrustes_distance(fit.W1, W_pred), procrustes_distance(fit.W2, W_pred)),
+                   rel_grad_norm=fit.rel_grad_norm, loss=fit.loss)
+        if tied:
+            _, g1, g2 = expected_loss_and_grad(fit.W1, fit.W2, X, sigma, lam)
+            row["untied_gradient_gap"] = float(np.linalg.norm(g1 - g2))
+        out["tied" if tied else "untied"] = row
+    return out
+
+
+def existence_measurements(result: dict) -> dict:
+    """The JSON-ready numbers of `existence`: untied first (loss (6) as printed), tied second."""
+    keys = ("verdict", "map_residual", "tolerance", "radius", "factor_gap", "factor_distance", "rel_grad_norm",
+            "loss", "untied_gradient_gap")
+    untied = {k: result["untied"][k] for k in keys if k in result["untied"]}
+    tied = {k: result["tied"][k] for k in keys if k in result["tied"]}
+    return {"untied (loss (6) as printed)": untied, "tied (W1 = W2 imposed; second measurement)": tied}
 
 
 # ----------------------------------------------------------------------------- invariants
 
 
-def cluster_maps(W1, W2, X, labels) -> dict:
-    """{label: W2 diag(mask_k) W1ᵀ}, mask_k the neurons on for every point of cluster k."""
-    maps = {}
-    for k, X_k in split(X, labels).items():
-        on = np.all(W1.T @ X_k > 0, axis=1)
-        maps[k] = W2[:, on] @ W1[:, on].T
-    return maps
+def procrustes_distance(W, W_ref) -> float:
+    """``min_O ‖W − W_ref O‖_F`` over all p × p orthogonal O (orthogonal Procrustes).
 
-
-def map_residual(W1, W2, X, labels, predicted_maps) -> float:
-    """Σ_k ‖A_k(W) − A_k^pred‖_F², the invariant form of ‖R‖_F² in Theorem 3.1."""
-    maps = cluster_maps(W1, W2, X, labels)
-    return float(sum(np.sum((maps[k] - predicted_maps[k]) ** 2) for k in maps))
-
-
-def aligned_distance(W, W_pred, X, labels) -> float:
-    """min over per-block orthogonal O_k of ‖W_block − W_pred,block O_k‖_F (tied weights).
-
-    Blocks are the neurons on for every point of a cluster (same count needed in both);
-    neurons in no block are compared with zero. Orthogonal Procrustes per block.
+    The permutations and the per-block O_k of eq. (8) are orthogonal, so this is a lower bound
+    of the symmetry-aligned distance, and needs no activation masks (unlike `aligned_distance`).
     """
-    total, used, used_pred = 0.0, np.zeros(W.shape[1], bool), np.zeros(W_pred.shape[1], bool)
-    for X_k in split(X, labels).values():
-        on = np.all(W.T @ X_k > 0, axis=1) & ~used
-        on_pred = np.all(W_pred.T @ X_k > 0, axis=1) & ~used_pred
-        used |= on
-        used_pred |= on_pred
-        A, B = W[:, on], W_pred[:, on_pred]
-        if A.shape[1] != B.shape[1]:
-            return float("inf")
-        if A.shape[1]:
-            U, _, Vt = np.linalg.svd(B.T @ A)
-            total += float(np.sum((A - B @ (U @ Vt)) ** 2))
-    total += float(np.sum(W[:, ~used] ** 2) + np.sum(W_pred[:, ~used_pred] ** 2))
-    return float(np.sqrt(total))
-
-
-def std_representation(H) -> np.ndarray:
-    """Std(h) of each column of H (p, m): population std of the p entries (THEORY.md §4)."""
-    return np.std(np.asarray(H, float), axis=0)
-
-
-def top_share(H) -> np.ndarray:
-    """Share of ‖h‖² in the largest entry, per column of H (1 = one-hot, 1/p = flat)."""
-    H = np.asarray(H, float)
-    energy = np.sum(H ** 2, axis=0)
-    return np.divide(np.max(H ** 2, axis=0), energy, out=np.zeros_like(energy), where=energy > 0)
+    U, _, Vt = np.linalg.svd(W_ref.T @ W)
+    return float(np.linalg.norm(W - W_ref @ (U @ Vt)))
 
 
 # ----------------------------------------------------------------------------- Theorem D.2
@@ -238,17 +223,21 @@ def decomposition(W1, W2, X, labels, sigma: float, lam: float, exact_loss=None) 
                 stable=stable)
 
 
-def residual_tolerance(W_pred, W_fit, X, labels, sigma: float, lam: float, grad_norm: float = 0.0) -> dict:
+def residual_tolerance(W_pred, W_fit, X, labels, sigma: float, lam: float, grad_norm: float = 0.0, *,
+                       W2_fit=None) -> dict:
     """Tolerance on Σ_k ‖A_k(W_fit) − A_k(W_pred)‖_F² from Theorem D.2's radius.
 
     Local minimisers lie within ``r = √(2ε/m0)`` of the block point (Thm. D.2) with ε the
     largest |L − (1/n) Σ_k L̂_{X_k}| at the two points (measured, `decomposition`) and the
     appendix's curvature scale ``m0 = σ² + nλ`` (constant taken as 1); the solver adds
-    ``‖∇L(W_fit)‖/m0``. Since ``‖WWᵀ − VVᵀ‖_F ≤ (‖W‖₂ + ‖V‖₂)‖W − V‖_F`` per block and the maps do
+    ``‖∇L(W_fit)‖/m0``; ``W2_fit`` is the decoder when untied (default: tied). Since
+    ``‖WWᵀ − VVᵀ‖_F ≤ (‖W‖₂ + ‖V‖₂)‖W − V‖_F`` per block and the maps do
     not see O_k, the map residual is at most ``(2‖W_pred‖₂ + r)² r²``.
     """
     n = X.shape[1]
-    eps = max(abs(decomposition(W, W, X, labels, sigma, lam)["epsilon"]) for W in (W_pred, W_fit))
+    W2_fit = W_fit if W2_fit is None else W2_fit
+    eps = max(abs(decomposition(W1, W2, X, labels, sigma, lam)["epsilon"])
+              for W1, W2 in ((W_pred, W_pred), (W_fit, W2_fit)))
     m0 = sigma ** 2 + n * lam
     radius = np.sqrt(2 * eps / m0) + grad_norm / m0
     return dict(epsilon=eps, m0=m0, radius=radius,

@@ -1,5 +1,9 @@
 """The printed table and the Markdown / JSON reports of `python -m proofs` (written atomically).
 
+The Markdown report and the README share one claims table in three parts, by source
+(`claims_tables`): (a) statements the paper prints, with their words; (b) statements of the
+appendix known only second-hand; (c) statements this package derives or conjectures.
+
 >>> from proofs.record import CheckRecord
 >>> r = CheckRecord("demo", "a claim", "eq. (1)", verdict="confirmed", headline="ε = 1e-9")
 >>> print(table([r]).splitlines()[2])
@@ -48,18 +52,60 @@ def _rows_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+PARTS = (("paper", "(a) Statements the paper prints",
+          "Each row quotes the printed words; existence claims are checked on loss (6) as printed (untied W1, W2)."),
+         ("appendix, second-hand", "(b) Statements of the appendix, known only second-hand",
+          "Their constants may be our source's, not the paper's: verdicts are \"consistent\", \"disagrees with "
+          "our source\" or \"inconclusive\", never \"refuted\"."),
+         ("derived here", "(c) Statements this package derives or conjectures",
+          "Our own results: a refuted row is a mistake of ours or a reading of the paper that does not hold, "
+          "not an error of the paper."))
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "/").replace("\n", " ")
+
+
+def claims_tables(checks: list[dict], command: str = "python -m proofs --only") -> str:
+    """The claims table in three parts, from report records (`CheckRecord.to_json` dicts).
+
+    >>> row = dict(name="demo", title="a claim", source="paper", quote="as printed", weights="untied",
+    ...            verdict="confirmed", expected_verdict="confirmed", headline="ε = 1e-9", equations="eq. (1)")
+    >>> print(claims_tables([row]).splitlines()[6])
+    | a claim (eq. (1)) | “as printed” | untied | confirmed | ε = 1e-9 | `python -m proofs --only demo` |
+    """
+    out = []
+    for source, heading, explanation in PARTS:
+        rows = [c for c in checks if c.get("source") == source]
+        if not rows:
+            continue
+        out += [f"#### {heading}", "", explanation, ""]
+        if source == "paper":
+            out += ["| claim | printed words | weights | verdict | evidence | command |", "|---|---|---|---|---|---|"]
+        else:
+            out += ["| claim | weights | verdict | evidence | command |", "|---|---|---|---|---|"]
+        for c in rows:
+            verdict = c["verdict"] if c["verdict"] == c["expected_verdict"] else \
+                f"**{c['verdict']}** (expected {c['expected_verdict']})"
+            cells = [f"{c['title']} ({c['equations']})"]
+            if source == "paper":
+                cells.append(f"“{c['quote']}”")
+            cells += [c.get("weights") or "—", verdict, c["headline"], f"`{command} {c['name']}`"]
+            out.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
 def markdown(records: list[CheckRecord], parameters: dict) -> str:
-    """The full report: summary table, then one section per check with all its evidence."""
+    """The full report: the claims table in three parts, then one section per check with all its evidence."""
     out = ["# Proof checks: *Generalization of Diffusion Models Arises with a Balanced Representation Space*",
            "", "Parameters: " + ", ".join(f"`{k}={v}`" for k, v in parameters.items()), "",
-           "| check | claim | verdict | expected | evidence | seconds |", "|---|---|---|---|---|---|"]
-    for r in records:
-        mark = "" if r.ok else " **(unexpected)**"
-        out.append(f"| `{r.name}` | {r.title} | {r.verdict}{mark} | {r.expected_verdict} | "
-                   f"{r.headline.replace('|', '/')} | {r.seconds:.1f} |")
+           claims_tables([r.to_json() for r in records])]
     for r in records:
         plain = r.to_json()
         out += ["", f"## `{r.name}` — {r.title}", "", f"**Claim** ({r.equations}): {r.claim}", "",
+                f"**Source:** {r.source}" + (f"; printed words: “{r.quote}”" if r.quote else "")
+                + (f"; weights: {r.weights}" if r.weights else ""), "",
                 f"**Verdict:** {r.verdict} (expected {r.expected_verdict}); {r.seconds:.1f} s, mode {r.mode}.", ""]
         if r.instance:
             out.append("**Instance:** " + ", ".join(f"{k} = {_fmt(v)}" for k, v in plain["instance"].items()))
