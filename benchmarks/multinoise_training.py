@@ -1,7 +1,7 @@
 """Exact multi-noise training versus the authors' protocol, side by side in one run.
 
 The multi-noise ReLU DAE (`numerics.multinoise`) on faces at the paper's d = 1024 (the offline
-LFW faces of `numerics.data.faces`, 32 × 32, in [−1, 1]), σ log-uniform in [0.02, 2]:
+LFW faces of `numerics.images.faces`, 32 × 32, in [−1, 1]), σ log-uniform in [0.02, 2]:
 
 * **mem**: n = 5 faces, p = 16; authors' protocol: RMSprop lr 1e-3, weight decay 1e-2, full
   batch, 100,000 steps (the paper's count; ``--steps`` overrides);
@@ -13,7 +13,7 @@ per noise level, fits this 2-core machine; both sides train the same model.)
 
 Both sides start from the same initialisation (`MultiNoiseDAE.initial`, seed 0). The protocol
 is this package's NumPy loop (`numerics.multinoise_protocol`, float64, step for step the
-authors' ``DAECond`` in PyTorch — see ``tests/test_multinoise_protocol.py``); ``--torch`` also
+authors' ``DAECond`` in PyTorch — see ``tests/numerics/test_multinoise_protocol.py``); ``--torch`` also
 runs ``DAECond`` itself in PyTorch (CPU, one thread, float32 as in the authors' notebooks). The exact side is
 `numerics.multinoise_training.train_multinoise` (L-BFGS on the exact loss, then a Newton
 polish) with the protocol's decay λ = d·wd/2. Every final model is scored by the exact loss.
@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE.parent))
 import numpy as np  # noqa: E402
 
 from numerics.checkpoint import atomic_write_text, jsonable  # noqa: E402
-from numerics.data import faces  # noqa: E402
+from numerics.images import faces  # noqa: E402
 from numerics.multinoise import MultiNoiseDAE  # noqa: E402
 from numerics.multinoise_objective import decay_from_weight_decay, multinoise_loss  # noqa: E402
 from numerics.multinoise_protocol import PROTOCOLS, train_multinoise_protocol  # noqa: E402
@@ -110,7 +110,7 @@ def run_case(name, steps=None, torch=False, seed=0, max_time=None):
     config = CASES[name]
     settings = PROTOCOLS[config["protocol"]]
     steps = config["steps"] if steps is None else steps
-    X = faces(n=config["n"], seed=seed, size=32)
+    X = faces(n=config["n"], seed=seed, size=32).X
     d, n = X.shape
     lam = decay_from_weight_decay(settings["weight_decay"], d)
     init = MultiNoiseDAE.initial(d, config["p"], seed=seed)

@@ -27,7 +27,7 @@ twice differentiable or exactly flat:
   (dead): their incoming and outgoing weights; the gain rows of zero columns.
 
 Like `numerics.certify`, everything is computed in the invariant subspace of the data and the
-encoder plus one complement direction (`numerics.solvers.invariant_basis`, ``extra=1``): the
+encoder plus one complement direction (`numerics.geometry.invariant_basis`, ``extra=1``): the
 loss is invariant under rotations fixing the data, so the Hessian splits into that subspace
 and identical copies of one block on the rest, which the extra direction sees.
 
@@ -57,14 +57,13 @@ import scipy.sparse.linalg
 from numpy.polynomial import legendre
 from scipy.special import roots_legendre
 
-from numerics.certify import HVP_STEP
 from numerics.gaussian import relu_second_moment
+from numerics.geometry import HVP_STEP, invariant_basis, loss_scale
 from numerics.multinoise import MultiNoiseDAE
 from numerics.multinoise_objective import (SIGMA_RANGE, _checked, adaptive_rule, multinoise_loss,
                                            multinoise_loss_and_grad, noise_level_terms)
 from numerics.multinoise_symmetries import Layout, symmetry_tangents, zero_sets
 from numerics.objective import expected_loss_and_grad
-from numerics.solvers import invariant_basis, loss_scale
 from numerics.validation import positive_int
 
 VERDICTS = ("strict local minimum", "degenerate minimum", "saddle", "not a critical point")

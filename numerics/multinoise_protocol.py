@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint, single_blas_thread
+from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
 from numerics.multinoise import FIELDS, MultiNoiseDAE
 from numerics.multinoise_objective import SIGMA_RANGE, _sigma_range, decay_from_weight_decay, multinoise_loss
 from numerics.protocol import make_optimizer
+from numerics.threads import single_thread
 from numerics.validation import as_matrix, positive_int
 
 PROTOCOLS = {
@@ -150,7 +151,7 @@ def _run_steps(state, X, steps, u_range, record_every, checkpoint, checkpoint_ev
     u_min, u_max = u_range
     started = last_save = time.perf_counter()
     with progress_bar(progress, total=steps, initial=state.step, desc="multi-noise protocol",
-                      mininterval=1.0) as bar, single_blas_thread():
+                      mininterval=1.0) as bar, single_thread(numba=False):
         while state.step < steps:
             X_batch = X[:, state.batches.next()]
             log_sigma = u_min + (u_max - u_min) * state.rng.random(X_batch.shape[1])

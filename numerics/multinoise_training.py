@@ -16,7 +16,7 @@ hides further decrease; a trust-region Newton polish (`scipy.optimize.minimize(m
 quadrature error estimate of the last rule.
 
 Like `numerics.solvers.train` it works in the invariant basis of the data and the initial
-encoder (`numerics.solvers.invariant_basis`): the loss is invariant under rotations that fix
+encoder (`numerics.geometry.invariant_basis`): the loss is invariant under rotations that fix
 the data, so the iterates stay in that span; only the skip's ``s²σ²d`` needs the full d,
 which the objective's ``noise_dim`` supplies. An optional warm-up takes Monte-Carlo protocol
 steps (`numerics.multinoise_protocol`) first.
@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.optimize
 
-from numerics.certify import HVP_STEP
-from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint, single_blas_thread
+from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
+from numerics.geometry import HVP_STEP, invariant_basis, loss_scale
 from numerics.multinoise import MultiNoiseDAE
 from numerics.multinoise_objective import (DEFAULT_RTOL, SIGMA_RANGE, _sigma_range, adaptive_rule,
                                            multinoise_loss_and_grad)
-from numerics.solvers import invariant_basis, loss_scale
+from numerics.threads import single_thread
 from numerics.validation import as_matrix, nonnegative, positive_int
 
 LOG_GAIN_LIMIT = 200.0   # |log g| beyond this (g ≈ 1e87) is a runaway trial step, not a model
@@ -319,7 +319,7 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
         stages.append(f"reduced d={d}->{space.dim}")
     fun = _StageObjective(space.data(X), (space.dim, p), sigma_range, lam, d, loss_scale(X))
     run = _Run(fun, space, options, key, stages, n_iter, progress)
-    with single_blas_thread():
+    with single_thread(numba=False):
         try:
             state = run.check(space.inward(model).pack())
             run.record(state[1], state[3])

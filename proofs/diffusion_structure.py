@@ -35,7 +35,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import subspace_angles
 
-from numerics.data import faces, memorization_set
+from numerics.data import memorization_set
+from numerics.images import faces
 from numerics.multinoise_certify import certify_multinoise
 from numerics.multinoise_objective import decay_from_weight_decay
 from numerics.multinoise_training import train_multinoise
@@ -184,7 +185,7 @@ def _faces_beyond(mode) -> dict:
     """5 random faces (memorising, wd 1e-2) and all 100 (generalising, wd 5e-4, p = 8), d = 1024."""
     out = {}
     for name, n, p, wd in (("memorise", 5, 16, 1e-2), ("generalise", None, 8, 5e-4)):
-        X = faces(n=n, seed=mode.seed, size=32)
+        X = faces(n=n, seed=mode.seed, size=32).X
         lam = decay_from_weight_decay(wd, X.shape[0])
         fit = train_multinoise(X, p, lam, seed=mode.seed, gtol=1e-7)
         groups = [np.array([i]) for i in range(X.shape[1])] if n else [np.arange(X.shape[1])]
