@@ -82,7 +82,7 @@ def test_protocol_validates_arguments(tmp_path):
     with pytest.raises(ValueError, match="init"):
         train_multinoise_protocol(X, 2, init=MultiNoiseDAE.initial(3, 2), steps=1)
     with pytest.raises(ValueError, match="optimizer"):
-        train_multinoise_protocol(X, 2, optimizer="sgd", steps=1)
+        train_multinoise_protocol(X, 2, optimizer="adagrad", steps=1)
     train_multinoise_protocol(X, 2, steps=2, exact_loss=False, checkpoint=(str(tmp_path), "run"))
     with pytest.raises(ValueError, match="another run"):
         train_multinoise_protocol(X, 2, steps=2, seed=1, exact_loss=False, checkpoint=(str(tmp_path), "run"))
