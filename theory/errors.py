@@ -96,7 +96,7 @@ def check_negative_beta(X, labels, what: str = "cluster means") -> float:
     >>> check_negative_beta(np.array([[1.0, 2.0], [0.0, 1.0]]), [0, 1])   # cos∠ = 2/√5
     Traceback (most recent call last):
     ...
-    theory.errors.AssumptionError: β < 0 (largest cos∠ between cluster means, Theorem 3.1): measured 0.894427, required < 0
+    theory.errors.AssumptionError: β < 0 (largest cos∠ between cluster means, ...): measured 0.894427, required < 0
     """
     beta = measured_beta(X, labels)
     if not beta < 0:
