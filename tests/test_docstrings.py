@@ -30,9 +30,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("numerics", "theory")
 
-# Modules being rewritten on other branches right now; their examples come after those land.
-# A module matching one of these patterns is still checked, as an expected failure (xfail):
-# an XPASS in the summary means its exemption can be removed.
+# Modules whose code is being reworked: their examples come with the rework. A module matching
+# one of these patterns is still checked, as an expected failure (xfail, not strict): an XPASS
+# in the summary means that its exemption can be removed.
 EXEMPT = (
     "numerics.objective", "numerics.gaussian", "numerics.certify", "numerics.training",
     "numerics.geometry", "numerics.solvers", "numerics.multinoise*", "numerics.hessian",
@@ -103,7 +103,7 @@ def test_the_rule_on_known_cases():
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason="exempt: being changed on another branch", strict=False))
+    pytest.param(name, marks=pytest.mark.xfail(reason="exempt: module being reworked", strict=False))
     if exempt(name) else name
     for name in module_names()])
 def test_every_public_function_has_an_example(name):
