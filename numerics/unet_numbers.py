@@ -14,7 +14,7 @@ from numerics.unet_detection import detection_numbers
 from numerics.unet_steering import DEFAULT_STRENGTHS, steering_numbers
 
 __all__ = ["digit_ddpm_numbers", "main"]
-__doctest_requires__ = {"*": ["torch"]}
+__doctest_requires__ = {("digit_ddpm_numbers",): ["torch", "diffusers"]}
 
 
 def digit_ddpm_numbers(*, fast: bool = False, cache: str | None = None, threads: int | None = 1,

@@ -43,8 +43,8 @@ from numerics.validation import as_matrix, as_vector
 
 __all__ = ["steering_layers", "steering_vectors", "digit_classifier", "response_metrics", "steering_numbers"]
 
-# Docstring examples build a UNet: they need the optional extra.
-__doctest_requires__ = {("*",): ["torch", "diffusers"]}
+# The examples that build a UNet need the optional extra.
+__doctest_requires__ = {("steering_layers", "steering_vectors", "steering_numbers"): ["torch", "diffusers"]}
 
 # The authors' range a ∈ [0, 0.5] (they use 0, 0.2, 0.3, 0.4, 0.5), in steps of 0.05.
 DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
