@@ -243,13 +243,7 @@ def progress_bar(progress=None, **kwargs):
 
 # re-export: numerics.multinoise_protocol and numerics.multinoise_training import it from here
 def single_blas_thread():
-    """`numerics.threads.single_thread` for the native pools only (numba untouched).
-
-    >>> from threadpoolctl import threadpool_info
-    >>> with single_blas_thread():
-    ...     print(all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas"))
-    True
-    """
+    """`numerics.threads.single_thread` for the native pools only (numba untouched)."""
     return single_thread(numba=False)
 
 
