@@ -203,7 +203,7 @@ def train_multinoise_protocol(X, p, *, optimizer="rmsprop", lr=1e-3, weight_deca
     >>> first = train_multinoise_protocol(X, 2, steps=25, checkpoint=(folder.name, "run"), exact_loss=False)
     >>> resumed = train_multinoise_protocol(X, 2, steps=50, checkpoint=(folder.name, "run"), exact_loss=False)
     >>> straight = train_multinoise_protocol(X, 2, steps=50, exact_loss=False)
-    >>> resumed.steps, np.array_equal(resumed.model.pack(), straight.model.pack())   # 25 + 25 steps = 50 steps
+    >>> resumed.steps, np.array_equal(resumed.model.pack(), straight.model.pack())   # resumed at 25: bit for bit
     (50, True)
     >>> folder.cleanup()
     """
