@@ -51,6 +51,13 @@ class MultiNoiseDAE:
     ``W`` (d, p); ``s`` the skip (a float); ``A1, b1`` (p,) the first gain layer
     (``Linear(1, p)``: its weight column and bias); ``A2`` (p, p), ``b2`` (p,) the second.
     The same class holds gradients (`numerics.multinoise_objective`), field for field.
+
+    >>> model = MultiNoiseDAE(W=np.eye(2), s=0.5, A1=np.zeros(2), b1=np.zeros(2), A2=np.zeros((2, 2)),
+    ...                       b2=np.zeros(2))                        # d = p = 2, gains g = e^0 = 1
+    >>> model(np.array([[1.0], [-2.0]]), 0.1).ravel().tolist()         # [y]_+ + 0.5 y for y = (1, −2)
+    [1.5, -1.0]
+    >>> model.size                                                     # d·p + 1 + 3p + p²
+    15
     """
 
     W: np.ndarray

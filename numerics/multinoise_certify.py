@@ -71,7 +71,7 @@ VERDICTS = ("strict local minimum", "degenerate minimum", "saddle", "not a criti
 
 @dataclass
 class MultiNoiseCertificate:
-    """What `certify_multinoise` found (module docstring).
+    """What `certify_multinoise` found (module docstring). Returned by `certify_multinoise`.
 
     ``eigenvalues`` the smallest Hessian eigenvalues on the kept coordinates modulo the
     removed symmetries, ascending; ``lambda_max`` the largest; ``zero_columns``,
@@ -308,6 +308,22 @@ def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE
     within ``zero_tol`` (relative) of zero columns or units are set to zero first. Up to
     ``dense_max`` kept coordinates the Hessian is formed densely; beyond, Lanczos
     (`scipy.sparse.linalg.eigsh`) on the shifted, projected operator as in `numerics.certify`.
+
+    At W = 0 with every gain parameter zero the loss is ``(1 − s)²E‖x‖² + s²(d E[σ²] + λ)``
+    and its gradient in W and the gain parameters vanishes (the terms in W are of degree 2),
+    so the skip ``s = E‖x‖²/(E‖x‖² + d E[σ²] + λ)`` makes a critical point (derived here);
+    whether it is a minimum depends on λ:
+
+    >>> X = np.array([[2.0, -1.0], [0.0, 1.7], [0.3, 0.2]])          # d = 3, n = 2
+    >>> certify_multinoise(MultiNoiseDAE.initial(3, 2, seed=0), X, lam=0.05).verdict
+    'not a critical point'
+    >>> energy, mean_sigma2 = np.sum(X * X) / 2, (2.0**2 - 0.02**2) / (2 * np.log(100))   # E‖x‖², E[σ²]
+    >>> skip_only = MultiNoiseDAE.zeros_like(MultiNoiseDAE.initial(3, 2))
+    >>> for lam in (0.05, 5.0):
+    ...     skip_only.s = energy / (energy + 3 * mean_sigma2 + lam)
+    ...     print(lam, certify_multinoise(skip_only, X, lam=lam).verdict)
+    0.05 saddle
+    5.0 strict local minimum
     """
     started = time.perf_counter()
     X, sigma_min, sigma_max, lam = _checked(model, X, sigma_min, sigma_max, lam)

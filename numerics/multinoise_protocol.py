@@ -43,6 +43,14 @@ def minibatch_loss_and_grad(model: MultiNoiseDAE, X_batch, noise, log_sigma):
 
     ``X_batch``, ``noise`` (d, B); ``log_sigma`` (B,). Returns ``(ℓ, grads)`` with ``grads`` a
     `MultiNoiseDAE` of ``∂ℓ/∂θ`` (ReLU'(0) = 0 as in PyTorch; no weight decay).
+
+    >>> rng = np.random.default_rng(0)
+    >>> X, noise, log_sigma = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), np.log([0.1, 0.5, 1.0, 2.0])
+    >>> model = MultiNoiseDAE.initial(3, 2, seed=0)                  # d = 3, p = 2, batch B = 4
+    >>> loss, grads = minibatch_loss_and_grad(model, X, noise, log_sigma)
+    >>> sigma = np.exp(log_sigma)                                    # ℓ: the mean over d and B
+    >>> bool(np.isclose(loss, np.mean((model(X + sigma * noise, sigma) - X) ** 2))), grads.W.shape
+    (True, (3, 2))
     """
     d, batch = X_batch.shape
     sigma = np.exp(log_sigma)
@@ -66,7 +74,15 @@ def minibatch_loss_and_grad(model: MultiNoiseDAE, X_batch, noise, log_sigma):
 
 class DropLastBatches:
     """``DataLoader(shuffle=True, drop_last=True)`` as explicit state: a new permutation per epoch,
-    consecutive batches of ``min(batch, n)`` indices, the last incomplete batch dropped."""
+    consecutive batches of ``min(batch, n)`` indices, the last incomplete batch dropped.
+
+    >>> batches = DropLastBatches(5, 2, np.random.default_rng(0))   # n = 5, batches of 2
+    >>> epoch = np.concatenate([batches.next(), batches.next()])
+    >>> len(set(epoch.tolist())), batches.position                   # 4 distinct samples; the 5th is dropped
+    (4, 4)
+    >>> batches.next().size, batches.position                        # a new epoch, a new permutation
+    (2, 2)
+    """
 
     def __init__(self, n: int, batch: int, rng: np.random.Generator):
         self.n, self.batch, self.rng = n, min(batch, n), rng
@@ -84,7 +100,7 @@ class DropLastBatches:
 
 @dataclass
 class MultiNoiseProtocolResult:
-    """Outcome of `train_multinoise_protocol`.
+    """Outcome of a protocol run. Returned by `train_multinoise_protocol`.
 
     ``model`` the final parameters; ``lam`` the decay λ on ``‖θ‖²`` equivalent to
     ``weight_decay``; ``history_steps``/``history_loss`` the recorded minibatch losses ℓ (MSE
@@ -181,6 +197,15 @@ def train_multinoise_protocol(X, p, *, optimizer="rmsprop", lr=1e-3, weight_deca
     saves parameters, optimiser and RNG state every ``checkpoint_every`` seconds (atomically,
     with the run's parameters) and resumes from them; a finished run can be extended by
     calling again with more ``steps``.
+
+    >>> import tempfile
+    >>> X, folder = np.random.default_rng(0).normal(size=(4, 5)), tempfile.TemporaryDirectory()  # d = 4, n = 5
+    >>> first = train_multinoise_protocol(X, 2, steps=25, checkpoint=(folder.name, "run"), exact_loss=False)
+    >>> resumed = train_multinoise_protocol(X, 2, steps=50, checkpoint=(folder.name, "run"), exact_loss=False)
+    >>> straight = train_multinoise_protocol(X, 2, steps=50, exact_loss=False)
+    >>> resumed.steps, np.array_equal(resumed.model.pack(), straight.model.pack())   # resumed at 25: bit for bit
+    (50, True)
+    >>> folder.cleanup()
     """
     X = as_matrix("X", X, cols_name="n")
     d, n = X.shape

@@ -20,7 +20,13 @@ from numerics.multinoise import MultiNoiseDAE
 
 
 class Layout:
-    """Index sets of the packed vector (`MultiNoiseDAE.pack`) of a (k, p) model."""
+    """Index sets of the packed vector (`MultiNoiseDAE.pack`) of a (k, p) model.
+
+    >>> layout, model = Layout(2, 3), MultiNoiseDAE.initial(2, 3, seed=0)   # W (2, 3), A2 (3, 3)
+    >>> theta = model.pack()
+    >>> layout.size == model.size, bool(theta[layout.s] == model.s), np.array_equal(theta[layout.A2], model.A2)
+    (True, True, True)
+    """
 
     def __init__(self, k: int, p: int):
         self.k, self.p = k, p
@@ -36,7 +42,14 @@ class Layout:
 
 def zero_sets(model: MultiNoiseDAE, zero_tol: float, step: float):
     """Masks of encoder columns and gain units within ``zero_tol`` (relative) of zero, or shorter than
-    `FD_RESOLUTION` finite-difference steps ``step`` (too short for central differences)."""
+    `FD_RESOLUTION` finite-difference steps ``step`` (too short for central differences).
+
+    >>> model = MultiNoiseDAE.initial(3, 2, seed=0)                  # A2 = 0 at initialisation
+    >>> model.W[:, 1] = 0.0                                          # encoder column 1 vanishes
+    >>> model.A1[0] = model.b1[0] = 0.0                              # so does gain unit 0
+    >>> [mask.tolist() for mask in zero_sets(model, zero_tol=1e-8, step=1e-5)]
+    [[False, True], [True, False]]
+    """
     columns = np.linalg.norm(model.W, axis=0)
     zero_columns = (columns <= zero_tol * max(columns.max(), 1e-300)) | (columns <= FD_RESOLUTION * step)
     units = np.maximum(np.maximum(np.abs(model.A1), np.abs(model.b1)), np.linalg.norm(model.A2, axis=0))
@@ -46,7 +59,14 @@ def zero_sets(model: MultiNoiseDAE, zero_tol: float, step: float):
 
 def unit_groups(model: MultiNoiseDAE, zero_units, u_range):
     """Gain units that switch together over [u_min, u_max]: the always-on ones, the dead ones, and
-    groups of switching units with the same kink and orientation; returns (always_on, dead, groups)."""
+    groups of switching units with the same kink and orientation; returns (always_on, dead, groups).
+
+    >>> model = MultiNoiseDAE(W=np.ones((2, 5)), s=0.0, A1=[0, 0, 1, 2, 0], b1=[1, 2, 0, 0, -1],
+    ...                       A2=np.eye(5), b2=np.zeros(5))          # unit k: [A1_k u + b1_k]_+
+    >>> on, dead, groups = unit_groups(model, np.zeros(5, dtype=bool), (np.log(0.02), np.log(2.0)))
+    >>> on.tolist(), dead.tolist(), [S.tolist() for S in groups]     # units 2, 3: one kink at u = 0
+    ([True, True, False, False, False], [False, False, False, False, True], [[0, 1], [2, 3]])
+    """
     u_min, u_max = u_range
     pre_ends = np.stack([model.A1 * u_min + model.b1, model.A1 * u_max + model.b1])
     always_on = np.all(pre_ends > 0.0, axis=0) & ~zero_units
@@ -68,7 +88,19 @@ def unit_groups(model: MultiNoiseDAE, zero_units, u_range):
 
 def mixing_tangents(model: MultiNoiseDAE, layout: Layout, groups):
     """Orthogonal mixing ``(A1_S, b1_S, A2[:, S]) → (A1_S R, b1_S R, A2[:, S] R)`` of units that switch
-    together: the gains and ``‖θ‖²`` are unchanged, so it is flat for every λ (derived here)."""
+    together: the gains and ``‖θ‖²`` are unchanged, so it is flat for every λ (derived here).
+
+    One tangent per pair of a group. A step ``t`` along it multiplies the group's hidden units by
+    ``(I − tA)`` and ``A2[:, S]`` by ``(I + tA)`` (A antisymmetric), so ``log g`` moves by
+    ``t²·A2[:, S] h_S`` only: here at most ``2t²`` (``h_S = (1, 2)`` for the always-on pair):
+
+    >>> model = MultiNoiseDAE(W=np.ones((2, 5)), s=0.0, A1=[0, 0, 1, 2, 0], b1=[1, 2, 0, 0, -1],
+    ...                       A2=np.eye(5), b2=np.zeros(5))
+    >>> rows = mixing_tangents(model, Layout(2, 5), [np.array([0, 1]), np.array([2, 3])])
+    >>> sigmas, moved = [0.05, 1.5], [MultiNoiseDAE.unpack(model.pack() + 1e-4 * v, 2, 5) for v in rows]
+    >>> len(rows), max(float(np.abs(np.log(m.gains(sigmas) / model.gains(sigmas))).max()) for m in moved)
+    (2, 2.0...e-08)
+    """
     rows = []
     for S in groups:
         q = S.size
@@ -83,7 +115,15 @@ def mixing_tangents(model: MultiNoiseDAE, layout: Layout, groups):
 
 
 def symmetry_tangents(model: MultiNoiseDAE, layout: Layout, zero_columns, zero_units, u_range, lam):
-    """Tangent vectors (rows) of the symmetries, with plain-language labels (λ = 0: all; else mixing)."""
+    """Tangent vectors (rows) of the symmetries, with plain-language labels (λ = 0: all; else mixing).
+
+    >>> model = MultiNoiseDAE(W=np.ones((2, 5)), s=0.0, A1=[0, 0, 1, 2, 0], b1=[1, 2, 0, 0, -1],
+    ...                       A2=np.eye(5), b2=np.zeros(5))          # `unit_groups`: groups {0, 1}, {2, 3}
+    >>> none_zero = np.zeros(5, dtype=bool), np.zeros(5, dtype=bool)    # no zero columns, no zero units
+    >>> [symmetry_tangents(model, Layout(2, 5), *none_zero, (np.log(0.02), np.log(2.0)), lam)[0].shape
+    ...  for lam in (0.1, 0.0)]                                      # λ > 0: the two mixings only
+    [(2, 51), (28, 51)]
+    """
     rows, labels = [], []
     always_on, dead, groups = unit_groups(model, zero_units, u_range)
     mixing = mixing_tangents(model, layout, groups)

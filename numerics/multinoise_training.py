@@ -48,7 +48,7 @@ LOG_GAIN_LIMIT = 200.0   # |log g| beyond this (g ≈ 1e87) is a runaway trial s
 
 @dataclass
 class MultiNoiseTrainResult:
-    """Outcome of `train_multinoise`.
+    """Outcome of an exact optimisation. Returned by `train_multinoise`.
 
     ``model`` the final parameters (full coordinates); ``loss`` the exact multi-noise loss;
     ``rel_grad_norm = ‖∇L‖/L0``; ``converged``: ``rel_grad_norm ≤ gtol`` under a rule built at
@@ -295,6 +295,17 @@ def train_multinoise(X, p, lam, *, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RAN
     optimizer="adam", lr=3e-3, weight_decay=0.0)``) run first from the initialisation.
     ``checkpoint=(folder, name)`` saves the current iterate every ``checkpoint_every`` seconds
     (atomically, with the run's parameters) and resumes from it.
+
+    The reported loss is the exact loss of the returned model (quadrature relative error
+    ``rtol = 1e-10`` in both evaluations), below the loss at the start:
+
+    >>> from numerics.multinoise_objective import multinoise_loss
+    >>> X = np.array([[2.0, -1.0], [0.0, 1.7], [0.3, 0.2]])          # d = 3, n = 2
+    >>> fit = train_multinoise(X, 1, lam=0.05, seed=0)                # p = 1
+    >>> start = multinoise_loss(MultiNoiseDAE.initial(3, 1, seed=0), X, lam=0.05)
+    >>> again = multinoise_loss(fit.model, X, lam=0.05)               # in full coordinates, a fresh rule
+    >>> fit.converged, fit.loss < start, abs(fit.loss - again) < 1e-9 * fit.loss
+    (True, True, True)
     """
     X = as_matrix("X", X, cols_name="n")
     d = X.shape[0]
