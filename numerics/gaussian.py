@@ -198,7 +198,7 @@ def pair_moments(m_j, s_j, z_j, cdf_j, pdf_j, m_k, s_k, z_k, cdf_k, pdf_k, rho):
 # R(x) = Φ(−x)/φ(x) = 1/(x + T₁), T_k = k/(x + T_{k+1}) (Laplace's continued fraction) gives
 # ψ(−x) = φ(x) R T₁ and (x² + 1)Φ(−x) − xφ(x) = φ(x) R T₁ T₂ without cancellation. 60 levels
 # reach double precision for x ≥ 5.
-_TAIL_Z = -5.0
+TAIL_Z = -5.0
 _TAIL_DEPTH = 60
 
 
@@ -209,7 +209,7 @@ def rectified_moments(m, s):
         positive = max(m, 0.0)
         return positive, positive * positive
     z = m / s
-    if z >= _TAIL_Z:
+    if z >= TAIL_Z:
         cdf = norm_cdf(z)
         pdf = norm_pdf(z)
         return m * cdf + s * pdf, (m * m + s * s) * cdf + m * s * pdf
