@@ -1,0 +1,201 @@
+"""Trust-region Newton stage on eq. (6) with exact Hessian-vector products, and its spectrum.
+
+`newton_polish` takes weights (e.g. where L-BFGS stopped) and runs SciPy's ``trust-krylov``
+(or ``trust-ncg``) with the exact gradient and the exact Hessian-vector products of
+`numerics.hessian`, in the invariant basis of `numerics.solvers.invariant_basis` (data span
+plus the weights: an exact change of coordinates, eq. (6) being invariant under rotations
+that fix the data). It stops at ``‖∇L‖_F / L0 ≤ gtol`` (L0 as in `numerics.solvers.loss_scale`).
+
+`exact_hessp` is the product factory that `numerics.certify.certify` and
+`numerics.solvers.train` accept as ``hessp=``; `smallest_eigenpairs` gives the bottom of the
+Hessian spectrum by Lanczos (SciPy's ``eigsh``) on the same products.
+
+>>> import numpy as np
+>>> X = np.array([[2.0, -1.0, 0.3], [0.0, 1.7, -0.4]])
+>>> W = np.array([[1.0, -0.5], [0.1, 0.8]])
+>>> out = newton_polish(X, W, W, 0.2, 0.01, tied=True)
+>>> out.converged, out.rel_grad_norm <= 1e-8
+(True, True)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse.linalg
+
+from numerics.hessian import HessianVectorProduct
+from numerics.objective import expected_loss_and_grad
+from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
+
+
+def exact_hessp(W1, W2, X, sigma, lam, tied):
+    """Product factory for ``certify(..., hessp=)`` / ``train(..., hessp=)``: ``V ↦ H V`` (tied)
+    or ``(V1, V2) ↦ (H1, H2)``, exact (`numerics.hessian.HessianVectorProduct`)."""
+    return HessianVectorProduct(W1, W1 if tied else W2, X, sigma, lam, tied=tied)
+
+
+class _Problem:
+    """Eq. (6) on a packed parameter vector in reduced coordinates, with a one-point cache."""
+
+    def __init__(self, C, p, sigma, lam, tied):
+        self.C, self.p, self.sigma, self.lam, self.tied = C, p, sigma, lam, tied
+        self.k = C.shape[0]
+        self.n_eval = 0
+        self.n_hvp = 0
+        self._last = None
+        self._product = None
+
+    def unpack(self, theta):
+        size = self.k * self.p
+        V1 = theta[:size].reshape(self.k, self.p)
+        return (V1, V1) if self.tied else (V1, theta[size:].reshape(self.k, self.p))
+
+    def pack(self, A1, A2):
+        return (A1 + A2).ravel() if self.tied else np.concatenate([A1.ravel(), A2.ravel()])
+
+    def __call__(self, theta):
+        if self._last is not None and np.array_equal(theta, self._last[0]):
+            return self._last[1], self._last[2]
+        V1, V2 = self.unpack(theta)
+        loss, g1, g2 = expected_loss_and_grad(V1, V2, self.C, self.sigma, self.lam)
+        self.n_eval += 1
+        self._last = (theta.copy(), float(loss), self.pack(g1, g2))
+        return self._last[1], self._last[2]
+
+    def hessp(self, theta, vector):
+        if self._product is None or not np.array_equal(theta, self._product[0]):
+            V1, V2 = self.unpack(theta)
+            self._product = (theta.copy(), HessianVectorProduct(V1, V2, self.C, self.sigma, self.lam,
+                                                                tied=self.tied))
+        self.n_hvp += 1
+        D1, D2 = self.unpack(np.asarray(vector, dtype=np.float64))
+        product = self._product[1]
+        if self.tied:
+            return product(D1).ravel()
+        H1, H2 = product(D1, D2)
+        return np.concatenate([H1.ravel(), H2.ravel()])
+
+
+@dataclass
+class NewtonResult:
+    """Outcome of `newton_polish`: final ``W1, W2`` (the same array when tied), exact ``loss``,
+    ``rel_grad_norm`` (``‖∇L‖_F/L0``), ``converged`` (``≤ gtol``), iterations, gradient and
+    Hessian-vector product counts, ``wall_time``, SciPy's ``message`` and ``history``
+    (seconds, loss, relative gradient norm) after every iteration."""
+    W1: np.ndarray
+    W2: np.ndarray
+    loss: float
+    rel_grad_norm: float
+    converged: bool
+    n_iter: int
+    n_eval: int
+    n_hvp: int
+    wall_time: float
+    message: str
+    history: list = field(default_factory=list)
+
+
+def newton_polish(X, W1, W2, sigma, lam, *, tied=False, gtol=1e-8, max_iter=500, max_time=None,
+                  method="trust-krylov", reduce=True) -> NewtonResult:
+    """Minimise eq. (6) from ``(W1, W2)`` by a trust-region Newton method with exact ``H v``.
+
+    ``method``: ``"trust-krylov"`` (default; Lanczos subproblems, handles negative curvature)
+    or ``"trust-ncg"``. Stops at ``‖∇L‖/L0 ≤ gtol``, after ``max_iter`` iterations or
+    ``max_time`` seconds; the returned point is the last iterate (trust-region methods only
+    accept decreasing steps).
+    """
+    from numerics.solvers import invariant_basis, loss_scale
+
+    X = as_matrix("X", X, cols_name="n")
+    W1, W2 = weights_pair(W1, W2, d=X.shape[0])
+    sigma = nonnegative("sigma", sigma, symbol="σ")
+    lam = nonnegative("lam", lam, symbol="λ")
+    max_iter = positive_int("max_iter", max_iter)
+    if method not in ("trust-krylov", "trust-ncg"):
+        raise ValueError(f"method must be 'trust-krylov' or 'trust-ncg'; got {method!r}")
+    if tied and not np.array_equal(W1, W2):
+        raise ValueError("tied=True needs W1 == W2")
+    d, p = W1.shape
+    basis = invariant_basis(X, W1, None if tied else W2) if reduce else None
+    if basis is not None and basis.shape[1] >= d:
+        basis = None
+    C = X if basis is None else basis.T @ X
+    problem = _Problem(C, p, sigma, lam, tied)
+    V1, V2 = (W1, W2) if basis is None else (basis.T @ W1, basis.T @ W2)
+    theta0 = V1.ravel().copy() if tied else np.concatenate([V1.ravel(), V2.ravel()])
+    scale = loss_scale(X)
+    started = time.perf_counter()
+    history = []
+
+    def callback(intermediate_result):
+        _, grad = problem(intermediate_result.x)
+        rel = float(np.linalg.norm(grad)) / scale
+        history.append((time.perf_counter() - started, float(intermediate_result.fun), rel))
+        if rel <= gtol or (max_time is not None and time.perf_counter() - started > max_time):
+            raise StopIteration
+
+    loss0, grad0 = problem(theta0)
+    history.append((0.0, loss0, float(np.linalg.norm(grad0)) / scale))
+    message = "already below gtol"
+    theta = theta0
+    if history[0][2] > gtol:
+        out = scipy.optimize.minimize(problem, theta0, jac=True, hessp=problem.hessp, method=method,
+                                      callback=callback,
+                                      options=dict(maxiter=max_iter, gtol=0.5 * gtol * scale))
+        theta, message = out.x, str(out.message)
+    loss, grad = problem(theta)
+    rel = float(np.linalg.norm(grad)) / scale
+    U1, U2 = problem.unpack(theta)
+    if basis is not None:
+        U1, U2 = basis @ U1, basis @ U2
+    return NewtonResult(W1=U1, W2=U1 if tied else U2, loss=float(loss), rel_grad_norm=rel,
+                        converged=rel <= gtol, n_iter=len(history) - 1, n_eval=problem.n_eval,
+                        n_hvp=problem.n_hvp, wall_time=time.perf_counter() - started,
+                        message=message, history=history)
+
+
+def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, reduce=True, seed=0):
+    """The ``k`` smallest eigenvalues of the Hessian of eq. (6) and their unit eigenvectors.
+
+    Lanczos (ARPACK via ``scipy.sparse.linalg.eigsh``) on the exact products, shifted by the
+    largest eigenvalue c so that the wanted end is the largest in magnitude of ``H − c I``.
+    Symmetry directions are not removed (see `numerics.certify` for that). With ``reduce``
+    the spectrum is that of the invariant subspace (data span + weights); the complement
+    block only repeats eigenvalues of one extra direction (`numerics.solvers.invariant_basis`).
+    Returns ``(eigenvalues ascending, eigenvectors as a list of (V1, V2) in the original
+    coordinates)``.
+    """
+    from numerics.solvers import invariant_basis
+
+    X = as_matrix("X", X, cols_name="n")
+    W1, W2 = weights_pair(W1, W2, d=X.shape[0])
+    d, p = W1.shape
+    basis = invariant_basis(X, W1, None if tied else W2, extra=1) if reduce else None
+    if basis is not None and basis.shape[1] >= d:
+        basis = None
+    C = X if basis is None else basis.T @ X
+    U1, U2 = (W1, W2) if basis is None else (basis.T @ W1, basis.T @ W2)
+    problem = _Problem(C, p, sigma, lam, tied)
+    theta = U1.ravel().copy() if tied else np.concatenate([U1.ravel(), U2.ravel()])
+    m = theta.size
+    rng = np.random.default_rng(seed)
+    operator = scipy.sparse.linalg.LinearOperator((m, m), dtype=np.float64,
+                                                  matvec=lambda v: problem.hessp(theta, v.ravel()))
+    top = float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-3,
+                                          v0=rng.standard_normal(m), return_eigenvectors=False)[0])
+    shifted = scipy.sparse.linalg.LinearOperator(
+        (m, m), dtype=np.float64, matvec=lambda v: problem.hessp(theta, v.ravel()) - top * v.ravel())
+    values, vectors = scipy.sparse.linalg.eigsh(shifted, k=k, which="LM", tol=tol,
+                                                v0=rng.standard_normal(m))
+    values = values + top
+    order = np.argsort(values)
+    modes = []
+    for index in order:
+        D1, D2 = problem.unpack(vectors[:, index])
+        if basis is not None:
+            D1, D2 = basis @ D1, basis @ D2
+        modes.append((D1, D1 if tied else D2))
+    return values[order], modes
