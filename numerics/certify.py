@@ -279,6 +279,22 @@ def _hvp_factory(reduced: _Reduced, theta, step_rel):
     return hvp, counter
 
 
+def _given_hvp(reduced: _Reduced, product):
+    """Hessian-vector products on the live coordinates from ``product`` (V ↦ HV when tied,
+    (V1, V2) ↦ (H1, H2) otherwise), e.g. `numerics.newton.exact_hessp`."""
+    counter = [0]
+
+    def hvp(v):
+        counter[0] += 1
+        D1, D2 = reduced.full(np.asarray(v, dtype=np.float64).ravel())
+        if reduced.tied:
+            H = product(D1)
+            return reduced.pack(H, H)
+        return reduced.pack(*product(D1, D2))
+
+    return hvp, counter
+
+
 def hessian_matrix(W1, W2, X, sigma, lam, *, tied=None, step_rel=1e-5) -> np.ndarray:
     """Dense Hessian of eq. (6) by central differences of the exact gradient (small problems).
 
@@ -452,7 +468,7 @@ def zero_column_bound(W1, W2, X, sigma, lam) -> float:
 def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_tol=1e-6,
             eig_tol=None, zero_tol=ZERO_TOL, ratio_tol=1e-5, blocks="auto", dense_max=1200,
             hvp_step=HVP_STEP, lanczos_tol=1e-8, seed=0, check_zero_columns=True,
-            reduce=True) -> CertifyReport:
+            reduce=True, hessp=None) -> CertifyReport:
     """Gradient, smallest Hessian eigenvalues modulo symmetries, and a verdict (module docstring).
 
     ``W1, W2`` (d, p); ``tied=None`` detects tied weights (``W1`` and ``W2`` equal), in
@@ -468,7 +484,9 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
     span, the weights, one more direction) when it is smaller than d: eq. (6) is
     invariant under rotations fixing the data, so the Hessian splits into that subspace and
     ``I ⊗ K`` on the rest, K being seen by the extra direction — the eigenvalues (as a set)
-    and the verdict are those of the full problem.
+    and the verdict are those of the full problem. ``hessp``: a factory
+    ``(W1, W2, X, sigma, lam, tied) → product`` of exact Hessian-vector products (e.g.
+    `numerics.newton.exact_hessp`) used instead of central differences of the gradient.
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.7]])
@@ -494,7 +512,7 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
                       rel_eig_tol=rel_eig_tol, eig_tol=eig_tol, zero_tol=zero_tol,
                       ratio_tol=ratio_tol, blocks=blocks, dense_max=dense_max,
                       hvp_step=hvp_step, lanczos_tol=lanczos_tol, seed=seed,
-                      check_zero_columns=check_zero_columns)
+                      check_zero_columns=check_zero_columns, hessp=hessp)
     if basis is not None:
         report.n_params = d * W1.shape[1] * (1 if tied else 2)
         report.notes.append(f"computed in a {basis.shape[1]}-dimensional invariant subspace "
@@ -523,7 +541,8 @@ def below_resolution(W1, W2, tied, hvp_step=HVP_STEP):
 
 def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_tol=1e-6,
             eig_tol=None, zero_tol=ZERO_TOL, ratio_tol=1e-5, blocks="auto", dense_max=1200,
-            hvp_step=HVP_STEP, lanczos_tol=1e-8, seed=0, check_zero_columns=True) -> CertifyReport:
+            hvp_step=HVP_STEP, lanczos_tol=1e-8, seed=0, check_zero_columns=True,
+            hessp=None) -> CertifyReport:
     started = time.perf_counter()
     X = as_matrix("X", X, cols_name="n")
     W1, W2 = weights_pair(W1, W2, d=X.shape[0])
@@ -626,7 +645,10 @@ def _certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_t
             else:
                 sizes = sorted((len(b) for b in projector.blocks), reverse=True)
                 symmetries.append(f"rotations inside activation blocks of sizes {sizes}")
-        hvp, hvp_count = _hvp_factory(reduced, theta, hvp_step)
+        if hessp is None:
+            hvp, hvp_count = _hvp_factory(reduced, theta, hvp_step)
+        else:
+            hvp, hvp_count = _given_hvp(reduced, hessp(W1, W2, X, sigma, lam, tied))
         if m <= dense_max:
             method = "dense"
             H = np.column_stack([hvp(e) for e in np.eye(m)])
