@@ -322,10 +322,26 @@ class _Counted:
         return (plus - minus) / (2.0 * h)
 
 
+def _given_hessp(factory, fun, packing):
+    """SciPy's ``hessp(theta, v)`` from a product factory (see `train`), one product per point."""
+    cache = {}
+
+    def hessp(theta, vector):
+        if "theta" not in cache or not np.array_equal(theta, cache["theta"]):
+            W1, W2 = packing.unpack(theta)
+            cache.update(theta=theta.copy(), product=factory(W1, W2, fun.X, fun.sigma, fun.lam, packing.tied))
+        V1, V2 = packing.unpack(np.asarray(vector, dtype=np.float64))
+        if packing.tied:
+            return cache["product"](V1).ravel()
+        return packing.grad(*cache["product"](V1, V2))
+
+    return hessp
+
+
 def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, init_scale=None,
           gtol=1e-8, max_iter=20_000, max_time=None, maxcor=30, restarts=3, polish=True, polish_iter=200,
           reduce=True, warmup_steps=0, warmup_lr=3e-3, warmup_batch=256,
-          checkpoint=None, checkpoint_every=60.0, progress=None) -> TrainResult:
+          checkpoint=None, checkpoint_every=60.0, progress=None, hessp=None) -> TrainResult:
     """Minimise eq. (6) exactly, full batch, from a random or given start, to ``‖∇L‖/L0 ≤ gtol``.
 
     ``X`` (d, n), samples as columns; ``p`` neurons; ``tied`` optimises one W with
@@ -345,7 +361,9 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
     minibatch gradients (``warmup_batch``) of eq. (6) from the initialisation, the learning
     rate decaying linearly from ``warmup_lr`` to 0; the exact optimisation then starts there
     (stage ``"mc-warmup"``). Training runs with one BLAS thread (the objective's numba kernel
-    uses the cores).
+    uses the cores). ``hessp``: a factory ``(W1, W2, X, sigma, lam, tied) → product`` of exact
+    Hessian-vector products (e.g. `numerics.newton.exact_hessp`) for the trust-region stage,
+    instead of central differences of the gradient.
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.5], [1.0, 0.5]])
@@ -468,7 +486,8 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, i
 
                 try:
                     out = scipy.optimize.minimize(
-                        fun, theta, jac=True, hessp=fun.hessp, method="trust-krylov",
+                        fun, theta, jac=True, method="trust-krylov",
+                        hessp=fun.hessp if hessp is None else _given_hessp(hessp, fun, packing),
                         callback=trust_callback,
                         options=dict(maxiter=polish_iter, gtol=gtol * scale * 0.5))
                     message = str(out.message)
