@@ -133,6 +133,9 @@ def _upper_bvn(dh, dk, r):
     return max(0.0, min(1.0, bvn))
 
 
+upper_bvn = _upper_bvn   # P(X > h, Y > k) for callers that compute Φ2 once and reuse it
+
+
 @vectorize(["float64(float64, float64, float64)"], cache=True)
 def bivariate_normal_cdf(h, k, rho):
     """Φ2(h, k; ρ) = P(X ≤ h, Y ≤ k) for standard normals with correlation ρ ∈ [−1, 1]."""

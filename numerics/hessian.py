@@ -31,10 +31,12 @@ closed form does not resolve; `HessianVectorProduct` raises ``ValueError`` there
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
-from numerics.gaussian import DEGENERATE_Q, delta_pair_moments, mehler_terms, pair_moments
+from numerics.gaussian import DEGENERATE_Q, mehler_terms, norm_cdf, norm_pdf, upper_bvn
 from numerics.moment_sums import moment_sums, neuron_moments
 from numerics.objective import DETERMINISTIC_Z, MEHLER_MIN_PAIR_SAMPLES
 from numerics.validation import as_matrix, nonnegative, weights_pair
@@ -44,14 +46,49 @@ _OFF, _ON, _UNDECIDED = 0, 1, 2
 
 
 @njit(cache=True)
+def _undecided_pair(m_j, m_k, s_j, s_k, z_j, z_k, pdf_j, pdf_k, e_j, e_k, both, rho):
+    """The 15 pair moments of two undecided neurons, given ``both = Φ2`` (see `_pair_table`).
+
+    The closed forms of `numerics.gaussian.pair_moments` and
+    `numerics.gaussian.delta_pair_moments`, sharing ``A = (z_k − ρ z_j)/q``,
+    ``B = (z_j − ρ z_k)/q`` and their Φ, φ, ψ.
+    """
+    q = math.sqrt((1.0 - rho) * (1.0 + rho))
+    r = rho / q
+    a = (z_k - rho * z_j) / q
+    b = (z_j - rho * z_k) / q
+    cdf_a, pdf_a = norm_cdf(a), norm_pdf(a)
+    cdf_b, pdf_b = norm_cdf(b), norm_pdf(b)
+    psi_a = a * cdf_a + pdf_a
+    psi_b = b * cdf_b + pdf_b
+    cross = ((m_j * m_k + rho * s_j * s_k) * both + m_j * s_k * pdf_k * cdf_b
+             + m_k * s_j * pdf_j * cdf_a + s_j * s_k * pdf_j * q * pdf_a)
+    r10 = m_k * both + s_k * (rho * pdf_j * cdf_a + pdf_k * cdf_b)
+    r01 = m_j * both + s_j * (rho * pdf_k * cdf_b + pdf_j * cdf_a)
+    dj, dk = e_j[0], e_k[0]
+    r20 = dj * s_k * q * psi_a
+    r02 = dk * s_j * q * psi_b
+    r21 = dj * cdf_a
+    r12 = dk * cdf_b
+    r22 = dj * pdf_a / (s_k * q)
+    r30 = s_k * q * dj / s_j * (-z_j * psi_a - r * cdf_a)
+    r03 = s_j * q * dk / s_k * (-z_k * psi_b - r * cdf_b)
+    r31 = dj / s_j * (-z_j * cdf_a - r * pdf_a)
+    r13 = dk / s_k * (-z_k * cdf_b - r * pdf_b)
+    r40 = s_k * q * dj / (s_j * s_j) * ((z_j * z_j - 1.0) * psi_a + 2.0 * z_j * r * cdf_a + r * r * pdf_a)
+    r04 = s_j * q * dk / (s_k * s_k) * ((z_k * z_k - 1.0) * psi_b + 2.0 * z_k * r * cdf_b + r * r * pdf_b)
+    return (cross, r10, r01, both, r20, r02, r21, r12, r22, r30, r03, r31, r13, r40, r04)
+
+
+@njit(cache=True)
 def _pair_table(state_j, state_k, m_j, m_k, s_j, s_k, z_j, z_k, cdf_j, cdf_k, pdf_j, pdf_k,
-                mu_j, mu_k, e_j, e_k, c, rho):
+                mu_j, mu_k, e_j, e_k, c, rho, both):
     """Pair moments ``R_ab = E[f⁽ᵃ⁾(a_j) f⁽ᵇ⁾(a_k)]`` (f⁽⁰⁾ = ReLU, f⁽¹⁾ = step, f⁽²⁾ = δ …).
 
     Returns ``(R00, R10, R01, R11, R20, R02, R21, R12, R22, R30, R03, R31, R13, R40, R04)``.
-    ``e_j = (E δ_j, E δ'_j, E δ''_j, E δ'''_j)`` of an undecided neuron. A decided-on
-    neuron is linear (``h = a``, no Dirac terms): by Stein's lemma
-    ``E[a_j g(a_k)] = m_j E[g] + C_jk E[g']``.
+    ``e_j = (E δ_j, E δ'_j, E δ''_j, E δ‴_j)`` of an undecided neuron; ``both`` is Φ2 for two
+    undecided neurons (`_bivariate_cache`). A decided-on neuron is linear (``h = a``, no
+    Dirac terms): by Stein's lemma ``E[a_j g(a_k)] = m_j E[g] + C_jk E[g']``.
     """
     if state_j == _ON and state_k == _ON:
         return (m_j * m_k + c, m_k, m_j, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -63,17 +100,42 @@ def _pair_table(state_j, state_k, m_j, m_k, s_j, s_k, z_j, z_k, cdf_j, cdf_k, pd
         return (m_k * mu_j + c * cdf_j, m_k * cdf_j + c * e_j[0], mu_j, cdf_j,
                 m_k * e_j[0] + c * e_j[1], 0.0, e_j[0], 0.0, 0.0,
                 m_k * e_j[1] + c * e_j[2], 0.0, e_j[1], 0.0, m_k * e_j[2] + c * e_j[3], 0.0)
-    cross, both, j_on_k, k_on_j, k_cond_j, j_cond_k = pair_moments(
-        m_j, s_j, z_j, cdf_j, pdf_j, m_k, s_k, z_k, cdf_k, pdf_k, rho)
-    r21, r12, r22, r30, r03, r31, r13, r40, r04 = delta_pair_moments(
-        s_j, z_j, pdf_j, s_k, z_k, pdf_k, rho)
-    return (cross, j_on_k, k_on_j, both, e_j[0] * k_cond_j, e_k[0] * j_cond_k, r21, r12, r22,
-            r30, r03, r31, r13, r40, r04)
+    return _undecided_pair(m_j, m_k, s_j, s_k, z_j, z_k, pdf_j, pdf_k, e_j, e_k, both, rho)
+
+
+@njit(cache=True, parallel=True)
+def _bivariate_cache(state, z, rho, n_chunks):
+    """Φ2 of every pair of undecided neurons of every sample (they do not depend on V).
+
+    Returns ``offsets`` (n + 1) and the flat values: sample i's pairs, in the order of the
+    loops of `_directional_sums`, are ``values[offsets[i]:offsets[i + 1]]``.
+    """
+    n, p = state.shape
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for i in prange(n):
+        u = 0
+        for j in range(p):
+            if state[i, j] == _UNDECIDED:
+                u += 1
+        counts[i + 1] = u * (u - 1) // 2
+    offsets = np.cumsum(counts)
+    values = np.empty(offsets[n])
+    for chunk in prange(n_chunks):
+        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
+            t = offsets[i]
+            for j in range(p):
+                if state[i, j] != _UNDECIDED:
+                    continue
+                for k in range(j + 1, p):
+                    if state[i, k] == _UNDECIDED:
+                        values[t] = upper_bvn(-z[i, j], -z[i, k], rho[j, k])
+                        t += 1
+    return offsets, values
 
 
 @njit(cache=True, parallel=True)
 def _directional_sums(means, targets, scales, z, cdf, pdf, mean_h, state, cov, rho, gram,
-                      m_dot, b_dot, cov_dot, gram_dot, n_chunks):
+                      m_dot, b_dot, cov_dot, gram_dot, offsets, bivariate, n_chunks):
     """Directional derivatives of ``M'`` (n, p), ``μ`` (n, p), ``S`` and ``K`` (p, p).
 
     The per-sample formulas (``R_ab`` from `_pair_table`, ``Δ_j = Σ_{k≠j} G_jk R20 − b_j Eδ_j``):
@@ -116,16 +178,21 @@ def _directional_sums(means, targets, scales, z, cdf, pdf, mean_h, state, cov, r
                                    + 2.0 * md * (g * phi - b * e[j, 0]) + cjj * (g * e[j, 0] - b * e[j, 1]))
                 k_dot[chunk, j, j] += (gram_dot[j, j] * phi + g * (e[j, 0] * md + 0.5 * e[j, 1] * cjj)
                                        - bd * e[j, 0] - b * (e[j, 1] * md + 0.5 * e[j, 2] * cjj))
+            t = offsets[i]
             for a in range(n_active):
                 j = active[a]
                 for bb in range(a + 1, n_active):
                     k = active[bb]
                     c = cov[j, k]
+                    both = 0.0
+                    if state[i, j] == _UNDECIDED and state[i, k] == _UNDECIDED:
+                        both = bivariate[t]
+                        t += 1
                     (r00, r10, r01, r11, r20, r02, r21, r12, r22, r30, r03, r31, r13, r40,
                      r04) = _pair_table(state[i, j], state[i, k], means[i, j], means[i, k],
                                         scales[j], scales[k], z[i, j], z[i, k], cdf[i, j], cdf[i, k],
                                         pdf[i, j], pdf[i, k], mean_h[i, j], mean_h[i, k], e[j], e[k],
-                                        c, rho[j, k])
+                                        c, rho[j, k], both)
                     g, gd = gram[j, k], gram_dot[j, k]
                     md_j, md_k = m_dot[i, j], m_dot[i, k]
                     cjj, ckk, cjk = cov_dot[j, j], cov_dot[k, k], cov_dot[j, k]
@@ -195,6 +262,9 @@ class HessianVectorProduct:
             n_terms = np.triu(n_terms, 1)
         sums = moment_sums(self.means, self.targets, self.scales, self.cov, self.rho, self.gram,
                            n_terms, DETERMINISTIC_Z, True)
+        # Φ2 of the undecided pairs is the costly part of a product and does not depend on
+        # the direction: computed once here (8 bytes per pair and sample).
+        self._offsets, self._bivariate = _bivariate_cache(self.state, self.z, self.rho, min(n, N_CHUNKS))
         self.second = sums.second
         self.cov_grad = self.gram * sums.both + np.diag(sums.cov_diag)
         self.n_products = 0
@@ -233,7 +303,7 @@ class HessianVectorProduct:
         grad_dot, mean_dot, s_dot, k_dot = _directional_sums(
             self.means, self.targets, self.scales, self.z, self.cdf, self.pdf, self.mean_h,
             self.state, self.cov, self.rho, self.gram, m_dot, b_dot, cov_dot, gram_dot,
-            min(n, N_CHUNKS))
+            self._offsets, self._bivariate, min(n, N_CHUNKS))
         s_dot, k_dot = _symmetrised(s_dot), _symmetrised(k_dot)
         back = X @ np.hstack([grad_dot, mean_dot])
         H1 = (back[:, :p] + 2.0 * sigma**2 * (V1 @ self.cov_grad + W1 @ k_dot)) / n + 2.0 * lam * V1

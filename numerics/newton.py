@@ -73,6 +73,10 @@ def _central_difference_product(W1, W2, X, sigma, lam, tied, step_rel=1e-5):
     return product
 
 
+class _Breakdown(Exception):
+    """The trust-region subproblem solver returned a non-finite direction."""
+
+
 class _Problem:
     """Eq. (6) on a packed parameter vector in reduced coordinates, with a one-point cache."""
 
@@ -83,6 +87,7 @@ class _Problem:
         self.n_hvp = 0
         self._last = None
         self._product = None
+        self.best = None                 # (point, gradient norm) of the smallest gradient seen
 
     def unpack(self, theta):
         size = self.k * self.p
@@ -99,9 +104,14 @@ class _Problem:
         loss, g1, g2 = expected_loss_and_grad(V1, V2, self.C, self.sigma, self.lam)
         self.n_eval += 1
         self._last = (theta.copy(), float(loss), self.pack(g1, g2))
+        norm = float(np.linalg.norm(self._last[2]))
+        if self.best is None or norm < self.best[1]:
+            self.best = (self._last[0], norm)
         return self._last[1], self._last[2]
 
     def hessp(self, theta, vector):
+        if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(vector))):
+            raise _Breakdown("non-finite trust-region direction")
         if self._product is None or not np.array_equal(theta, self._product[0]):
             V1, V2 = self.unpack(theta)
             self._product = (theta.copy(), HessianVectorProduct(V1, V2, self.C, self.sigma, self.lam,
@@ -181,10 +191,15 @@ def newton_polish(X, W1, W2, sigma, lam, *, tied=False, gtol=1e-8, max_iter=500,
     message = "already below gtol"
     theta = theta0
     if history[0][2] > gtol:
-        out = scipy.optimize.minimize(problem, theta0, jac=True, hessp=problem.hessp, method=method,
-                                      callback=callback,
-                                      options=dict(maxiter=max_iter, gtol=0.5 * gtol * scale))
-        theta, message = out.x, str(out.message)
+        try:
+            out = scipy.optimize.minimize(problem, theta0, jac=True, hessp=problem.hessp, method=method,
+                                          callback=callback,
+                                          options=dict(maxiter=max_iter, gtol=0.5 * gtol * scale))
+            theta, message = out.x, str(out.message)
+        except _Breakdown:
+            # SciPy's subproblem solver (trlib) can return NaN directions on nearly singular
+            # Hessians; the point with the smallest gradient so far is kept.
+            theta, message = problem.best[0], "trust-region subproblem broke down (non-finite direction)"
     loss, grad = problem(theta)
     rel = float(np.linalg.norm(grad)) / scale
     if rel > gtol and not (max_time is not None and time.perf_counter() - started > max_time):
