@@ -12,12 +12,13 @@ is loaded instead of recomputed when the script is run again with the same param
 
 1. ``lbfgs``: `numerics.solvers.train` from the initialisation (15,000 Monte-Carlo Adam
    warm-up steps, then exact L-BFGS), no polish, at most ``--lbfgs-time`` seconds;
-2. ``newton``: `numerics.newton.newton_polish` (trust-krylov with exact products, then Newton
+2. ``newton`` (after ``spectrum``): `numerics.newton.newton_polish` (trust-krylov with exact products, then Newton
    steps on the gradient norm) to ``‖∇L‖/L0 ≤ 1e-8`` or ``--newton-time`` seconds;
-3. ``certify``: `numerics.certify.certify` with ``hessp=exact_hessp``;
-4. ``spectrum``: the smallest Hessian eigenvalues (`numerics.newton.smallest_eigenpairs`) and
-   where the lowest modes live: their weight on each column, against the columns' norms and
-   whether they straddle clusters (`numerics.solvers.column_structure`);
+3. ``spectrum`` (at the L-BFGS point): the smallest Hessian eigenvalues
+   (`numerics.newton.smallest_eigenpairs`, at most ``--lanczos-restarts`` ARPACK restarts)
+   and where the lowest modes live: their weight on each column, against the columns' norms
+   and whether they straddle clusters (`numerics.solvers.column_structure`);
+4. ``certify``: `numerics.certify.certify` with ``hessp=exact_hessp`` at the Newton point;
 5. ``protocol``: the authors' loop (Adam lr 1e-4, wd 1e-4, batch 256, ``--steps``) in this
    package's NumPy implementation (`numerics.protocol.train_protocol`, float32 like the
    authors' PyTorch code), scored by the exact loss;
@@ -45,7 +46,7 @@ sys.path.insert(0, str(HERE.parent))
 from numerics.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 D, P, SIGMA, WD = 1024, 100, 0.2, 1e-4
-STAGES = ("lbfgs", "newton", "certify", "spectrum", "protocol", "theory")
+STAGES = ("lbfgs", "spectrum", "newton", "certify", "protocol", "theory")
 
 
 def _instance(spread):
@@ -95,6 +96,7 @@ def main(argv=None):
     parser.add_argument("--lbfgs-time", type=float, default=900.0)
     parser.add_argument("--newton-time", type=float, default=900.0)
     parser.add_argument("--steps", type=int, default=50_000, help="protocol steps")
+    parser.add_argument("--lanczos-restarts", type=int, default=6)
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--out", default=str(HERE / "results" / "newton_gen"))
     args = parser.parse_args(argv)
@@ -124,6 +126,23 @@ def main(argv=None):
                                    "n_zero": info["n_zero"]}
         arrays, summary["lbfgs"] = _stage(args, "lbfgs", lbfgs)
         W = arrays["W"]
+    if "spectrum" in stages and W is not None:
+        def spectrum():
+            tick = time.perf_counter()
+            live = np.linalg.norm(W, axis=0) > 0
+            values, modes = smallest_eigenpairs(W, W, X, SIGMA, lam, tied=True, k=4, tol=1e-6,
+                                                maxiter=args.lanczos_restarts)
+            where = [_mode_location(m[0], W, X, labels) for m in modes[:3]]
+            norms = np.linalg.norm(W, axis=0)
+            info = column_structure(W, W, X, labels)
+            mixed = np.flatnonzero(info["cluster_of_column"] == -3)
+            return {"eigenvalues": values}, {
+                "seconds": time.perf_counter() - tick, "eigenvalues": values.tolist(),
+                "lowest_modes": where, "n_live": int(live.sum()), "n_mixed": int(mixed.size),
+                "mixed_column_norms": np.sort(norms[mixed]).tolist(),
+                "other_column_norms_median": float(np.median(np.delete(norms, mixed))),
+                "rel_grad": rel_grad(W)}
+        _, summary["spectrum"] = _stage(args, "spectrum", spectrum)
     if "newton" in stages and W is not None:
         def newton():
             out = newton_polish(X, W, W, SIGMA, lam, tied=True, gtol=1e-8, max_time=args.newton_time)
@@ -143,22 +162,6 @@ def main(argv=None):
                 "eigenvalues": report.eigenvalues.tolist(), "lambda_max": report.lambda_max,
                 "n_hvp": report.n_hvp, "notes": report.notes}
         _, summary["certify"] = _stage(args, "certify", run_certify)
-    if "spectrum" in stages and W is not None:
-        def spectrum():
-            tick = time.perf_counter()
-            live = np.linalg.norm(W, axis=0) > 0
-            values, modes = smallest_eigenpairs(W, W, X, SIGMA, lam, tied=True, k=6)
-            where = [_mode_location(m[0], W, X, labels) for m in modes[:3]]
-            norms = np.linalg.norm(W, axis=0)
-            info = column_structure(W, W, X, labels)
-            mixed = np.flatnonzero(info["cluster_of_column"] == -3)
-            return {"eigenvalues": values}, {
-                "seconds": time.perf_counter() - tick, "eigenvalues": values.tolist(),
-                "lowest_modes": where, "n_live": int(live.sum()), "n_mixed": int(mixed.size),
-                "mixed_column_norms": np.sort(norms[mixed]).tolist(),
-                "other_column_norms_median": float(np.median(np.delete(norms, mixed))),
-                "rel_grad": rel_grad(W)}
-        _, summary["spectrum"] = _stage(args, "spectrum", spectrum)
     if "protocol" in stages:
         def protocol():
             from numerics.protocol import train_protocol

@@ -88,6 +88,7 @@ class _Problem:
         self._last = None
         self._product = None
         self.best = None                 # (point, gradient norm) of the smallest gradient seen
+        self.deadline = None             # perf_counter time after which products stop
 
     def unpack(self, theta):
         size = self.k * self.p
@@ -112,6 +113,8 @@ class _Problem:
     def hessp(self, theta, vector):
         if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(vector))):
             raise _Breakdown("non-finite trust-region direction")
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise _Breakdown("max_time reached inside a trust-region subproblem")
         if self._product is None or not np.array_equal(theta, self._product[0]):
             V1, V2 = self.unpack(theta)
             self._product = (theta.copy(), HessianVectorProduct(V1, V2, self.C, self.sigma, self.lam,
@@ -177,6 +180,8 @@ def newton_polish(X, W1, W2, sigma, lam, *, tied=False, gtol=1e-8, max_iter=500,
     theta0 = V1.ravel().copy() if tied else np.concatenate([V1.ravel(), V2.ravel()])
     scale = loss_scale(X)
     started = time.perf_counter()
+    if max_time is not None:
+        problem.deadline = started + float(max_time)
     history = []
 
     def callback(intermediate_result):
@@ -196,10 +201,11 @@ def newton_polish(X, W1, W2, sigma, lam, *, tied=False, gtol=1e-8, max_iter=500,
                                           callback=callback,
                                           options=dict(maxiter=max_iter, gtol=0.5 * gtol * scale))
             theta, message = out.x, str(out.message)
-        except _Breakdown:
+        except _Breakdown as stop:
             # SciPy's subproblem solver (trlib) can return NaN directions on nearly singular
-            # Hessians; the point with the smallest gradient so far is kept.
-            theta, message = problem.best[0], "trust-region subproblem broke down (non-finite direction)"
+            # Hessians, or max_time ran out inside a subproblem: the point with the smallest
+            # gradient so far is kept.
+            theta, message = problem.best[0], f"trust region stopped: {stop}"
     loss, grad = problem(theta)
     rel = float(np.linalg.norm(grad)) / scale
     if rel > gtol and not (max_time is not None and time.perf_counter() - started > max_time):
@@ -253,7 +259,8 @@ def _gradient_newton(problem, theta, gtol_abs, max_steps):
     return theta, steps
 
 
-def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, reduce=True, seed=0):
+def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, reduce=True, seed=0,
+                        maxiter=None):
     """The ``k`` smallest eigenvalues of the Hessian of eq. (6) and their unit eigenvectors.
 
     Lanczos (ARPACK via ``scipy.sparse.linalg.eigsh``) on the exact products, shifted by the
@@ -262,7 +269,7 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
     the spectrum is that of the invariant subspace (data span + weights); the complement
     block only repeats eigenvalues of one extra direction (`numerics.solvers.invariant_basis`).
     Returns ``(eigenvalues ascending, eigenvectors as a list of (V1, V2) in the original
-    coordinates)``.
+    coordinates)``; with ``maxiter`` (ARPACK restarts) reached, the pairs converged so far.
     """
     from numerics.solvers import invariant_basis
 
@@ -284,8 +291,13 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
                                           v0=rng.standard_normal(m), return_eigenvectors=False)[0])
     shifted = scipy.sparse.linalg.LinearOperator(
         (m, m), dtype=np.float64, matvec=lambda v: problem.hessp(theta, v.ravel()) - top * v.ravel())
-    values, vectors = scipy.sparse.linalg.eigsh(shifted, k=k, which="LM", tol=tol,
-                                                v0=rng.standard_normal(m))
+    try:
+        values, vectors = scipy.sparse.linalg.eigsh(shifted, k=k, which="LM", tol=tol,
+                                                    v0=rng.standard_normal(m), maxiter=maxiter)
+    except scipy.sparse.linalg.ArpackNoConvergence as partial:
+        if partial.eigenvalues.size == 0:
+            raise
+        values, vectors = partial.eigenvalues, partial.eigenvectors
     values = values + top
     order = np.argsort(values)
     modes = []
