@@ -1,4 +1,4 @@
-"""Rectified-Gaussian moments (THEORY.md §2): the building blocks of the exact loss.
+"""Rectified-Gaussian moments (Rosenbaum 1961; Stein, Price): the building blocks of the exact loss.
 
 For a pre-activation ``a ~ N(m, s²)`` and ``z = m / s``:
 
@@ -165,7 +165,7 @@ def pair_moments(m_j, s_j, z_j, cdf_j, pdf_j, m_k, s_k, z_k, cdf_k, pdf_k, rho):
     """Joint moments of two rectified Gaussians with ``s_j, s_k > 0``.
 
     Returns ``(E[a_j+ a_k+], P(a_j>0, a_k>0), E[1{a_j>0} a_k+], E[1{a_k>0} a_j+],
-    E[a_k+ | a_j=0], E[a_j+ | a_k=0])`` — the cross moment of THEORY.md §2 and the three
+    E[a_k+ | a_j=0], E[a_j+ | a_k=0])`` — the cross moment above and the three
     quantities its derivatives need (Stein's lemma, Price's theorem).
     """
     q2 = (1.0 - rho) * (1.0 + rho)
@@ -272,13 +272,13 @@ def rectified_moments(m, s):
 
 @vectorize(["float64(float64, float64)"], cache=True)
 def relu_mean(m, s):
-    """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0 (THEORY.md §2)."""
+    """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0."""
     return rectified_moments(m, s)[0]
 
 
 @vectorize(["float64(float64, float64)"], cache=True)
 def relu_second_moment(m, s):
-    """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0 (THEORY.md §2)."""
+    """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0."""
     return rectified_moments(m, s)[1]
 
 

@@ -4,7 +4,7 @@ Per sample i the pre-activations ``a = W1ᵀ(x_i + σε)`` are Gaussian with mea
 ``m_ij = w_jᵀx_i``, standard deviations ``s_j = σ‖w_j‖`` and covariance ``C = σ² W1ᵀW1``.
 `numerics.objective` needs, summed over samples, ``E[h_j]``, ``E[h_j h_k]``,
 ``P(h_j > 0, h_k > 0)`` and the two derivative quantities of Stein's lemma and Price's
-theorem (THEORY.md §2 / ``numerics.gaussian``).
+theorem (`numerics.gaussian`).
 
 The computation is organised so that almost all of it is matrix products:
 
