@@ -25,6 +25,8 @@ is loaded instead of recomputed when the script is run again with the same param
 6. ``theory``: `theory.predict.predict` (water-filling allocation, eq. (8) blocks), then
    `train(init=prediction)` (L-BFGS + trust-krylov with exact products): seconds until its
    exact loss first reaches the protocol's final exact loss, prediction time included.
+   ``--protocol-loss``/``--protocol-seconds`` take the protocol's result from an earlier
+   run (e.g. ``train_vs_torch.py``'s PyTorch run) instead of stage 5.
 
     python benchmarks/newton_gen.py                     # all stages (~30–60 min on 2 cores)
     python benchmarks/newton_gen.py --stages lbfgs,newton,certify,spectrum
@@ -97,6 +99,10 @@ def main(argv=None):
     parser.add_argument("--newton-time", type=float, default=900.0)
     parser.add_argument("--steps", type=int, default=50_000, help="protocol steps")
     parser.add_argument("--lanczos-restarts", type=int, default=6)
+    parser.add_argument("--protocol-loss", type=float, default=None,
+                        help="the protocol's final exact loss from an earlier run (skips stage protocol)")
+    parser.add_argument("--protocol-seconds", type=float, default=None,
+                        help="that run's wall time")
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--out", default=str(HERE / "results" / "newton_gen"))
     args = parser.parse_args(argv)
@@ -171,6 +177,9 @@ def main(argv=None):
             return {"W": run.W1}, {"seconds": run.wall_time, "exact_loss": float(expected_loss(run.W1, run.W1, X, SIGMA, lam)),
                                    "rel_grad": rel_grad(run.W1), "steps": args.steps}
         _, summary["protocol"] = _stage(args, "protocol", protocol)
+    if "theory" in stages and "protocol" not in summary and args.protocol_loss is not None:
+        summary["protocol"] = {"exact_loss": args.protocol_loss, "seconds": args.protocol_seconds,
+                               "source": "given on the command line (--protocol-loss, --protocol-seconds)"}
     if "theory" in stages and "protocol" in summary:
         def theory():
             from theory.predict import predict
