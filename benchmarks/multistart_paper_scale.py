@@ -35,7 +35,7 @@ def _worker(args):
 
     sys.path.insert(0, str(ROOT))
     from numerics.protocol import lambda_from_weight_decay
-    from numerics.solvers import multistart
+    from numerics.multistart import multistart
 
     sys.path.insert(0, str(HERE))
     from train_vs_torch import CASES, SIGMA, D, P, _data
@@ -45,7 +45,7 @@ def _worker(args):
     lam = lambda_from_weight_decay(spec["weight_decay"], D, tied=True)
     tick = time.perf_counter()
     out = multistart(X, P, SIGMA, lam, n_starts=args.starts, seed=0, workers=args.workers, labels=labels,
-                     checkpoint_dir=args.folder, tied=True, warmup_steps=spec["warmup"],
+                     checkpoint_dir=args.folder, tied=True, warmup=dict(steps=spec["warmup"]),
                      max_time=args.max_time, checkpoint_every=30.0, progress=args.progress)
     usage_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     usage_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

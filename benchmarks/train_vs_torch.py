@@ -9,7 +9,7 @@ Paper scale (d = 1024, p = 100, σ = 0.2, tied weights as in the authors' code):
   lr 1e-4, weight_decay 1e-4, batch 256, 50,000 steps.
 
 Both sides start from the same PyTorch-default initialisation. `train` works in the exact
-invariant basis of `numerics.solvers.invariant_basis` (data span + initial weights: 105 and
+invariant basis of `numerics.geometry.invariant_basis` (data span + initial weights: 105 and
 159 coordinates instead of 1024); for the mixture it first takes 15,000 float32 Adam steps
 (batch 256, lr decaying linearly from 3e-3 to 0) on one-draw Monte-Carlo minibatch
 gradients in that basis, then exact L-BFGS and a trust-region Newton polish to
@@ -65,10 +65,11 @@ D, P, SIGMA = 1024, 100, 0.2
 def _data(case):
     import numpy as np
 
-    from numerics.data import faces, gaussian_mixture
+    from numerics.data import gaussian_mixture
+    from numerics.images import faces
 
     if case == "mem":
-        return faces(n=5, size=32, seed=0), None
+        return faces(n=5, size=32, seed=0).X, None
     mixture = gaussian_mixture(d=D, K=10, rank=5, n=10_000, mean_norm=float(np.sqrt(0.3 * D)),
                                spread=SPREAD[case], seed=0)
     return mixture.X, mixture.labels
@@ -83,13 +84,13 @@ def eq8_deviation(W, X, labels, lam):
     """
     import numpy as np
 
-    from numerics.solvers import cluster_maps, column_structure
+    from numerics.compare import cluster_maps, column_structure
     from theory.predict import block_linear_map
 
     n = X.shape[1]
-    counts = column_structure(W, W, X, labels)["neurons_per_cluster"]
+    counts = column_structure(W, W, X, labels).neurons_per_cluster
     out = {}
-    for k, A in cluster_maps(W, W, X, labels).items():
+    for k, A in cluster_maps(W, W, X, labels, rule="owner").items():
         X_k = X[:, labels == k]
         kept = min(counts[k], int(np.sum(np.linalg.eigvalsh(X_k @ X_k.T) > n * lam)))
         predicted = block_linear_map(X_k, kept, n, SIGMA, lam)
@@ -151,7 +152,7 @@ def _torch_python(args):
 def _score(W, X, lam):
     from numerics.certify import certify
     from numerics.objective import expected_loss_and_grad
-    from numerics.solvers import loss_scale
+    from numerics.geometry import loss_scale
 
     loss, g1, g2 = expected_loss_and_grad(W, W, X, SIGMA, lam)
     out = {"exact_loss": float(loss), "rel_grad": float(((g1 + g2) ** 2).sum() ** 0.5 / loss_scale(X))}
@@ -172,7 +173,7 @@ def run_case(case, args):
         train_protocol,
     )
     from numerics.escape import train_to_minimum
-    from numerics.solvers import column_structure
+    from numerics.compare import column_structure
 
     spec = CASES[case]
     X, labels = _data(case)
@@ -204,13 +205,13 @@ def run_case(case, args):
         score = _score(W, X, lam)
         info = column_structure(W, W, X)
         rows.append(dict(case=case, method=f"PyTorch protocol ({spec['optimizer']}, {args.steps} steps)",
-                         time=timing["time"], steps=args.steps, n_memorized=info["n_memorized"],
-                         n_zero=info["n_zero"], **score))
+                         time=timing["time"], steps=args.steps, n_memorized=info.n_memorized,
+                         n_zero=info.n_zero, **score))
     print(json.dumps(rows[-1], default=str), flush=True)
 
     target = min((r["exact_loss"] for r in rows if "exact_loss" in r), default=None)
-    out = train_to_minimum(X, P, SIGMA, lam, tied=True, init=W0, warmup_steps=spec["warmup"],
-                           warmup_lr=spec.get("warmup_lr", 3e-3), max_time=args.max_time,
+    out = train_to_minimum(X, P, SIGMA, lam, tied=True, init=W0,
+                           warmup=dict(steps=spec["warmup"], lr=spec.get("warmup_lr", 3e-3)), max_time=args.max_time,
                            progress=args.progress)
     fit, first = out.fit, out.fits[0]
     # Seconds (from the start of train) until the exact loss first reached the protocol's.
@@ -226,13 +227,13 @@ def run_case(case, args):
                      speedup=speedup, time_to_certified=out.wall_time if out.certified else None,
                      certify_time=sum(r["certify_time"] for r in out.rounds), rounds=out.rounds,
                      escapes=out.n_escapes, steps=sum(f.n_iter for f in out.fits), stages=first.stages,
-                     converged=fit.converged, n_memorized=info["n_memorized"], n_zero=info["n_zero"],
+                     converged=fit.converged, n_memorized=info.n_memorized, n_zero=info.n_zero,
                      verdict=out.report.verdict, min_eig=out.report.min_eigenvalue,
                      zero_columns=len(out.report.zero_columns), exact_loss=out.report.loss,
                      rel_grad=out.report.rel_grad_norm))
     if labels is not None:
         rows[-1]["eq8_deviation"] = eq8_deviation(fit.W1, X, labels, lam)
-        rows[-1]["n_mixed"] = info["n_mixed"]
+        rows[-1]["n_mixed"] = info.n_mixed
     print(json.dumps(rows[-1], default=str), flush=True)
 
     if args.numpy_protocol:
@@ -243,8 +244,8 @@ def run_case(case, args):
         score = _score(run.W1, X, lam)
         info = column_structure(run.W1, run.W1, X)
         rows.append(dict(case=case, method=f"numerics.protocol ({spec['optimizer']}, {args.steps} steps)",
-                         time=run.wall_time, steps=args.steps, n_memorized=info["n_memorized"],
-                         n_zero=info["n_zero"], **score))
+                         time=run.wall_time, steps=args.steps, n_memorized=info.n_memorized,
+                         n_zero=info.n_zero, **score))
         print(json.dumps(rows[-1], default=str), flush=True)
     for row in rows:
         row.update(compile_time=compile_time, lam=lam, n=n, d=d)

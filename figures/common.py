@@ -1,25 +1,28 @@
-"""Shared plumbing for the figures: run settings, atomic output, the model cache, small metrics.
+"""Shared plumbing for the figures: run settings, the builder, checks, the model cache, small helpers.
 
-Every figure module has one public function ``build(config) -> dict`` that draws one figure
-and returns its manifest. The manifest is also written next to the PNG and PDF as
-``NAME.json``; it holds the parameters (``parameters``), the numbers the figure shows
-(``numbers``), the theory's values next to the trained ones, and the claims checked on them
-(``checks``: a list of ``{claim, measured, bound, holds}``).
+`build_figure` runs one figure module through the protocol of `figures` (compute → checks →
+draw → save) and writes ``NAME.png``, ``NAME.pdf`` and the manifest ``NAME.json``; the
+manifest holds ``paper``, ``caption``, ``parameters``, ``numbers`` (what the figure shows, next
+to the theory's values) and ``checks`` (claims confronted with the numbers, see `check`).
 
 >>> config = Config(output="/tmp/figs", fast=True)
 >>> config.pick(default=10_000, fast=500)
 500
+>>> check("one is below two", 1, 2, 1 <= 2)
+{'claim': 'one is below two', 'measured': 1, 'bound': 2, 'holds': True}
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from numerics.checkpoint import (
+    CorruptFileError,
     atomic_write,
     jsonable,
     load_checkpoint,
@@ -27,20 +30,35 @@ from numerics.checkpoint import (
     progress_enabled,
     save_checkpoint,
 )
+from numerics.validation import positive_int
 
 # Bump when a change to training code or parameters must invalidate cached models.
 CACHE_VERSION = 3
+# Keys of compute()'s result that go to the manifest's top level; the rest are its numbers.
+MANIFEST_KEYS = ("paper", "caption", "parameters")
+# Key of compute()'s result holding large arrays that only draw() needs (not saved).
+ARRAYS = "arrays"
+FILE_TYPES = ("png", "pdf", "json")
 
 
 @dataclass(frozen=True)
 class Config:
-    """Where to write, where to cache, which seed, and whether to build the small (--fast) version."""
+    """Where to write, where to cache, which seed, and whether to build the small (--fast) version.
+
+    >>> Config(seed=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer >= 0; got -1
+    """
 
     output: str = os.path.join("results", "figures")
     cache: str = os.path.join("results", "cache")
     seed: int = 0
     fast: bool = False
     progress: bool | None = None      # None: bars only on a terminal and outside CI
+
+    def __post_init__(self):
+        object.__setattr__(self, "seed", positive_int("seed", self.seed, minimum=0))
 
     def pick(self, default, fast):
         """The default-mode value or the fast-mode value of a setting."""
@@ -55,28 +73,96 @@ class Config:
         return progress_bar(self.progress, **kwargs)
 
 
-# ----------------------------------------------------------------------------- JSON and files
+# ----------------------------------------------------------------------------- checks
 
 
-def save_figure(fig, name: str, manifest: dict, config: Config) -> dict:
-    """Save ``fig`` as NAME.png and NAME.pdf and ``manifest`` as NAME.json in ``config.output``."""
-    import matplotlib.pyplot as plt
+def check(claim: str, measured, bound, holds: bool, *, expected_failure: str | None = None) -> dict:
+    """One claim of the theory confronted with a measured number (an entry of ``checks``).
 
-    files = {ext: os.path.join(config.output, f"{name}.{ext}") for ext in ("png", "pdf", "json")}
+    ``expected_failure``: the reason, stated in the manifest, why this check is known not to
+    hold; such a check does not fail the build (use sparingly: a failing check is news).
+    """
+    entry = dict(claim=claim, measured=measured, bound=bound, holds=bool(holds))
+    if expected_failure is not None:
+        if not str(expected_failure).strip():
+            raise ValueError("expected_failure must state a reason")
+        entry["expected_failure"] = str(expected_failure)
+    return entry
+
+
+def failing(checks) -> list:
+    """The checks that should hold and do not (those with an ``expected_failure`` reason excepted)."""
+    return [c for c in checks if not c["holds"] and not c.get("expected_failure")]
+
+
+def _validated_checks(name: str, checks) -> list:
+    checks = list(checks)
+    for entry in checks:
+        if not (isinstance(entry, dict) and {"claim", "measured", "bound", "holds"} <= set(entry)):
+            raise TypeError(f"{name}: checks() must return a list of figures.common.check(...) dicts; got {entry!r}")
+    return checks
+
+
+# ----------------------------------------------------------------------------- builder
+
+
+def as_recorded(value):
+    """``value`` as a manifest stores it: a JSON round trip (arrays → lists, numpy scalars → Python)."""
+    return json.loads(json.dumps(jsonable(value)))
+
+
+def build_figure(name: str, module, config: Config, **options) -> dict:
+    """Run ``module`` through the figure protocol and save the result; returns the manifest.
+
+    ``module.compute(config, **options)`` gives the numbers; ``module.checks`` receives them
+    exactly as the manifest stores them (JSON values, so checks can be re-run on a saved
+    manifest); ``module.draw`` receives compute's result as is (with its ``arrays``).
+    """
+    computed = dict(module.compute(config, **options))
+    missing = [key for key in MANIFEST_KEYS if key not in computed]
+    if missing:
+        raise ValueError(f"{name}: compute() must return the keys {', '.join(missing)}")
+    recorded = as_recorded({key: value for key, value in computed.items() if key != ARRAYS})
+    checks = _validated_checks(name, module.checks(recorded))
+    figure = module.draw(computed)
+    manifest = dict(figure=name, fast=config.fast, seed=config.seed,
+                    **{key: recorded[key] for key in MANIFEST_KEYS},
+                    numbers={key: value for key, value in recorded.items() if key not in MANIFEST_KEYS},
+                    checks=checks, files=[f"{name}.{ext}" for ext in FILE_TYPES])
+    return save_figure(figure, name, manifest, config)
+
+
+def save_figure(figure, name: str, manifest: dict, config: Config) -> dict:
+    """Write ``figure`` as NAME.png and NAME.pdf and ``manifest`` as NAME.json in ``config.output``."""
+    paths = {ext: os.path.join(config.output, f"{name}.{ext}") for ext in FILE_TYPES}
     for ext in ("png", "pdf"):
-        atomic_write(files[ext], lambda stream, ext=ext: fig.savefig(stream, format=ext, dpi=130,
-                                                                     bbox_inches="tight"))
-    plt.close(fig)
-    manifest = jsonable(dict(figure=name, fast=config.fast, seed=config.seed, **manifest,
-                             files=[os.path.basename(path) for path in files.values()]))
+        atomic_write(paths[ext], lambda stream, ext=ext: figure.savefig(stream, format=ext, dpi=130,
+                                                                        bbox_inches="tight"))
+    manifest = jsonable(manifest)
     text = json.dumps(manifest, indent=1, sort_keys=False).encode()
-    atomic_write(files["json"], lambda stream: stream.write(text))
+    atomic_write(paths["json"], lambda stream: stream.write(text))
     return manifest
 
 
-def check(claim: str, measured, bound, holds: bool) -> dict:
-    """One claim of the theory confronted with a measured number (an entry of ``checks``)."""
-    return dict(claim=claim, measured=measured, bound=bound, holds=bool(holds))
+def writable_folder(path: str) -> str | None:
+    """None if ``path`` is (or can be made) a folder this process can write to, else the reason.
+
+    >>> writable_folder("/proc/no_such_folder") is not None
+    True
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        return f"cannot create it ({error.strerror or error})"
+    if not os.path.isdir(path):
+        return "it is not a folder"
+    try:
+        with open(os.path.join(path, f".write-test-{os.getpid()}"), "wb") as stream:
+            stream.write(b"")
+        os.remove(stream.name)
+    except OSError as error:
+        return f"cannot write to it ({error.strerror or error})"
+    return None
 
 
 # ----------------------------------------------------------------------------- model cache
@@ -88,17 +174,34 @@ def cache_key(kind: str, params: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _load_entry(config: Config, name: str):
+    """A cache entry's (arrays, info), or None if absent; an unreadable entry warns and counts as absent."""
+    try:
+        saved = load_checkpoint(config.cache, name)
+        if saved is None:
+            return None
+        arrays, meta = saved
+        if not (isinstance(meta, dict) and "info" in meta):
+            raise CorruptFileError(os.path.join(config.cache, name + ".json"), "no 'info' entry")
+        return arrays, meta["info"]
+    except CorruptFileError as error:
+        warnings.warn(f"cache entry {error.path} is unreadable; recomputing it ({error})", RuntimeWarning,
+                      stacklevel=3)
+        return None
+
+
 def cached(config: Config, kind: str, params: dict, compute):
     """Arrays from ``compute()`` (a dict of arrays, a dict of JSON info), cached under ``config.cache``.
 
     The cache entry ``KIND-HASH.npz`` + ``.json`` is keyed by every parameter of the model
-    (the JSON repeats them, readable), written atomically and reused when present.
+    (the JSON repeats them, readable), written atomically and reused when present. A garbage
+    or truncated entry (`numerics.checkpoint.CorruptFileError`) is reported with a warning
+    naming the file and recomputed.
     """
     name = f"{kind}-{cache_key(kind, params)}"
-    saved = load_checkpoint(config.cache, name)
+    saved = _load_entry(config, name)
     if saved is not None:
-        arrays, meta = saved
-        return arrays, meta["info"]
+        return saved
     arrays, info = compute()
     save_checkpoint(config.cache, name, arrays, jsonable(dict(kind=kind, params=params, info=info)))
     # Reload so a fresh and a cached run hand out identical values (JSON round trip included).
@@ -109,19 +212,12 @@ def cached(config: Config, kind: str, params: dict, compute):
 # ----------------------------------------------------------------------------- metrics
 
 
-def representation_std(H) -> np.ndarray:
-    """Std(h) of every column h of H (p, m): the paper's spikiness metric (population std).
-
-    ``Std(h)² = ‖h‖²/p − ‖h‖₁²/p²`` for h ≥ 0 (THEORY.md §4).
-
-    >>> representation_std(np.array([[2.0, 1.0], [0.0, 1.0]])).tolist()
-    [1.0, 0.0]
-    """
-    return np.std(np.asarray(H, dtype=float), axis=0)
-
-
 def column_cosines(W, X) -> np.ndarray:
-    """cos∠(w_j, x_i) for every column of W (d, p) and X (d, n): shape (p, n); 0 for zero columns."""
+    """cos∠(w_j, x_i) for every column of W (d, p) and X (d, n): shape (p, n); 0 for zero columns.
+
+    >>> column_cosines(np.array([[1.0, 0.0], [0.0, 0.0]]), np.array([[2.0], [2.0]])).round(4).tolist()
+    [[0.7071], [0.0]]
+    """
     norms_w = np.linalg.norm(W, axis=0)
     norms_x = np.linalg.norm(X, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -145,29 +241,26 @@ def noisy_copies(X, sigma: float, draws: int, rng) -> tuple[np.ndarray, np.ndarr
 
 
 def summary(values) -> dict:
-    """Mean, std, min, quartiles and max of an array (for manifests)."""
+    """Mean, std, min, quartiles and max of an array (for manifests).
+
+    >>> summary([1.0, 2.0, 3.0])["median"]
+    2.0
+    """
     values = np.asarray(values, dtype=float).ravel()
     q = np.percentile(values, [0, 25, 50, 75, 100])
     return dict(count=int(values.size), mean=float(values.mean()), std=float(values.std()),
                 min=float(q[0]), q25=float(q[1]), median=float(q[2]), q75=float(q[3]), max=float(q[4]))
 
 
+# ----------------------------------------------------------------------------- drawing helpers
+
+
 def image_side(d: int) -> int | None:
-    """The side of a square image with d pixels, or None."""
+    """The side of a square image with d pixels, or None.
+
+    >>> image_side(1024), image_side(10)
+    (32, None)
+    """
     side = int(round(np.sqrt(d)))
     return side if side * side == d else None
 
-
-def show_vector(ax, vector, title=None, fontsize=7) -> None:
-    """Draw a d-vector as a square grey image (symmetric colour range), or as a line if d is not square."""
-    side = image_side(vector.size)
-    if side is None:
-        ax.plot(vector, lw=0.6)
-        ax.set_yticks([])
-    else:
-        bound = float(np.abs(vector).max()) or 1.0
-        ax.imshow(vector.reshape(side, side), cmap="gray", vmin=-bound, vmax=bound)
-        ax.set_yticks([])
-    ax.set_xticks([])
-    if title:
-        ax.set_title(title, fontsize=fontsize)

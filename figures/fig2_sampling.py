@@ -11,7 +11,7 @@ Here the models are the theory's denoisers at every σ (`theory.diffusion`), on 
   negatively correlated (β1 < 0), which raw images in [−1, 1] are not (they share the mean
   image). The model is therefore built about an *origin*, the mean image of the pool the
   five are drawn from: ``f(y) = o + f_eq9(y − o)``, and the five are the pool's least
-  correlated about o (`figures.models.least_correlated`); the measured β1 is reported. A
+  correlated about o (`numerics.images.least_correlated`); the measured β1 is reported. A
   fifth row applies eq. (9) to the least correlated *raw* faces (β1 > 0, outside Cor. 3.2).
 * **generalising** — an eq. (8) block at every σ (p = 16 neurons by the allocation rule) on
   all 100 faces, and on all 1797 digits, each data set one cluster in raw pixels (the mean
@@ -48,8 +48,9 @@ from typing import Callable
 import numpy as np
 
 from figures.common import Config, check
-from figures.models import least_correlated
-from numerics import data as datasets
+from figures.plot import show_vector
+from numerics import images as datasets
+from numerics.images import centred, least_correlated
 from numerics.diffusion import memorization_report, shifted, ve_sample
 from theory.diffusion import generalizing_denoiser, memorizing_denoiser
 from theory.errors import measured_beta
@@ -113,11 +114,11 @@ def _pool(spec: ModelSpec, config: Config):
     """(images (d, N), labels (N,), description) of the data set a row draws from."""
     if spec.dataset == "faces":
         size = config.pick(25, 16)
-        X = datasets.faces(size=size)
+        X = datasets.faces(size=size).X
         return X, np.zeros(X.shape[1], dtype=int), dict(source="skimage.data.lfw_subset faces in [-1, 1]",
                                                         size=f"{size}x{size}")
-    X, labels = datasets.digits()
-    return X, labels, dict(source="sklearn.datasets.load_digits in [-1, 1]")
+    data = datasets.digits()
+    return data.X, data.labels, dict(source="sklearn.datasets.load_digits in [-1, 1]")
 
 
 def _theory_memorising(spec: ModelSpec, config: Config) -> Model:
@@ -127,7 +128,7 @@ def _theory_memorising(spec: ModelSpec, config: Config) -> Model:
         pool = pool[:, np.random.default_rng(config.seed).choice(pool.shape[1], 200, replace=False)]
     origin = pool.mean(axis=1, keepdims=True) if spec.options["centre"] else np.zeros((pool.shape[0], 1))
     n = spec.options["n"]
-    X = pool[:, least_correlated(pool - origin, n)]
+    X = pool[:, least_correlated(centred(pool, origin), n)]
     theory = memorizing_denoiser(X - origin, n, 0.0, check_assumptions=False)
     beta1 = measured_beta(X - origin, np.arange(n))
     return Model(shifted(theory, origin), X, origin, lambda Y, s: theory.representation(Y - origin, s),
@@ -240,17 +241,18 @@ def checks(numbers: dict) -> list:
 
 def draw(numbers: dict):
     """Rows: SHOWN trajectories per model (snapshots left to right), then the nearest training image."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     rows = [(key, i) for key in numbers["models"] for i in range(numbers["parameters"]["shown"])]
     columns = numbers["parameters"]["snapshots"] + 1
-    fig, axes = plt.subplots(len(rows), columns, figsize=(1.5 * columns, 1.55 * len(rows)), squeeze=False)
+    fig = Figure(figsize=(1.5 * columns, 1.55 * len(rows)))
+    axes = fig.subplots(len(rows), columns, squeeze=False)
     for r, (key, i) in enumerate(rows):
         row = numbers["models"][key]
         images = list(row["snapshots"][i]) + [row["nearest_images"][i]]
         titles = [f"sigma = {sigma:.2g}" for sigma in row["snapshot_sigmas"]] + ["nearest training"]
         for c, (image, title) in enumerate(zip(images, titles)):
-            _show_image(axes[r, c], image, title if r == 0 else None)
+            show_vector(axes[r, c], image, title if r == 0 else None, limit=CLAMP[1])
         if i == 0:
             axes[r, 0].set_ylabel(f"{row['title']}\ncopies: {row['clamped_cosine_ratio']:.0%} (dir.), "
                                   f"{row['clamped_l2_ratio']:.0%} (l2)", fontsize=6, rotation=0, ha="right",
@@ -259,14 +261,3 @@ def draw(numbers: dict):
                  fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def _show_image(ax, vector, title) -> None:
-    """A square image on the clamp's fixed grey scale [−1, 1] (so contrast, i.e. norm, is comparable)."""
-    vector = np.asarray(vector, dtype=float)
-    side = int(round(np.sqrt(vector.size)))
-    ax.imshow(vector.reshape(side, side), cmap="gray", vmin=CLAMP[0], vmax=CLAMP[1])
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=7)

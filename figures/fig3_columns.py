@@ -16,20 +16,18 @@ Next to the pictures the manifest holds the theory's numbers:
 """
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from scipy.stats import norm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.stats import norm  # noqa: E402
-
-from figures.common import Config, check, column_cosines, columns_by_norm, save_figure, show_vector  # noqa: E402
-from figures.models import exact_fit, trained_model  # noqa: E402
-from numerics.solvers import column_structure  # noqa: E402
-from theory.allocation import allocate, cluster_spectra, direction_gains  # noqa: E402
-from theory.linear_block import optimal_scale_np  # noqa: E402
-from theory.memorization import r_eq9_np  # noqa: E402
-from theory.predict import memorization_weights, switching_margin  # noqa: E402
+from figures.common import Config, check, column_cosines, columns_by_norm
+from figures.plot import show_vector
+from figures.models import exact_fit, trained_model
+from numerics.compare import column_structure
+from theory.allocation import allocate, cluster_spectra, direction_gains
+from theory.linear_block import optimal_scale_np
+from theory.memorization import r_eq9_np
+from theory.predict import memorization_weights, switching_margin
 
 MEMORISED_COSINE = 0.99
 # The authors' protocol (one noise draw per step, RMSprop at lr 1e-3) leaves every weight
@@ -81,15 +79,17 @@ def memorising_numbers(model, W=None) -> dict:
 
 
 def memorising_checks(key, mem, sigma: float, label="protocol") -> list:
+    """The claims of Cor. 3.2 on one memorising model's numbers (``label``: protocol or exact minimiser)."""
     paper_sigma = sigma == PAPER_SIGMA
-    n = mem["memorised"].size
+    memorised = np.asarray(mem["memorised"], dtype=bool)
+    n = memorised.size
     checks = [check(f"{key} ({label}): the {n} largest columns are the {n} training samples, one each, cosine >= "
                     f"{STRUCTURE_COSINE}", mem["largest_columns_min_cosine"], STRUCTURE_COSINE,
                     mem["largest_columns_one_per_sample"] and mem["largest_columns_min_cosine"] >= STRUCTURE_COSINE)]
     if paper_sigma or label != "protocol":
         checks += [
             check(f"{key} ({label}): every training sample has a column with cosine >= {MEMORISED_COSINE} (Cor. 3.2)",
-                  int(mem["memorised"].sum()), n, mem["memorised"].all()),
+                  int(memorised.sum()), n, memorised.all()),
             check(f"{key} ({label}): columns copying a sample hold >= 90% of ||W||_F^2 (W_mem is sparse)",
                   mem["copying_weight_fraction"], 0.9, mem["copying_weight_fraction"] >= 0.9)]
         if label != "protocol":
@@ -97,7 +97,7 @@ def memorising_checks(key, mem, sigma: float, label="protocol") -> list:
         else:
             # Cor. 3.2 assumes beta1 < 0 (the mixture); faces have beta1 > 0, where eq. (9) is only a guide.
             bound = ENERGY_TOLERANCE if mem["beta1"] < 0 else ENERGY_TOLERANCE_CORRELATED
-        worst = float(mem["relative_error"].max())
+        worst = float(np.max(mem["relative_error"]))
         checks.append(check(f"{key} ({label}): memorising energy matches eq. (9) r_i||x_i|| within {bound:.3g} "
                             f"(beta1 = {mem['beta1']:.2f}, gamma/sigma = {mem['gamma'] / sigma:.2f})", worst, bound,
                             worst <= bound))
@@ -118,7 +118,7 @@ def generalising_numbers(model) -> dict:
     rows = []
     for spectrum, p_alloc in zip(cluster_spectra(X, labels), allocation.p_per_cluster):
         k = spectrum.label
-        own = structure["cluster_of_column"] == k
+        own = structure.cluster_of_column == k
         p_k = int(own.sum())
         values = spectrum.eigenvalues
         def trace(count):
@@ -129,55 +129,49 @@ def generalising_numbers(model) -> dict:
                          predicted_trace_allocation=trace(p_alloc),
                          gains=direction_gains(spectrum, n, model.sigma, model.lam)[:p_alloc + 2]))
     cosine = column_cosines(W, X).max(axis=1)
-    return dict(clusters=rows, mixed_columns=structure["n_mixed"], idle_columns=structure["n_idle"],
+    return dict(clusters=rows, mixed_columns=structure.n_mixed, idle_columns=structure.n_idle,
                 trained_total_trace=float(np.sum(W ** 2)),
                 predicted_total_trace=float(sum(r["predicted_trace_allocation"] for r in rows)),
                 max_cosine_mean=float(cosine.mean()), max_cosine_max=float(cosine.max()),
                 allocation_loss=allocation.loss, allocation=allocation.p_per_cluster)
 
 
-def build_at(config: Config, sigma: float, name: str, paper_item: str) -> dict:
-    models = [trained_model(config, dataset, regime, sigma) for dataset, regime in ROWS]
-    fig, axes = plt.subplots(len(ROWS), SHOWN, figsize=(1.25 * SHOWN, 1.55 * len(ROWS) + 0.6))
-    numbers, checks = {}, []
-    for row, model in enumerate(models):
-        key = f"{model.dataset.name}_{model.regime}"
-        columns = columns_by_norm(model.W, model.dataset.X)
-        for col in range(SHOWN):
-            ax = axes[row, col]
-            if col >= model.W.shape[1]:
-                ax.axis("off")
-                continue
-            j = columns["order"][col]
-            show_vector(ax, model.W[:, j], f"{columns['norm'][col]:.2f} | {columns['max_cosine'][col]:.3f}")
-        label = (f"{model.dataset.name}\n{model.regime}\nn={model.dataset.X.shape[1]}, "
-                 f"p={model.W.shape[1]}")
-        axes[row, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-        entry = dict(parameters=model.parameters, column_norm=columns["norm"],
-                     column_max_cosine=columns["max_cosine"], column_nearest_sample=columns["nearest_sample"])
-        if model.regime == "memorising":
-            mem = memorising_numbers(model)
-            entry["theory"] = mem
-            checks += memorising_checks(key, mem, sigma)
-            if mem["beta1"] < 0:
-                polished = exact_fit(config, model.dataset.X, model.W.shape[1], sigma, model.lam, seed=config.seed,
-                                     init=model.W, gtol=1e-8, max_iter=3000)
-                entry["exact_polish"] = dict(memorising_numbers(model, polished["W"]), loss=polished["loss"],
-                                             rel_grad_norm=polished["rel_grad_norm"],
-                                             column_norm=np.sort(np.linalg.norm(polished["W"], axis=0))[::-1],
-                                             solver="numerics.solvers.train from the protocol's weights, gtol 1e-8")
-                checks += memorising_checks(key, entry["exact_polish"], sigma, label="exact minimiser")
-        else:
-            gen = generalising_numbers(model)
-            gen["specific_columns"] = specific_columns(model.W, model.dataset.X)
-            entry["theory"] = gen
-            checks.append(check(f"{key}: no column copies one training sample (cosine >= {MEMORISED_COSINE} to "
-                                "exactly one sample)", gen["specific_columns"], 0, gen["specific_columns"] == 0))
-        numbers[key] = entry
-    fig.suptitle(f"{paper_item}: encoder columns sorted by norm, titled 'norm | max cosine to a training "
-                 f"sample', sigma = {sigma:g}", fontsize=10)
-    fig.tight_layout()
-    caption = (f"{paper_item} at sigma = {sigma:g}. Rows: memorising (n = 5) and generalising tied ReLU-DAEs on "
+def paper_item(sigma: float) -> str:
+    """Fig. 3 at the paper's σ = 0.2, App. B.1 at other σ."""
+    return "Fig. 3" if sigma == PAPER_SIGMA else f"App. B.1 (Fig. 3 at sigma = {sigma:g})"
+
+
+def model_numbers(config: Config, model, sigma: float) -> dict:
+    """One row of the figure: column norms and cosines, and the theory's numbers (module docstring)."""
+    columns = columns_by_norm(model.W, model.dataset.X)
+    entry = dict(parameters=model.parameters, column_norm=columns["norm"],
+                 column_max_cosine=columns["max_cosine"], column_nearest_sample=columns["nearest_sample"])
+    if model.regime == "memorising":
+        entry["theory"] = memorising_numbers(model)
+        if entry["theory"]["beta1"] < 0:
+            polished = exact_fit(config, model.dataset.X, model.W.shape[1], sigma, model.lam, seed=config.seed,
+                                 init=model.W, gtol=1e-8, max_iter=3000)
+            entry["exact_polish"] = dict(memorising_numbers(model, polished["W"]), loss=polished["loss"],
+                                         rel_grad_norm=polished["rel_grad_norm"],
+                                         column_norm=np.sort(np.linalg.norm(polished["W"], axis=0))[::-1],
+                                         solver="numerics.solvers.train from the protocol's weights, gtol 1e-8")
+    else:
+        entry["theory"] = generalising_numbers(model)
+        entry["theory"]["specific_columns"] = specific_columns(model.W, model.dataset.X)
+    return entry
+
+
+def compute(config: Config, sigma: float = PAPER_SIGMA) -> dict:
+    """Train (or load) the four models at σ and measure their columns against eqs. (8) and (9)."""
+    paper = paper_item(sigma)
+    numbers, shown = {}, {}
+    for dataset, regime in ROWS:
+        model = trained_model(config, dataset, regime, sigma)
+        key = f"{dataset}_{regime}"
+        numbers[key] = model_numbers(config, model, sigma)
+        order = columns_by_norm(model.W, model.dataset.X)["order"]
+        shown[key] = model.W[:, order[:SHOWN]]
+    caption = (f"{paper} at sigma = {sigma:g}. Rows: memorising (n = 5) and generalising tied ReLU-DAEs on "
                "lfw faces and on a K = 5 Gaussian mixture (the paper: CelebA, p = 100 for both, n = 10,000 for the "
                "generalising model). Faces: only 100 exist offline, so the generalising face model has n = 100, "
                "p = 10; the memorising faces are the 5 least correlated (beta1 > 0 still: Cor. 3.2 assumes < 0). "
@@ -185,20 +179,47 @@ def build_at(config: Config, sigma: float, name: str, paper_item: str) -> dict:
                "parameters.solver in each entry. The mixture's memorising model is also polished on the exact loss "
                "(numbers.mixture_memorising.exact_polish). At large sigma a tight mode's centroid column has cosine "
                ">= 0.99 to all its samples, so 'copies one sample' counts columns with cosine >= 0.99 to exactly one.")
-    return save_figure(fig, name, dict(paper=paper_item, caption=caption, sigma=sigma, numbers=numbers,
-                                       checks=checks), config)
+    parameters = dict(sigma=sigma, rows=[f"{d}_{r}" for d, r in ROWS], shown_columns=SHOWN,
+                      models="numbers[ROW].parameters", memorised_cosine=MEMORISED_COSINE,
+                      structure_cosine=STRUCTURE_COSINE)
+    return dict(paper=paper, caption=caption, parameters=parameters, **numbers, arrays=dict(columns=shown))
 
 
-def build(config: Config) -> dict:
-    """Fig. 3 at the paper's σ = 0.2."""
-    return build_at(config, PAPER_SIGMA, "fig3", "Fig. 3")
+def draw(numbers) -> Figure:
+    """Rows of the largest columns as images, titled 'norm | max cosine to a training sample'."""
+    rows = numbers["parameters"]["rows"]
+    figure = Figure(figsize=(1.25 * SHOWN, 1.55 * len(rows) + 0.6))
+    axes = figure.subplots(len(rows), SHOWN)
+    for row, key in enumerate(rows):
+        entry, columns = numbers[key], numbers["arrays"]["columns"][key]
+        for col in range(SHOWN):
+            ax = axes[row, col]
+            if col >= columns.shape[1]:
+                ax.axis("off")
+                continue
+            show_vector(ax, columns[:, col], f"{entry['column_norm'][col]:.2f} | {entry['column_max_cosine'][col]:.3f}")
+        dataset, regime = key.split("_")
+        axes[row, 0].set_ylabel(f"{dataset}\n{regime}\nn={entry['parameters']['data']['n']}, "
+                                f"p={entry['parameters']['solver']['p']}", fontsize=7, rotation=0, ha="right",
+                                va="center")
+    figure.suptitle(f"{numbers['paper']}: encoder columns sorted by norm, titled 'norm | max cosine to a training "
+                    f"sample', sigma = {numbers['parameters']['sigma']:g}", fontsize=10)
+    figure.tight_layout()
+    return figure
 
 
-def build_sigma1(config: Config) -> dict:
-    """App. B.1: the Fig. 3 models at σ = 1."""
-    return build_at(config, 1.0, "fig3_sigma1", "App. B.1 (Fig. 3 at sigma = 1)")
-
-
-def build_sigma5(config: Config) -> dict:
-    """App. B.1: the Fig. 3 models at σ = 5."""
-    return build_at(config, 5.0, "fig3_sigma5", "App. B.1 (Fig. 3 at sigma = 5)")
+def checks(numbers) -> list:
+    """Cor. 3.2 on the memorising rows (protocol, and exact minimiser where polished); no copies in Cor. 3.3's."""
+    sigma = numbers["parameters"]["sigma"]
+    results = []
+    for key in numbers["parameters"]["rows"]:
+        entry = numbers[key]
+        if key.endswith("_memorising"):
+            results += memorising_checks(key, entry["theory"], sigma)
+            if "exact_polish" in entry:
+                results += memorising_checks(key, entry["exact_polish"], sigma, label="exact minimiser")
+        else:
+            copies = entry["theory"]["specific_columns"]
+            results.append(check(f"{key}: no column copies one training sample (cosine >= {MEMORISED_COSINE} to "
+                                 "exactly one sample)", copies, 0, copies == 0))
+    return results

@@ -176,10 +176,11 @@ def checks(numbers: dict) -> list:
 
 def draw(numbers: dict):
     """Left: copies vs n per width with the predicted band; right: the two loss ratios vs n."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     par, cells = numbers["parameters"], numbers["cells"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 4.5))
+    left, right = fig.subplots(1, 2)
     for colour, p in zip(("C0", "C1", "C2"), par["widths"]):
         row = sorted((c for c in cells if c["p"] == p), key=lambda c: c["n"])
         n = [c["n"] for c in row]

@@ -1,6 +1,6 @@
 """The data sets and trained ReLU-DAEs behind Figs. 3, 4 and App. B.1/B.3, cached by their parameters.
 
-The paper (THEORY.md §5) trains on CelebA 32×32 grey (d = 1024) with p = 100, σ = 0.2:
+The paper (Sec. 5 and App. B) trains on CelebA 32×32 grey (d = 1024) with p = 100, σ = 0.2:
 memorising n = 5 with RMSprop (lr 1e-3, wd 1e-2, 50k full-batch steps), generalising
 n = 10,000 with Adam (lr 1e-4, wd 1e-4, batch 256, 50k steps), weights tied. Here:
 
@@ -18,44 +18,28 @@ torch's Adam/RMSprop, MSELoss, tied weights; λ of eq. (6) = d·wd/4) and then e
 exact loss and gradient of eq. (6) at the result. ``--fast`` shrinks d to 256 (faces 16×16,
 memorising faces p = 20, mixture n = 500) and the generalising models' steps about sixfold.
 `exact_fit` trains on the exact eq. (6) with `numerics.solvers.train` (Fig. 6 and the
-figures beyond the paper). Everything is keyed by its parameters in the cache.
+figures beyond the paper), optionally finished by `newton_polish`. Everything is keyed by its
+parameters in the cache.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from figures.common import Config, cached
 from numerics import data as datasets
-from numerics.objective import expected_loss_and_grad
+from numerics import images
+from numerics.images import largest_cosine, least_correlated
+from numerics.spectrum import hessian_matrix
 from numerics.checkpoint import fingerprint
+from numerics.objective import expected_loss_and_grad
 from numerics.protocol import train_protocol
-from numerics.solvers import loss_scale, train
+from numerics.geometry import invariant_basis, loss_scale
+from numerics.solvers import train
+from numerics.threads import single_thread
 
 # ----------------------------------------------------------------------------- data
-
-
-def least_correlated(X, n: int) -> np.ndarray:
-    """Indices of n columns of X chosen greedily to make the largest pairwise cosine (β1) small.
-
-    Cor. 3.2 needs β1 < 0; faces in [−1, 1] are positively correlated (mean cosine ≈ 0.3),
-    so this picks the subset closest to the assumption. Deterministic: every start is tried.
-    """
-    unit = X / np.linalg.norm(X, axis=0)
-    cosine = unit.T @ unit
-    np.fill_diagonal(cosine, -np.inf)
-    best = None
-    for start in range(X.shape[1]):
-        chosen = [start]
-        while len(chosen) < n:
-            rest = [j for j in range(X.shape[1]) if j not in chosen]
-            chosen.append(min(rest, key=lambda j: cosine[j, chosen].max()))
-        worst = cosine[np.ix_(chosen, chosen)].max()
-        if best is None or worst < best[0]:
-            best = (worst, sorted(chosen))
-    return np.array(best[1])
 
 
 @dataclass(frozen=True)
@@ -75,10 +59,10 @@ def face_size(config: Config) -> int:
 def faces_memorised(config: Config) -> Dataset:
     """The 5 least correlated of the 100 lfw faces (each its own cluster, Cor. 3.2)."""
     size = face_size(config)
-    everything = datasets.faces(size=size)
+    everything = images.faces(size=size).X
     index = least_correlated(everything, 5)
     X = everything[:, index]
-    beta = float(_cosines(X).max())
+    beta = largest_cosine(X)
     return Dataset("faces", X, np.arange(5), dict(
         source="skimage.data.lfw_subset (first 100 images are faces), in [-1, 1]",
         size=f"{size}x{size}", d=size * size, n=5, face_indices=index.tolist(),
@@ -88,17 +72,10 @@ def faces_memorised(config: Config) -> Dataset:
 def faces_all(config: Config) -> Dataset:
     """All 100 lfw faces, one cluster."""
     size = face_size(config)
-    X = datasets.faces(size=size)
+    X = images.faces(size=size).X
     return Dataset("faces", X, np.zeros(X.shape[1], dtype=int), dict(
         source="skimage.data.lfw_subset (first 100 images are faces), in [-1, 1]",
         size=f"{size}x{size}", d=size * size, n=X.shape[1]))
-
-
-def _cosines(X) -> np.ndarray:
-    unit = X / np.linalg.norm(X, axis=0)
-    cosine = unit.T @ unit
-    np.fill_diagonal(cosine, -np.inf)
-    return cosine
 
 
 def mixture_parameters(config: Config) -> dict:
@@ -125,7 +102,7 @@ def mixture_memorised(config: Config) -> Dataset:
     X, _ = mix.sample(mix.K, seed=config.seed + 1)
     return Dataset("mixture", X, np.arange(mix.K), dict(
         source="one sample per mode of the mixture", **{**mixture_parameters(config), "n": mix.K},
-        beta1=float(_cosines(X).max())))
+        beta1=largest_cosine(X)))
 
 
 # ----------------------------------------------------------------------------- training
@@ -191,7 +168,7 @@ def trained_model(config: Config, dataset: str, regime: str, sigma: float, p: in
 
     def compute():
         # Small matrix products: one BLAS thread is faster, and robust on a shared machine.
-        with threadpool_limits(1, "blas"):
+        with single_thread(numba=False, user_api="blas"):
             run = train_protocol(data.X, settings["p"], sigma, optimizer=settings["optimizer"], lr=settings["lr"],
                                  weight_decay=settings["weight_decay"], batch_size=settings["batch_size"],
                                  steps=settings["steps"], seed=seed, tied=True, exact_loss=False,
@@ -209,20 +186,81 @@ def trained_model(config: Config, dataset: str, regime: str, sigma: float, p: in
 # ----------------------------------------------------------------------------- exact training
 
 
-def exact_fit(config: Config, X, p: int, sigma: float, lam: float, seed: int, *, init=None, **options) -> dict:
+def newton_polish(X, W, sigma: float, lam: float, gtol: float, *, max_steps: int = 8,
+                  rel_eig_tol: float = 1e-6) -> tuple[np.ndarray, dict]:
+    """Newton steps on the exact gradient of eq. (6) (tied W (d, p)) until ``‖∇L‖/L0 ≤ gtol``.
+
+    Why: near a minimiser the loss lies above its minimum by ``gᵀH⁻¹g/2``; along the
+    stiffest direction (Hessian eigenvalue λ_max) a gradient g changes the loss by only
+    ``‖g‖²/(2λ_max)``. When that is below the rounding of L (about 1e-16 times the ``‖x_i‖²``
+    terms that cancel in eq. (6)), the line search of L-BFGS and the ratio test of a trust
+    region see no decrease and stop, short of gtol (the "floor" ``‖g‖ ≈ √(2λ_max·δL)``).
+    Newton's step ``−H⁺g`` needs gradients and curvature only, so it goes on to the critical
+    point. The dense Hessian (`numerics.certify.hessian_matrix`, central differences of the
+    exact gradient) is taken in the invariant basis of `numerics.geometry.invariant_basis`
+    (exact, as in `train`); eigen-directions with curvature below ``rel_eig_tol·λ_max`` —
+    the rotations inside blocks (Theorem 3.1's O_k), flat up to the switching residual, and
+    any negative curvature — are left out of the step, so the gradient's component along them
+    (tiny: ~1e-10·L0 on the residual figure's clusters) is what remains. A step is kept only if
+    it lowers ``‖∇L‖``. Hand-written because SciPy's root finders (``hybr``, ``lm``, ``krylov``) either
+    stall on those near-flat directions or need many more gradients. Small problems only
+    (the Hessian is dense in d'·p coordinates, d' ≤ rank(X) + p).
+
+    >>> from numerics.data import memorization_set
+    >>> X = memorization_set(4, 2, norm=2.0, seed=0)
+    >>> W, info = newton_polish(X, 0.9 * X, 0.1, 0.01, gtol=1e-12)
+    >>> info["converged"], W.shape
+    (True, (4, 2))
+    """
+    basis = invariant_basis(X, W)
+    C, V = basis.T @ X, basis.T @ W
+    scale = loss_scale(X)
+
+    def gradient(V):
+        loss, g1, g2 = expected_loss_and_grad(V, V, C, sigma, lam)
+        return loss, g1 + g2
+
+    loss, g = gradient(V)
+    steps = 0
+    for _ in range(max_steps):
+        if np.linalg.norm(g) / scale <= gtol:
+            break
+        values, vectors = np.linalg.eigh(hessian_matrix(V, V, C, sigma, lam, tied=True))
+        kept = values > rel_eig_tol * values[-1]
+        step = -vectors[:, kept] @ ((vectors[:, kept].T @ g.ravel()) / values[kept])
+        trial = V + step.reshape(V.shape)
+        trial_loss, trial_g = gradient(trial)
+        if not np.linalg.norm(trial_g) < np.linalg.norm(g):
+            break
+        V, loss, g = trial, trial_loss, trial_g
+        steps += 1
+    rel = float(np.linalg.norm(g) / scale)
+    return basis @ V, dict(loss=float(loss), grad_norm=float(np.linalg.norm(g)), rel_grad_norm=rel,
+                           converged=bool(rel <= gtol), newton_steps=steps)
+
+
+def exact_fit(config: Config, X, p: int, sigma: float, lam: float, seed: int, *, init=None, newton: bool = False,
+              **options) -> dict:
     """`numerics.solvers.train` on the exact eq. (6), tied weights, cached by data hash and settings.
 
     ``init=None`` is the solver's random start with ``seed``; otherwise a (d, p) start (e.g. a
-    theory prediction). Returns W and the solver's summary (loss, rel_grad_norm, converged, ...).
+    theory prediction). ``newton=True`` finishes a run that stopped above ``gtol`` with
+    `newton_polish`. Returns W and the solver's summary (loss, rel_grad_norm, converged, ...).
     """
     params = dict(data=fingerprint(X), p=int(p), sigma=float(sigma), lam=float(lam), seed=int(seed),
                   init=None if init is None else fingerprint(init), options=options)
+    if newton:
+        params["newton"] = True
 
     def compute():
         fit = train(X, p, sigma, lam, seed=seed, tied=True, init="random" if init is None else init,
                     progress=False, **options)
         info = {k: v for k, v in fit.summary().items() if k not in ("message",)}
-        return dict(W=fit.W1), info
+        W = fit.W1
+        if newton and not fit.converged:
+            W, polished = newton_polish(X, W, sigma, lam, fit.gtol)
+            info.update(polished, stages=info["stages"] + [f"newton({polished['newton_steps']})"])
+        return dict(W=W), info
 
     arrays, info = cached(config, "exact", params, compute)
     return dict(W=arrays["W"], **info)

@@ -15,8 +15,8 @@ JSON exists, so an ``.npz`` without JSON is an unfinished write and is ignored.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -24,12 +24,28 @@ import tempfile
 
 import numpy as np
 
+from numerics.threads import single_thread
+from numerics.validation import optional_flag, real_array
+
+__all__ = ["atomic_write", "atomic_write_text", "jsonable", "save_checkpoint", "load_checkpoint",
+           "CorruptFileError", "fingerprint", "in_notebook", "progress_enabled", "progress_bar"]
+
+
+def _path_part(name: str, value) -> str:
+    """A folder or file name: a str or os.PathLike; anything else is a TypeError naming it."""
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise TypeError(f"{name} must be a path (str or os.PathLike); got {type(value).__name__}")
+
 
 def atomic_write(path: str, write) -> None:
     """Write ``path`` through a temporary file in the same folder and ``os.replace``.
 
     ``write(stream)`` receives a binary stream; a reader never sees a half-written file.
     """
+    path = _path_part("path", path)
+    if not callable(write):
+        raise TypeError(f"write must be a callable taking a binary stream; got {type(write).__name__}")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
@@ -47,6 +63,8 @@ def atomic_write(path: str, write) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
     """`atomic_write` of a UTF-8 text."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str; got {type(text).__name__}")
     data = text.encode("utf-8")
     atomic_write(path, lambda stream: stream.write(data))
 
@@ -68,6 +86,10 @@ def jsonable(value):
 
 def save_checkpoint(folder: str, name: str, arrays: dict, meta: dict) -> None:
     """Write ``folder/name.npz`` then ``folder/name.json`` atomically (JSON last)."""
+    folder, name = _path_part("folder", folder), _path_part("name", name)
+    if not isinstance(arrays, dict) or not isinstance(meta, dict):
+        bad = "arrays" if not isinstance(arrays, dict) else "meta"
+        raise TypeError(f"{bad} must be a dict; got {type(arrays if bad == 'arrays' else meta).__name__}")
     atomic_write(os.path.join(folder, name + ".npz"),
                   lambda stream: np.savez(stream, **{k: np.asarray(v) for k, v in arrays.items()}))
     text = json.dumps(jsonable(meta), indent=1, sort_keys=True).encode()
@@ -87,6 +109,7 @@ def load_checkpoint(folder: str, name: str):
 
     A file that exists but cannot be read raises `CorruptFileError` naming it.
     """
+    folder, name = _path_part("folder", folder), _path_part("name", name)
     meta_path = os.path.join(folder, name + ".json")
     array_path = os.path.join(folder, name + ".npz")
     if not (os.path.exists(meta_path) and os.path.exists(array_path)):
@@ -107,38 +130,58 @@ def load_checkpoint(folder: str, name: str):
 def fingerprint(*arrays, **params) -> str:
     """A short hash of arrays and parameters, stored with checkpoints to refuse mixing runs."""
     digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(np.asarray(array, dtype=np.float64))
+    for index, array in enumerate(arrays):
+        array = np.ascontiguousarray(real_array(f"arrays[{index}]", array))
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())
     digest.update(json.dumps(jsonable(params), sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def single_blas_thread():
-    """Limit BLAS to one thread: small matmuls (minibatch steps) run ~30× faster on a busy
-    2-core machine without thread hand-offs. No-op if threadpoolctl is missing."""
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (an IPython shell with a kernel attached), where stderr is no TTY."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:          # pragma: no cover
-        yield
-        return
-    with threadpool_limits(1):
-        yield
+        shell = ipython.get_ipython()
+    except Exception:          # an IPython too old or half-imported: not a notebook we can detect
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def progress_enabled(progress) -> bool:
-    """Progress bars: on when asked, else only on an interactive terminal outside CI."""
+    """Whether to show progress bars: ``True``/``False`` as asked; ``None`` decides.
+
+    ``None`` means on in notebooks (`in_notebook`) and on interactive terminals, off under CI
+    (the environment variable ``CI`` set) and when stderr is redirected (a log file).
+
+    >>> progress_enabled(False), progress_enabled(True)
+    (False, True)
+    """
+    progress = optional_flag("progress", progress)
     if progress is not None:
-        return bool(progress)
+        return progress
     if os.environ.get("CI"):
         return False
-    return sys.stderr.isatty()
+    return in_notebook() or sys.stderr.isatty()
 
 
 def progress_bar(progress=None, **kwargs):
-    """A tqdm bar that is silent under CI or without a TTY (``progress=None``)."""
-    from tqdm.auto import tqdm
+    """A tqdm bar obeying `progress_enabled` (``progress=None``: notebooks and terminals, not CI).
 
-    return tqdm(disable=not progress_enabled(progress), **kwargs)
+    In a notebook with ipywidgets installed it is a widget, otherwise a text bar on stderr
+    (which notebooks render as well).
+    """
+    enabled = progress_enabled(progress)
+    if enabled and in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm(disable=not enabled, **kwargs)
+
+
+# re-export: numerics.multinoise_protocol and numerics.multinoise_training import it from here
+def single_blas_thread():
+    """`numerics.threads.single_thread` for the native pools only (numba untouched)."""
+    return single_thread(numba=False)

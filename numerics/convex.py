@@ -56,7 +56,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from numerics.validation import as_matrix, nonnegative, positive_int
+from numerics.validation import (as_matrix, as_rng, data_and_weights, data_matrix, flag, nonnegative,
+                                 loss_magnitude, positive_int, power_fits, weights_pair)
+
+__all__ = ["lemma_d1_optimum", "block_loss", "linear_block_certificate", "LinearBlockCertificate",
+           "noisy_inputs", "activation_patterns", "sampled_patterns", "sampled_loss_and_grad",
+           "minimize_sampled", "relu_lower_bound", "ReluBound"]
 
 
 def _cvxpy():
@@ -69,11 +74,17 @@ def _cvxpy():
 GAP_ABS = GAP_REL = 1e-8
 
 
-def _solve(problem, tight=False):
+def _solve(problem, data_name: str, data, tight=False):
+    """CLARABEL on ``problem``; a solver failure is reported as a ValueError about the data's scale."""
     cp = _cvxpy()
     tolerance = 1e-10 if tight else GAP_ABS
-    problem.solve(solver=cp.CLARABEL, tol_gap_abs=tolerance, tol_gap_rel=tolerance,
-                  tol_feas=tolerance, max_iter=400)
+    try:
+        problem.solve(solver=cp.CLARABEL, tol_gap_abs=tolerance, tol_gap_rel=tolerance,
+                      tol_feas=tolerance, max_iter=400)
+    except cp.error.SolverError as error:
+        raise ValueError(f"the conic solver (CLARABEL) failed on this problem: {data_name} has entries up to "
+                         f"{float(np.max(np.abs(data))):.3g}; interior-point solvers need data of moderate "
+                         f"scale, rescale {data_name}") from error
     return problem
 
 
@@ -93,6 +104,7 @@ def lemma_d1_optimum(X, sigma, lam_prime, p=None):
     (0.0, True)
     """
     X = as_matrix("X", X, cols_name="n")
+    power_fits("X", X, 4, "Lemma D.1 (its value squares the eigenvalues of XXᵀ)")
     sigma = nonnegative("sigma", sigma, symbol="σ")
     lam_prime = nonnegative("lam_prime", lam_prime, symbol="λ'")
     n = X.shape[1]
@@ -109,7 +121,15 @@ def lemma_d1_optimum(X, sigma, lam_prime, p=None):
 
 
 def block_loss(W1, W2, X, sigma, lam_prime) -> float:
-    """The factored block loss L̂ of Lemma D.1 at (W1, W2)."""
+    """The factored block loss L̂ of Lemma D.1 at (W1, W2) (d, p) for the block's data X (d, n).
+
+    >>> block_loss(np.eye(2), np.eye(2), np.eye(2), sigma=0.0, lam_prime=0.5)    # A = I: only decay
+    2.0
+    """
+    X, W1, W2 = data_and_weights(X, W1, W2)
+    sigma = nonnegative("sigma", sigma, symbol="σ")
+    lam_prime = nonnegative("lam_prime", lam_prime, symbol="λ'")
+    loss_magnitude(X, W1, W2, sigma, lam_prime, summed=True)
     A = W2 @ W1.T
     n = X.shape[1]
     return float(np.sum((A @ X - X) ** 2) + n * sigma**2 * np.sum(A * A)
@@ -154,7 +174,7 @@ def linear_block_certificate(X, sigma, lam_prime, p=None) -> LinearBlockCertific
                  + 2.0 * lam_prime * cp.normNuc(A))
     problem = cp.Problem(cp.Minimize(objective))
     tick = time.perf_counter()
-    _solve(problem, tight=True)
+    _solve(problem, "X", X, tight=True)
     elapsed = time.perf_counter() - tick
     value, A_lemma = lemma_d1_optimum(X, sigma, lam_prime, p)
     Lam = np.linalg.eigvalsh(X @ X.T)
@@ -174,8 +194,9 @@ def linear_block_certificate(X, sigma, lam_prime, p=None) -> LinearBlockCertific
 def noisy_inputs(X, sigma, draws, seed=0):
     """Sampled-noise data set: ``Y = [x_i + σε_ir]``, ``T = [x_i]`` (d, n·draws), draw-major."""
     X = as_matrix("X", X, cols_name="n")
+    sigma = nonnegative("sigma", sigma, symbol="σ")
     draws = positive_int("draws", draws)
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     T = np.tile(X, (1, draws))
     return T + sigma * rng.standard_normal(T.shape), T
 
@@ -215,14 +236,25 @@ def activation_patterns(Y) -> np.ndarray:
 def sampled_patterns(Y, count, seed=0) -> np.ndarray:
     """Patterns of ``count`` random directions (no completeness guarantee; any d)."""
     Y = as_matrix("Y", Y, cols_name="N")
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     patterns = (rng.standard_normal((positive_int("count", count), Y.shape[0])) @ Y) >= 0
     patterns = np.unique(patterns, axis=0)
     return patterns[patterns.any(axis=1)]
 
 
 def sampled_loss_and_grad(W1, W2, Y, T, lam):
-    """``L_s = (1/N)‖W2[W1ᵀY]_+ − T‖_F² + λ(‖W1‖² + ‖W2‖²)`` and its gradient (ReLU'(0) = 0)."""
+    """``L_s = (1/N)‖W2[W1ᵀY]_+ − T‖_F² + λ(‖W1‖² + ‖W2‖²)`` and its gradient (ReLU'(0) = 0).
+
+    ``Y`` (d, N) sampled noisy inputs, ``T`` (d, N) their targets (`noisy_inputs`).
+    """
+    Y, W1, W2 = data_and_weights(Y, W1, W2, name="Y")
+    T = data_matrix("T", T, d=Y.shape[0], n=Y.shape[1], d_source="Y", n_source="the columns of Y")
+    lam = nonnegative("lam", lam, symbol="λ")
+    loss_magnitude(Y, W1, W2, 0.0, lam, name="Y")
+    return _sampled_loss_and_grad(W1, W2, Y, T, lam)
+
+
+def _sampled_loss_and_grad(W1, W2, Y, T, lam):
     N = Y.shape[1]
     pre = W1.T @ Y
     hidden = np.maximum(pre, 0.0)
@@ -235,20 +267,35 @@ def sampled_loss_and_grad(W1, W2, Y, T, lam):
 
 def minimize_sampled(Y, T, p, lam, *, init=None, tied=False, seed=0, max_iter=5000):
     """L-BFGS on the sampled objective L_s from ``init`` (pair) or a random start: (loss, W1, W2)."""
+    Y = as_matrix("Y", Y, cols_name="N")
+    T = data_matrix("T", T, d=Y.shape[0], n=Y.shape[1], d_source="Y", n_source="the columns of Y")
+    p = positive_int("p", p)
+    lam = nonnegative("lam", lam, symbol="λ")
+    tied = flag("tied", tied)
+    max_iter = positive_int("max_iter", max_iter)
     d = Y.shape[0]
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     if init is None:
         W1 = rng.standard_normal((d, p)) / np.sqrt(d)
         W2 = W1.copy() if tied else rng.standard_normal((d, p)) / np.sqrt(d)
     else:
-        W1, W2 = (np.array(w, dtype=np.float64) for w in init)
+        if not (isinstance(init, (tuple, list)) and len(init) == 2):
+            raise TypeError(f"init must be a pair (W1, W2) or None; got {type(init).__name__}")
+        W1, W2 = (w.copy() for w in weights_pair(init[0], init[1], d=d, d_source="Y"))
+        p = W1.shape[1]
     size = d * p
 
     def fun(theta):
         A1 = theta[:size].reshape(d, p)
         A2 = A1 if tied else theta[size:].reshape(d, p)
-        loss, g1, g2 = sampled_loss_and_grad(A1, A2, Y, T, lam)
-        return loss, ((g1 + g2).ravel() if tied else np.concatenate([g1.ravel(), g2.ravel()]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, g1, g2 = _sampled_loss_and_grad(A1, A2, Y, T, lam)
+        grad = (g1 + g2).ravel() if tied else np.concatenate([g1.ravel(), g2.ravel()])
+        if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
+            raise ValueError(f"L_s overflowed float64 during the minimisation (Y entries up to "
+                             f"{float(np.max(np.abs(Y))):.3g}, T up to {float(np.max(np.abs(T))):.3g}); "
+                             "rescale Y and T")
+        return loss, grad
 
     theta = W1.ravel() if tied else np.concatenate([W1.ravel(), W2.ravel()])
     out = scipy.optimize.minimize(fun, theta, jac=True, method="L-BFGS-B",
@@ -317,12 +364,22 @@ def relu_lower_bound(X, sigma, lam, p, *, draws=4, seed=0, tied=False, n_random_
     sigma = nonnegative("sigma", sigma, symbol="σ")
     lam = nonnegative("lam", lam, symbol="λ")
     p = positive_int("p", p)
+    tied = flag("tied", tied)
+    n_random_starts = positive_int("n_random_starts", n_random_starts, minimum=0)
+    seed = positive_int("seed", seed, minimum=0)
+    if init is not None:
+        if not (isinstance(init, (tuple, list)) and len(init) == 2):
+            raise TypeError(f"init must be a pair (W1, W2) or None; got {type(init).__name__}")
+        init = weights_pair(init[0], init[1], d=X.shape[0])
     Y, T = noisy_inputs(X, sigma, draws, seed)
     d, N = Y.shape
     exact = patterns is None
     if exact:
         patterns = activation_patterns(Y)
-    patterns = np.asarray(patterns, dtype=bool)
+    patterns = np.asarray(patterns)
+    if patterns.dtype != bool or patterns.ndim != 2 or patterns.shape[1] != N:
+        raise ValueError(f"patterns must be a boolean (P, N) array, N = n·draws = {N}; "
+                         f"got dtype {patterns.dtype}, shape {patterns.shape}")
     M = [cp.Variable((d, d)) for _ in patterns]
     plus = [cp.Variable((d, d)) for _ in patterns]
     minus = [cp.Variable((d, d)) for _ in patterns]
@@ -337,7 +394,7 @@ def relu_lower_bound(X, sigma, lam, p, *, draws=4, seed=0, tied=False, n_random_
     objective = cp.sum_squares(fit - T) / N + 2.0 * lam * cp.sum(cost)
     problem = cp.Problem(cp.Minimize(objective), constraints)
     tick = time.perf_counter()
-    _solve(problem)
+    _solve(problem, "X", X)
     elapsed = time.perf_counter() - tick
 
     best = (np.inf, None, None)

@@ -5,7 +5,8 @@
   uncentred second moments ``S_k = μ_k μ_kᵀ + Σ_k`` of eq. (10) (Corollary 3.3 setting).
 - ``duplicated_samples`` / ``hybrid_mixture``: duplicated points on top of a mixture
   (Corollary 3.4 setting).
-- ``faces``, ``digits``, ``camera_patches``: small offline image sets scaled to [−1, 1].
+- offline real images scaled to [−1, 1] live in `numerics.images` (``faces``, ``digits``,
+  ``camera_patches``).
 - ``separability``: the measured (α, β) of a labelled data set, exactly per Definition 3.1.
 
 Samples are the columns of ``X`` with shape ``(d, n)``, float64. Every random function takes
@@ -18,13 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.validation import as_matrix, as_vector, labels_for, nonnegative, positive, positive_int
+from numerics.validation import (as_matrix, as_rng, as_vector, data_and_labels, nonnegative, positive,
+                                 positive_int, real_number)
+
+__all__ = ["separability", "Separability", "equiangular_means", "separable_clusters", "Clusters",
+           "memorization_set", "gaussian_mixture", "GaussianMixture", "duplicated_samples", "Duplicated",
+           "hybrid_mixture"]
 
 # ----------------------------------------------------------------------------- helpers
 
 
 def _rng(seed) -> np.random.Generator:
-    return np.random.default_rng(seed)
+    return as_rng("seed", seed)
 
 
 def _orthonormal_frame(d: int, r: int, rng: np.random.Generator) -> np.ndarray:
@@ -44,8 +50,10 @@ def _per_item(name: str, value, count: int) -> np.ndarray:
 
 
 def _sizes(sizes) -> np.ndarray:
-    array = np.atleast_1d(np.asarray(sizes))
-    if array.ndim != 1 or array.size == 0:
+    if isinstance(sizes, (str, bytes)) or np.ndim(sizes) != 1:
+        raise TypeError(f"sizes must be a sequence of cluster sizes n_k; got {sizes!r:.60}")
+    array = np.asarray(sizes)
+    if array.size == 0:
         raise ValueError(f"sizes must be a non-empty sequence of cluster sizes n_k; got {sizes!r}")
     return np.array([positive_int("sizes[k]", s) for s in array], dtype=np.int64)
 
@@ -89,10 +97,7 @@ def separability(X, labels) -> Separability:
 
     A cluster whose mean is the zero vector makes α undefined: ``ValueError``.
     """
-    X = as_matrix("X", X, cols_name="n")
-    labels = labels_for("labels", labels, X.shape[1])
-    if X.shape[1] == 0:
-        raise ValueError("X must have at least one column (sample)")
+    X, labels = data_and_labels(X, labels)
     clusters = np.unique(labels)
     means = np.empty((X.shape[0], clusters.size))
     alphas = np.empty(clusters.size)
@@ -135,8 +140,8 @@ def equiangular_means(d: int, M: int, beta=None, norm=1.0, seed=0) -> np.ndarray
         coords = np.ones((1, 1))
     else:
         simplex = -1.0 / (M - 1)
-        beta = simplex if beta is None else float(beta)
-        if not np.isfinite(beta) or beta >= 1:
+        beta = simplex if beta is None else real_number("beta", beta)
+        if beta >= 1:
             raise ValueError(f"beta must be a finite cosine < 1; got {beta!r}")
         if beta < simplex - 1e-12:
             raise ValueError(f"beta must be >= -1/(M-1) = {simplex:.6g} for M = {M} vectors "
@@ -229,10 +234,10 @@ def memorization_set(d: int, n: int, norm=1.0, beta=None, seed=0) -> np.ndarray:
 
 def _counts(weights: np.ndarray, n: int, counts: str, rng: np.random.Generator) -> np.ndarray:
     """Samples per component: multinomial draw, or deterministic largest-remainder rounding."""
+    if not isinstance(counts, str) or counts not in ("round", "multinomial"):
+        raise ValueError(f"counts must be 'round' or 'multinomial'; got {counts!r}")
     if counts == "multinomial":
         return rng.multinomial(n, weights)
-    if counts != "round":
-        raise ValueError(f"counts must be 'round' or 'multinomial'; got {counts!r}")
     exact = weights * n
     sizes = np.floor(exact).astype(np.int64)
     order = np.argsort(-(exact - sizes), kind="stable")
@@ -331,6 +336,7 @@ def gaussian_mixture(d: int, K: int, rank: int, n: int, weights=None, mean_norm=
     if rank > d:
         raise ValueError(f"rank must be <= d = {d}; got {rank}")
     weights = _mixture_weights(weights, K)
+    mean_norm = _per_item("mean_norm", mean_norm, K)
     spread = nonnegative("spread", spread)
     decay = nonnegative("decay", decay)
     rng = _rng(seed)
@@ -399,6 +405,7 @@ def duplicated_samples(data, labels=None, n_copies=10, points=None, sources=None
     >>> dup.X.shape, dup.duplicates.tolist(), dup.n_copies.tolist()
     ((8, 26), [2, 3], [5, 3])
     """
+    rng = _rng(seed)
     if hasattr(data, "X") and hasattr(data, "labels"):
         base, X = data, data.X
         labels = data.labels if labels is None else labels
@@ -407,8 +414,7 @@ def duplicated_samples(data, labels=None, n_copies=10, points=None, sources=None
         if labels is None:
             raise ValueError("labels must be given (one cluster label per column of X) when data is an array")
         X = data
-    X = as_matrix("X", X, cols_name="n")
-    labels = labels_for("labels", labels, X.shape[1])
+    X, labels = data_and_labels(X, labels, name="X" if base is not None else "data")
     if points is not None and sources is not None:
         raise ValueError("give either points or sources, not both")
     if points is not None:
@@ -417,7 +423,7 @@ def duplicated_samples(data, labels=None, n_copies=10, points=None, sources=None
     else:
         if sources is None:
             m = np.size(n_copies)
-            sources = _rng(seed).choice(X.shape[1], size=m, replace=False)
+            sources = rng.choice(X.shape[1], size=m, replace=False)
         sources = np.atleast_1d(np.asarray(sources))
         if sources.ndim != 1 or not np.issubdtype(sources.dtype, np.integer) \
                 or np.any(sources < 0) or np.any(sources >= X.shape[1]) \
@@ -454,6 +460,7 @@ def hybrid_mixture(d: int, K: int, m: int, rank: int, n: int, n_copies=10, weigh
     ((16, 50), [2, 3], 2)
     """
     K, m = positive_int("K", K), positive_int("m", m)
+    mean_norm = _per_item("mean_norm", mean_norm, K + m)
     rng = _rng(seed)
     vertices = equiangular_means(d, K + m, None, mean_norm, rng)
     mixture = gaussian_mixture(d, K, rank, n, weights=weights, spread=spread,
@@ -461,98 +468,3 @@ def hybrid_mixture(d: int, K: int, m: int, rank: int, n: int, n_copies=10, weigh
     return duplicated_samples(mixture, n_copies=n_copies, points=vertices[:, K:])
 
 
-# ----------------------------------------------------------------------------- offline real images
-
-
-def _subset(total: int, n, seed) -> np.ndarray:
-    """All indices (n=None) or n sorted distinct random indices out of ``total``."""
-    if n is None:
-        return np.arange(total)
-    n = positive_int("n", n)
-    if n > total:
-        raise ValueError(f"n must be <= {total} (the number of available images); got {n}")
-    return np.sort(_rng(seed).choice(total, size=n, replace=False))
-
-
-def resize_columns(X, shape, new_shape) -> np.ndarray:
-    """Resize images stored as columns (row-major ``shape``) to ``new_shape``.
-
-    Uses ``skimage.transform.resize`` (bilinear, anti-aliased when shrinking); the result
-    is clipped to the range of X, so data in [−1, 1] stay in [−1, 1].
-
-    >>> resize_columns(np.zeros((4, 3)), (2, 2), (3, 3)).shape
-    (9, 3)
-    """
-    from skimage.transform import resize
-
-    shape, new_shape = tuple(shape), tuple(new_shape)
-    X = as_matrix("X", X, rows=int(np.prod(shape)), cols_name="n")
-    shrink = any(b < a for a, b in zip(shape, new_shape))
-    columns = [resize(X[:, i].reshape(shape), new_shape, order=1, mode="edge",
-                      anti_aliasing=shrink, preserve_range=True).ravel() for i in range(X.shape[1])]
-    out = np.stack(columns, axis=1) if columns else np.empty((int(np.prod(new_shape)), 0))
-    return np.clip(out, X.min(initial=0.0), X.max(initial=0.0)) if X.size else out
-
-
-def faces(n=None, seed=0, size=25) -> np.ndarray:
-    """Face images from ``skimage.data.lfw_subset()`` as columns in [−1, 1], shape (size², n).
-
-    Only the first 100 images of the subset are faces, so n ≤ 100 (n=None: all 100 in
-    order; otherwise n distinct random faces, sorted). ``size=32`` resizes the 25 × 25
-    images to 32 × 32 (d = 1024, the paper's size). Offline: the file ships with scikit-image.
-
-    >>> faces(n=5, size=32).shape
-    (1024, 5)
-    """
-    from skimage.data import lfw_subset
-
-    size = positive_int("size", size)
-    images = lfw_subset()[:100][_subset(100, n, seed)]          # (n, 25, 25) in [0, 1]
-    X = 2.0 * images.reshape(images.shape[0], -1).T.astype(np.float64) - 1.0
-    return X if size == 25 else resize_columns(X, (25, 25), (size, size))
-
-
-def digits(n=None, classes=None, seed=0) -> tuple[np.ndarray, np.ndarray]:
-    """Handwritten digits from ``sklearn.datasets.load_digits()``: ``(X (64, n), labels (n,))``.
-
-    Pixel values 0 … 16 are mapped to [−1, 1] (x/8 − 1). ``classes`` keeps only those
-    digits; n=None keeps every image in dataset order, otherwise n random ones (sorted).
-    Offline: the data ship with scikit-learn.
-
-    >>> X, y = digits(n=10, classes=[0, 1])
-    >>> X.shape, sorted(set(y.tolist())) <= [0, 1]
-    ((64, 10), True)
-    """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images, targets = bunch.data, bunch.target.astype(np.int64)
-    if classes is not None:
-        classes = np.atleast_1d(np.asarray(classes))
-        if classes.size == 0 or not np.all(np.isin(classes, np.arange(10))):
-            raise ValueError(f"classes must be digits in 0 … 9; got {classes!r}")
-        keep = np.isin(targets, classes)
-        images, targets = images[keep], targets[keep]
-    index = _subset(images.shape[0], n, seed)
-    return images[index].T / 8.0 - 1.0, targets[index]
-
-
-def camera_patches(size=8, n=1000, seed=0) -> np.ndarray:
-    """n random size × size patches of ``skimage.data.camera()`` in [−1, 1], shape (size², n).
-
-    Patch corners are uniform over the 512 × 512 image; patches are flattened row-major.
-    Offline: the image ships with scikit-image.
-
-    >>> camera_patches(size=4, n=3).shape
-    (16, 3)
-    """
-    from skimage.data import camera
-
-    size, n = positive_int("size", size), positive_int("n", n)
-    image = camera().astype(np.float64) / 127.5 - 1.0
-    if size > min(image.shape):
-        raise ValueError(f"size must be <= {min(image.shape)}; got {size}")
-    rng = _rng(seed)
-    rows = rng.integers(0, image.shape[0] - size + 1, size=n)
-    cols = rng.integers(0, image.shape[1] - size + 1, size=n)
-    return np.stack([image[r:r + size, c:c + size].ravel() for r, c in zip(rows, cols)], axis=1)

@@ -9,7 +9,10 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.special import softmax
 
-from numerics.validation import as_matrix, as_vector, nonnegative, positive, positive_int
+from numerics.validation import (as_matrix, as_vector, data_matrix, finite_array, flag, nonnegative, positive,
+                                 positive_int)
+
+__all__ = ["squared_distances", "f_emp", "f_gt", "second_moment", "wiener_matrix", "wiener_denoiser"]
 
 
 def squared_distances(X, Y) -> np.ndarray:
@@ -19,7 +22,7 @@ def squared_distances(X, Y) -> np.ndarray:
     [[2.0, 2.0, 2.0]]
     """
     X = as_matrix("X", X, cols_name="n")
-    Y = as_matrix("Y", Y, rows=X.shape[0], cols_name="m")
+    Y = data_matrix("Y", Y, d=X.shape[0], d_source="X", cols_name="m")
     out = np.sum(X**2, axis=0)[:, None] - 2.0 * (X.T @ Y) + np.sum(Y**2, axis=0)[None, :]
     return np.maximum(out, 0.0)
 
@@ -37,9 +40,7 @@ def f_emp(Y, X, sigma) -> np.ndarray:
     array([1., 1.])
     """
     X = as_matrix("X", X, cols_name="n")
-    if X.shape[1] == 0:
-        raise ValueError("X must have at least one column (training sample)")
-    Y = as_matrix("Y", Y, rows=X.shape[0], cols_name="m")
+    Y = data_matrix("Y", Y, d=X.shape[0], d_source="X", cols_name="m")
     sigma = nonnegative("sigma", sigma, symbol="σ")
     distances = squared_distances(X, Y)
     if sigma == 0:
@@ -50,15 +51,14 @@ def f_emp(Y, X, sigma) -> np.ndarray:
 def _mixture_inputs(Y, means, covariances, weights, sigma, factored):
     means = as_matrix("means", means, cols_name="K")
     d, K = means.shape
-    Y = as_matrix("Y", Y, rows=d, cols_name="m")
-    covariances = np.asarray(covariances, dtype=np.float64)
+    Y = data_matrix("Y", Y, d=d, d_source="means", cols_name="m")
+    factored = flag("factored", factored)
+    covariances = finite_array("covariances", covariances)
     expected = f"(K, d, r) = ({K}, {d}, r) factors" if factored else f"(K, d, d) = ({K}, {d}, {d})"
     if covariances.ndim != 3 or covariances.shape[:2] != (K, d) \
             or (not factored and covariances.shape[2] != d):
         hint = "" if factored else " (for factors F_k with Σ_k = F_k F_kᵀ pass factored=True)"
         raise ValueError(f"covariances must have shape {expected}; got {covariances.shape}{hint}")
-    if not np.all(np.isfinite(covariances)):
-        raise ValueError("covariances must contain only finite values")
     if not factored:
         scale = max(1.0, float(np.abs(covariances).max(initial=0.0)))
         if np.abs(covariances - covariances.transpose(0, 2, 1)).max(initial=0.0) > 1e-10 * scale:
@@ -66,7 +66,7 @@ def _mixture_inputs(Y, means, covariances, weights, sigma, factored):
     weights = as_vector("weights", weights, length=K)
     if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-9:
         raise ValueError(f"weights (rho_k) must be >= 0 and sum to 1; got sum {weights.sum()!r}")
-    return Y, means, covariances, weights, positive("sigma", sigma)
+    return Y, means, covariances, weights, positive("sigma", sigma), factored
 
 
 def f_gt(Y, means, covariances, weights, sigma, *, factored=False) -> np.ndarray:
@@ -84,8 +84,8 @@ def f_gt(Y, means, covariances, weights, sigma, *, factored=False) -> np.ndarray
     >>> f_gt(np.array([[0.9], [0.1], [0.0]]), means, F, [0.5, 0.5], 0.05, factored=True).round(3).ravel()
     array([1., 0., 0.])
     """
-    Y, means, covariances, weights, sigma = _mixture_inputs(Y, means, covariances, weights,
-                                                           sigma, factored)
+    Y, means, covariances, weights, sigma, factored = _mixture_inputs(Y, means, covariances, weights,
+                                                                     sigma, factored)
     d, K = means.shape
     with np.errstate(divide="ignore"):
         log_terms = np.tile(np.log(weights)[:, None], (1, Y.shape[1]))       # (K, m)
@@ -121,8 +121,6 @@ def second_moment(X) -> np.ndarray:
     [[1.0]]
     """
     X = as_matrix("X", X, cols_name="n")
-    if X.shape[1] == 0:
-        raise ValueError("X must have at least one column (sample)")
     return X @ X.T / X.shape[1]
 
 
@@ -167,4 +165,4 @@ def wiener_denoiser(Y, S, p, sigma) -> np.ndarray:
     array([0.8, 0.5])
     """
     W = wiener_matrix(S, p, sigma)
-    return W @ as_matrix("Y", Y, rows=W.shape[0], cols_name="m")
+    return W @ data_matrix("Y", Y, d=W.shape[0], d_source="S", cols_name="m")

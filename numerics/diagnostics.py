@@ -17,6 +17,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numerics.validation import finite_array
+
+__all__ = ["taylor_remainder_slope", "SlopeTest"]
+
+
+def _finite(name: str, value, shape=None) -> np.ndarray:
+    array = finite_array(name, value)
+    if shape is not None and array.shape != shape:
+        raise ValueError(f"{name} must have the shape of x {shape}; got {array.shape}")
+    return array
+
 
 @dataclass(frozen=True)
 class SlopeTest:
@@ -33,16 +44,24 @@ def taylor_remainder_slope(f, x, gradient, direction, steps=None) -> SlopeTest:
     ``steps`` defaults to 13 values over three decades, 1e-5 … 1e-2 times ‖x‖/‖direction‖,
     a range where the O(t³) term is still small and rounding (≈1e-16·|f|) is far below r(t).
     """
-    x = np.asarray(x, dtype=np.float64)
-    direction = np.asarray(direction, dtype=np.float64)
-    if direction.shape != x.shape:
-        raise ValueError(f"direction must have the shape of x {x.shape}; got {direction.shape}")
+    if not callable(f):
+        raise TypeError(f"f must be a callable returning a float; got {type(f).__name__}")
+    x = _finite("x", x)
+    gradient = _finite("gradient", gradient, x.shape)
+    direction = _finite("direction", direction, x.shape)
+    if not np.any(direction):
+        raise ValueError("direction must be nonzero")
     if steps is None:
         scale = max(np.linalg.norm(x), 1.0) / np.linalg.norm(direction)
         steps = scale * np.logspace(-5, -2, 13)
-    steps = np.asarray(steps, dtype=np.float64)
+    steps = _finite("steps", steps)
+    if steps.ndim != 1 or steps.size < 2 or np.any(steps <= 0):
+        raise ValueError(f"steps must be at least two positive step sizes; got {steps!r}")
     f0 = f(x)
     slope_along = float(np.sum(gradient * direction))
     remainders = np.array([abs(f(x + t * direction) - f0 - t * slope_along) for t in steps])
+    if not np.all(np.isfinite(remainders)) or np.any(remainders == 0):
+        raise ValueError("f gave remainders that are zero or not finite; a log-log slope needs "
+                         "positive finite remainders (f linear along direction, or steps too small)")
     fitted = np.polyfit(np.log(steps), np.log(remainders), 1)[0]
     return SlopeTest(steps=steps, remainders=remainders, slope=float(fitted))

@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics.certify import HVP_STEP, CertifyReport, below_resolution, certify
-from numerics.solvers import ZERO_TOL, TrainResult, train, zero_columns
-from numerics.validation import as_matrix, positive_int
+from numerics.certify import CertifyReport, below_resolution, certify
+from numerics.geometry import HVP_STEP, ZERO_TOL, zero_columns
+from numerics.training import TrainResult, train
+from numerics.validation import as_matrix, flag, positive_int
 
-MINIMUM_VERDICTS = ("strict local minimum", "degenerate minimum")
+__all__ = ["train_to_minimum", "CertifiedFit"]
 
 
 @dataclass
@@ -59,7 +60,7 @@ class CertifiedFit:
 
     @property
     def certified(self) -> bool:
-        return self.report.verdict in MINIMUM_VERDICTS
+        return self.report.is_minimum
 
     @property
     def n_escapes(self) -> int:
@@ -80,7 +81,7 @@ def train_to_minimum(X, p, sigma, lam, seed=0, *, max_escapes=3, certify_options
     """`train`, then prune short columns, `certify`, and escape saddles until a minimum (module doc).
 
     ``train_kwargs`` go to every `train` call (the first one takes ``init``, ``perturb``,
-    ``warmup_steps`` and ``checkpoint`` as given; later ones start from the previous point,
+    ``warmup`` and ``checkpoint`` as given; later ones start from the previous point,
     without warm-up, checkpointing under ``name + "-round-K"``). ``certify_options`` go
     to `certify` (``hvp_step`` and ``zero_tol`` also set what counts as a short column).
     At most ``max_escapes`` saddle escapes are tried; if the last point is still a saddle,
@@ -89,11 +90,13 @@ def train_to_minimum(X, p, sigma, lam, seed=0, *, max_escapes=3, certify_options
     started = time.perf_counter()
     X = as_matrix("X", X, cols_name="n")
     max_escapes = positive_int("max_escapes", max_escapes, minimum=0)
+    if certify_options is not None and not isinstance(certify_options, dict):
+        raise TypeError(f"certify_options must be a dict of certify's options or None; got {certify_options!r:.60}")
     options = dict(certify_options or {})
     hvp_step = options.get("hvp_step", HVP_STEP)
     zero_tol = options.get("zero_tol", ZERO_TOL)
-    tied = bool(train_kwargs.get("tied", False))
-    later = {k: v for k, v in train_kwargs.items() if k not in ("init", "perturb", "warmup_steps", "checkpoint")}
+    tied = flag("tied", train_kwargs.get("tied", False))
+    later = {k: v for k, v in train_kwargs.items() if k not in ("init", "perturb", "warmup", "checkpoint")}
     checkpoint = train_kwargs.get("checkpoint")
 
     fits = []

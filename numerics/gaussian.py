@@ -30,6 +30,13 @@ import math
 import numpy as np
 from numba import njit, vectorize
 
+from numerics.validation import finite_array
+
+# The checked public functions. The numba kernels `norm_cdf`, `norm_pdf`, `pair_moments` and
+# `rectified_moments` are building blocks of compiled code (`numerics.objective`): a check per
+# scalar call would cost more than the kernel, so their callers check the inputs.
+__all__ = ["bivariate_normal_cdf", "relu_mean", "relu_second_moment", "relu_cross_moment", "mehler_terms"]
+
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_PI = 2.0 * math.pi
@@ -137,7 +144,7 @@ upper_bvn = _upper_bvn   # P(X > h, Y > k) for callers that compute Φ2 once and
 
 
 @vectorize(["float64(float64, float64, float64)"], cache=True)
-def bivariate_normal_cdf(h, k, rho):
+def _bivariate_normal_cdf(h, k, rho):
     """Φ2(h, k; ρ) = P(X ≤ h, Y ≤ k) for standard normals with correlation ρ ∈ [−1, 1]."""
     if rho >= 1.0:
         return norm_cdf(min(h, k))
@@ -271,24 +278,87 @@ def rectified_moments(m, s):
 
 
 @vectorize(["float64(float64, float64)"], cache=True)
-def relu_mean(m, s):
+def _relu_mean(m, s):
     """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0."""
     return rectified_moments(m, s)[0]
 
 
 @vectorize(["float64(float64, float64)"], cache=True)
-def relu_second_moment(m, s):
+def _relu_second_moment(m, s):
     """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0."""
     return rectified_moments(m, s)[1]
 
 
 @vectorize(["float64(float64, float64, float64, float64, float64)"], cache=True)
-def relu_cross_moment(m_j, s_j, m_k, s_k, rho):
+def _relu_cross_moment(m_j, s_j, m_k, s_k, rho):
     """``E[a_j+ a_k+]`` for jointly Gaussian pre-activations (Rosenbaum 1961), s > 0."""
     z_j = m_j / s_j
     z_k = m_k / s_k
     return pair_moments(m_j, s_j, z_j, norm_cdf(z_j), norm_pdf(z_j),
                         m_k, s_k, z_k, norm_cdf(z_k), norm_pdf(z_k), rho)[0]
+
+
+# --- checked entry points -------------------------------------------------------------
+#
+# The compiled ufuncs above take any float64; these wrappers check the arguments once
+# (real, finite, s ≥ 0 or > 0, |ρ| ≤ 1, shapes that broadcast) and then call them.
+
+
+def _arguments(names, values, *, scales=(), strict_scales=(), correlation=None):
+    for name, value in zip(names, values):
+        if isinstance(value, (bool, np.bool_)) or np.asarray(value).dtype == bool:
+            raise TypeError(f"{name} must be a real number or array, not a bool")
+    arrays = [finite_array(name, value) for name, value in zip(names, values)]
+    for name, array in zip(names, arrays):
+        if name in scales and np.any(array < 0):
+            raise ValueError(f"{name} must be >= 0 (a standard deviation)")
+        if name in strict_scales and np.any(array <= 0):
+            raise ValueError(f"{name} must be > 0 (a standard deviation)")
+        if name == correlation and np.any(np.abs(array) > 1):
+            raise ValueError(f"{name} must be a correlation in [-1, 1]")
+    try:
+        np.broadcast_shapes(*(array.shape for array in arrays))
+    except ValueError as error:
+        shapes = ", ".join(f"{name} {array.shape}" for name, array in zip(names, arrays))
+        raise ValueError(f"{', '.join(names)} must have shapes that broadcast; got {shapes}") from error
+    return arrays
+
+
+def bivariate_normal_cdf(h, k, rho):
+    """Φ2(h, k; ρ) = P(X ≤ h, Y ≤ k) for standard normals with correlation ρ ∈ [−1, 1] (Genz 2004).
+
+    >>> float(bivariate_normal_cdf(0.0, 0.0, 0.0))
+    0.25
+    """
+    return _bivariate_normal_cdf(*_arguments(("h", "k", "rho"), (h, k, rho), correlation="rho"))
+
+
+def relu_mean(m, s):
+    """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0.
+
+    >>> bool(float(relu_mean(0.0, 1.0)) == 1 / np.sqrt(2 * np.pi))
+    True
+    """
+    return _relu_mean(*_arguments(("m", "s"), (m, s), scales=("s",)))
+
+
+def relu_second_moment(m, s):
+    """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0.
+
+    >>> float(relu_second_moment(0.0, 2.0))
+    2.0
+    """
+    return _relu_second_moment(*_arguments(("m", "s"), (m, s), scales=("s",)))
+
+
+def relu_cross_moment(m_j, s_j, m_k, s_k, rho):
+    """``E[a_j+ a_k+]`` for jointly Gaussian pre-activations (Rosenbaum 1961), s_j, s_k > 0.
+
+    >>> float(relu_cross_moment(0.0, 1.0, 0.0, 1.0, 1.0))        # ρ = 1: E[a_+²] = 1/2
+    0.5
+    """
+    return _relu_cross_moment(*_arguments(("m_j", "s_j", "m_k", "s_k", "rho"), (m_j, s_j, m_k, s_k, rho),
+                                          strict_scales=("s_j", "s_k"), correlation="rho"))
 
 
 # --- Mehler (Hermite) expansion for weakly correlated pairs -------------------------------
@@ -332,4 +402,7 @@ def mehler_terms(abs_rho: np.ndarray) -> np.ndarray:
     >>> mehler_terms(np.array([0.0, 0.05, 0.3, 0.95])).tolist()
     [1, 12, 29, 0]
     """
-    return _mehler_terms_one(np.asarray(abs_rho, dtype=np.float64))
+    abs_rho = finite_array("abs_rho", abs_rho)
+    if np.any(abs_rho < 0) or np.any(abs_rho > 1):
+        raise ValueError("abs_rho must hold absolute correlations in [0, 1]")
+    return _mehler_terms_one(abs_rho)

@@ -19,7 +19,8 @@ all noise, as in `numerics.objective`) make them linear algebra. No finite diffe
 Where the Hessian does not exist the result is the derivative of the branch the gradient
 uses: a zero column of W1 counts as an off neuron. At exactly parallel columns of W1 that
 share undecided samples (``|ρ| = 1``) the moment formulas have a removable 0·∞ that this
-closed form does not resolve; `HessianVectorProduct` raises ``ValueError`` there.
+closed form does not resolve; `HessianVectorProduct` raises `ParallelColumnsError` (a
+``ValueError``) there.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -39,7 +40,10 @@ from numba import njit, prange
 from numerics.gaussian import DEGENERATE_Q, mehler_terms, norm_cdf, norm_pdf, upper_bvn
 from numerics.moment_sums import moment_sums, neuron_moments
 from numerics.objective import DETERMINISTIC_Z, MEHLER_MIN_PAIR_SAMPLES
-from numerics.validation import as_matrix, nonnegative, weights_pair
+from numerics.validation import (MagnitudeError, as_matrix, data_and_weights, flag, loss_magnitude, nonnegative,
+                                 tied_weights)
+
+__all__ = ["HessianVectorProduct", "expected_hessian_vector_product", "ParallelColumnsError"]
 
 N_CHUNKS = 16
 _OFF, _ON, _UNDECIDED = 0, 1, 2
@@ -211,6 +215,10 @@ def _directional_sums(means, targets, scales, z, cdf, pdf, mean_h, state, cov, r
     return grad_dot, mean_dot, s_dot.sum(axis=0), k_dot.sum(axis=0)
 
 
+class ParallelColumnsError(ValueError):
+    """W1 has parallel columns that are both undecided on some sample: no closed-form product there."""
+
+
 def _symmetrised(upper_and_diagonal):
     return upper_and_diagonal + np.triu(upper_and_diagonal, 1).T
 
@@ -231,14 +239,12 @@ class HessianVectorProduct:
     """
 
     def __init__(self, W1, W2, X, sigma, lam=0.0, *, tied=False):
-        X = as_matrix("X", X, cols_name="n")
-        W1, W2 = weights_pair(W1, W2, d=X.shape[0])
+        X, W1, W2 = data_and_weights(X, W1, W2)
         self.X, self.W1, self.W2 = X, W1, W2
         self.sigma = nonnegative("sigma", sigma, symbol="σ")
         self.lam = nonnegative("lam", lam, symbol="λ")
-        self.tied = bool(tied)
-        if self.tied and not np.array_equal(W1, W2):
-            raise ValueError("tied=True needs W1 == W2")
+        self.tied = tied_weights(W1, W2, flag("tied", tied))
+        loss_magnitude(X, W1, W2, self.sigma, self.lam)
         n, p = X.shape[1], W1.shape[1]
         norms = np.linalg.norm(W1, axis=0)
         self.scales = self.sigma * norms
@@ -278,9 +284,19 @@ class HessianVectorProduct:
             bad = np.argwhere(close & shared)
             if bad.size:
                 j, k = bad[0]
-                raise ValueError(f"W1 has parallel columns {j} and {k} (|cos| = 1) that are both "
+                raise ParallelColumnsError(f"W1 has parallel columns {j} and {k} (|cos| = 1) that are both "
                                  "undecided on some sample: the exact Hessian-vector product is "
                                  "not available there")
+
+    def _check_direction_size(self, V1, V2):
+        """``H V`` is a second derivative of eq. (6) along V: bounded like the loss at weights of
+        norm ``‖W‖ + ‖V‖`` (`numerics.validation.loss_magnitude`, three decades of headroom)."""
+        try:
+            loss_magnitude(self.X, np.hstack([self.W1, V1]), np.hstack([self.W2, V2]), self.sigma, self.lam)
+        except MagnitudeError as error:
+            names = "V1" if self.tied else "V1 and V2"
+            raise ValueError(f"{names} too large for a Hessian-vector product at these weights (it would "
+                             f"overflow float64); rescale {names}") from error
 
     def __call__(self, V1, V2=None):
         """``(H1, H2)``: the products w.r.t. W1 and W2 (tied: one (d, p) array, ``H1 + H2``)."""
@@ -292,6 +308,7 @@ class HessianVectorProduct:
             V2 = V1
         else:
             V2 = as_matrix("V2", V2, rows=d, cols=p, cols_name="p")
+        self._check_direction_size(V1, V2)
         X, W1, W2, sigma, lam = self.X, self.W1, self.W2, self.sigma, self.lam
         n = X.shape[1]
         m_dot = np.ascontiguousarray(X.T @ V1)

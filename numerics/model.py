@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics.validation import as_matrix, weights_pair
+from numerics.validation import as_matrix, data_matrix, weights_pair
+
+__all__ = ["representation", "forward"]
 
 
 def representation(W1, Y) -> np.ndarray:
-    """The representation ``H = [W1ᵀ Y]_+`` of eq. (5), shape ``(p, m)``."""
+    """The representation ``H = [W1ᵀ Y]_+`` of eq. (5), shape ``(p, m)`` for W1 (d, p), Y (d, m)."""
     W1 = as_matrix("W1", W1, cols_name="p")
-    Y = as_matrix("Y", Y, rows=W1.shape[0], cols_name="m")
+    Y = data_matrix("Y", Y, d=W1.shape[0], cols_name="m")
     return np.maximum(W1.T @ Y, 0.0)
 
 
 def forward(W1, W2, Y) -> np.ndarray:
-    """The denoiser output ``f(Y) = W2 [W1ᵀ Y]_+`` of eq. (5), shape ``(d, m)``."""
+    """The denoiser output ``f(Y) = W2 [W1ᵀ Y]_+`` of eq. (5), shape ``(d, m)`` for Y (d, m).
+
+    >>> forward(np.eye(2), np.eye(2), np.array([[1.0], [-1.0]])).ravel()
+    array([1., 0.])
+    """
     W1, W2 = weights_pair(W1, W2)
     return W2 @ representation(W1, Y)

@@ -29,25 +29,19 @@ Gaussian moment sums; `numerics.objective` assembles them.
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
-from threadpoolctl import ThreadpoolController
 
 from numerics.gaussian import TAIL_Z, norm_cdf, norm_pdf, pair_moments, rectified_moments
+from numerics.threads import single_thread
 
 # Series work (sample × neuron² summed over blocks) below this runs on one thread: two only
 # pay once the blocks' products take milliseconds.
 SPLIT_ABOVE = 400_000
 N_PARTS = 2
 N_CHUNKS = 16
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
 
 
 @njit(cache=True, parallel=True)
@@ -235,7 +229,7 @@ def mehler_brackets(z, pdf, undecided, rho, weight, n_max, need_grad):
                             weight[sub], n_max, need_grad)
 
     work = sum(rows.size * columns.size**2 for rows, columns in blocks)
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with single_thread(numba=False, user_api="blas"):
         if work < SPLIT_ABOVE or len(blocks) < 2:
             results = [one(b) for b in blocks]
         else:

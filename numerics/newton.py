@@ -2,13 +2,13 @@
 
 `newton_polish` takes weights (e.g. where L-BFGS stopped) and runs SciPy's ``trust-krylov``
 (or ``trust-ncg``) with the exact gradient and the exact Hessian-vector products of
-`numerics.hessian`, in the invariant basis of `numerics.solvers.invariant_basis` (data span
+`numerics.hessian`, in the invariant basis of `numerics.geometry.invariant_basis` (data span
 plus the weights: an exact change of coordinates, eq. (6) being invariant under rotations
-that fix the data). It stops at ``‖∇L‖_F / L0 ≤ gtol`` (L0 as in `numerics.solvers.loss_scale`).
+that fix the data). It stops at ``‖∇L‖_F / L0 ≤ gtol`` (L0 as in `numerics.geometry.loss_scale`).
 
-`exact_hessp` is the product factory that `numerics.certify.certify` and
-`numerics.solvers.train` accept as ``hessp=``; `smallest_eigenpairs` gives the bottom of the
-Hessian spectrum by Lanczos (SciPy's ``eigsh``) on the same products.
+`exact_hessp` is the product factory that `numerics.certify.certify` accepts as ``hessp=``
+and `numerics.training.train` as ``polish=dict(hessp=...)``; `smallest_eigenpairs` gives the
+bottom of the Hessian spectrum by Lanczos (SciPy's ``eigsh``) on the same products.
 
 >>> import numpy as np
 >>> X = np.array([[2.0, -1.0, 0.3], [0.0, 1.7, -0.4]])
@@ -26,55 +26,56 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg
 
-from numerics.hessian import HessianVectorProduct
+from numerics.geometry import ExactGradient, Packing, invariant_basis, loss_scale
+from numerics.hessian import HessianVectorProduct, ParallelColumnsError
 from numerics.objective import expected_loss_and_grad
-from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
+from numerics.validation import (as_rng, data_and_weights, flag, loss_magnitude, nonnegative, positive_int,
+                                 tied_weights)
+
+__all__ = ["exact_hessp", "newton_polish", "NewtonResult", "smallest_eigenpairs"]
 
 
 def exact_hessp(W1, W2, X, sigma, lam, tied):
-    """Product factory for ``certify(..., hessp=)`` / ``train(..., hessp=)``: ``V ↦ H V`` (tied)
-    or ``(V1, V2) ↦ (H1, H2)``, exact (`numerics.hessian.HessianVectorProduct`).
+    """Product factory for ``certify(..., hessp=)`` / ``train(..., polish=dict(hessp=))``:
+    ``V ↦ H V`` (tied) or ``(V1, V2) ↦ (H1, H2)``, exact (`numerics.hessian.HessianVectorProduct`).
 
     At parallel columns of W1 sharing undecided samples — split neurons, e.g. the
     non-unique sparse solutions of Cor. 3.2 — the closed form is not available; there the
-    product is the central difference of the exact gradient (step ``1e-5·max(‖W‖, 1)``, as
-    `numerics.certify` uses by default), and the returned function has ``exact = False``.
+    product is the central difference of the exact gradient (`numerics.geometry.ExactGradient`,
+    step ``1e-5·max(‖θ‖, 1)``, as `numerics.certify` uses by default), and the returned
+    function has ``exact = False``.
+
+    >>> import numpy as np
+    >>> X = np.array([[2.0, -1.0, 0.3], [0.0, 1.7, -0.4]]); W = np.array([[1.0, -0.5], [0.1, 0.8]])
+    >>> product = exact_hessp(W, W, X, 0.2, 0.01, tied=True)
+    >>> product.exact, product(np.ones((2, 2))).shape
+    (True, (2, 2))
     """
     try:
-        product = HessianVectorProduct(W1, W1 if tied else W2, X, sigma, lam, tied=tied)
+        product = HessianVectorProduct(W1, W2, X, sigma, lam, tied=tied)
         product.exact = True
         return product
-    except ValueError as error:
-        if "parallel columns" not in str(error):
-            raise
+    except ParallelColumnsError:
+        pass
     return _central_difference_product(W1, W2, X, sigma, lam, tied)
 
 
-def _central_difference_product(W1, W2, X, sigma, lam, tied, step_rel=1e-5):
-    size = float(np.sqrt(np.sum(W1 * W1) + (0.0 if tied else np.sum(W2 * W2))))
-
-    def gradient(A1, A2):
-        _, g1, g2 = expected_loss_and_grad(A1, A1 if tied else A2, X, sigma, lam)
-        return (g1 + g2, None) if tied else (g1, g2)
+def _central_difference_product(W1, W2, X, sigma, lam, tied):
+    packing = Packing(W1.shape[0], W1.shape[1], tied)
+    gradient = ExactGradient(X, sigma, lam, packing)
+    theta = packing.pack(W1, W2)
 
     def product(V1, V2=None):
-        V2 = V1 if tied else V2
-        norm = float(np.sqrt(np.sum(V1 * V1) + (0.0 if tied else np.sum(V2 * V2))))
-        if norm == 0.0:
-            return np.zeros_like(V1) if tied else (np.zeros_like(V1), np.zeros_like(V2))
-        h = step_rel * max(size, 1.0) / norm
-        plus = gradient(W1 + h * V1, W2 + h * V2)
-        minus = gradient(W1 - h * V1, W2 - h * V2)
-        if tied:
-            return (plus[0] - minus[0]) / (2.0 * h)
-        return (plus[0] - minus[0]) / (2.0 * h), (plus[1] - minus[1]) / (2.0 * h)
+        H1, H2 = packing.unpack(gradient.hvp(theta, packing.pack(V1, V1 if tied else V2)))
+        return H1 if tied else (H1, H2)
 
     product.exact = False
     return product
 
 
 class _Breakdown(Exception):
-    """The trust-region subproblem solver returned a non-finite direction."""
+    """The trust-region subproblem solver returned a non-finite direction, a trial point left
+    the float64 range of eq. (6), or ``max_time`` ran out inside a subproblem."""
 
 
 class _Problem:
@@ -102,7 +103,10 @@ class _Problem:
         if self._last is not None and np.array_equal(theta, self._last[0]):
             return self._last[1], self._last[2]
         V1, V2 = self.unpack(theta)
-        loss, g1, g2 = expected_loss_and_grad(V1, V2, self.C, self.sigma, self.lam)
+        try:
+            loss, g1, g2 = expected_loss_and_grad(V1, V2, self.C, self.sigma, self.lam)
+        except ValueError as error:      # the start passed the same checks: a trial point's overflow
+            raise _Breakdown(f"a trial point left the float64 range of eq. (6) ({error})") from error
         self.n_eval += 1
         self._last = (theta.copy(), float(loss), self.pack(g1, g2))
         norm = float(np.linalg.norm(self._last[2]))
@@ -117,14 +121,20 @@ class _Problem:
             raise _Breakdown("max_time reached inside a trust-region subproblem")
         if self._product is None or not np.array_equal(theta, self._product[0]):
             V1, V2 = self.unpack(theta)
-            self._product = (theta.copy(), HessianVectorProduct(V1, V2, self.C, self.sigma, self.lam,
-                                                                tied=self.tied))
+            try:
+                product = HessianVectorProduct(V1, V2, self.C, self.sigma, self.lam, tied=self.tied)
+            except ValueError as error:
+                raise _Breakdown(f"no Hessian-vector product at this trial point ({error})") from error
+            self._product = (theta.copy(), product)
         self.n_hvp += 1
         D1, D2 = self.unpack(np.asarray(vector, dtype=np.float64))
         product = self._product[1]
-        if self.tied:
-            return product(D1).ravel()
-        H1, H2 = product(D1, D2)
+        try:
+            if self.tied:
+                return product(D1).ravel()
+            H1, H2 = product(D1, D2)
+        except ValueError as error:      # a subproblem direction beyond the float64 range
+            raise _Breakdown(f"no Hessian-vector product along this direction ({error})") from error
         return np.concatenate([H1.ravel(), H2.ravel()])
 
 
@@ -159,17 +169,18 @@ def newton_polish(X, W1, W2, sigma, lam, *, tied=False, gtol=1e-8, max_iter=500,
     (`_gradient_newton`); this finds critical points of any index, which `numerics.certify`
     then classifies.
     """
-    from numerics.solvers import invariant_basis, loss_scale
-
-    X = as_matrix("X", X, cols_name="n")
-    W1, W2 = weights_pair(W1, W2, d=X.shape[0])
+    X, W1, W2 = data_and_weights(X, W1, W2)
     sigma = nonnegative("sigma", sigma, symbol="σ")
     lam = nonnegative("lam", lam, symbol="λ")
+    tied = tied_weights(W1, W2, flag("tied", tied))
+    loss_magnitude(X, W1, W2, sigma, lam)
+    gtol = nonnegative("gtol", gtol)
     max_iter = positive_int("max_iter", max_iter)
-    if method not in ("trust-krylov", "trust-ncg"):
-        raise ValueError(f"method must be 'trust-krylov' or 'trust-ncg'; got {method!r}")
-    if tied and not np.array_equal(W1, W2):
-        raise ValueError("tied=True needs W1 == W2")
+    max_time = None if max_time is None else nonnegative("max_time", max_time)
+    newton_steps = positive_int("newton_steps", newton_steps, minimum=0)
+    reduce = flag("reduce", reduce)
+    if not isinstance(method, str) or method not in ("trust-krylov", "trust-ncg"):
+        raise ValueError(f"method must be 'trust-krylov' or 'trust-ncg'; got {method!r:.60}")
     d, p = W1.shape
     basis = invariant_basis(X, W1, None if tied else W2) if reduce else None
     if basis is not None and basis.shape[1] >= d:
@@ -237,26 +248,35 @@ def _gradient_newton(problem, theta, gtol_abs, max_steps):
     steps = 0
     _, grad = problem(theta)
     norm = float(np.linalg.norm(grad))
-    for _ in range(max_steps):
-        if norm <= gtol_abs:
+    while steps < max_steps and norm > gtol_abs:
+        try:
+            accepted = _newton_step(problem, theta, grad, norm, seed=steps)
+        except _Breakdown:               # max_time ran out, or every trial left the float64 range
+            accepted = None
+        if accepted is None:
             break
-        m = theta.size
-        operator = scipy.sparse.linalg.LinearOperator((m, m), dtype=np.float64,
-                                                      matvec=lambda v: problem.hessp(theta, v.ravel()))
-        probe = np.random.default_rng(steps).standard_normal(m)
-        damping = 1e-6 * float(np.linalg.norm(problem.hessp(theta, probe / np.linalg.norm(probe))))
-        step, _ = scipy.sparse.linalg.minres(operator, -grad, shift=-damping, rtol=1e-10, maxiter=500)
-        for t in (1.0, 0.5, 0.25, 0.125):
-            trial = theta + t * step
-            _, trial_grad = problem(trial)
-            trial_norm = float(np.linalg.norm(trial_grad))
-            if trial_norm < norm:
-                theta, grad, norm = trial, trial_grad, trial_norm
-                steps += 1
-                break
-        else:
-            break
+        theta, grad, norm = accepted
+        steps += 1
     return theta, steps
+
+
+def _newton_step(problem, theta, grad, norm, seed):
+    """One damped Newton step of `_gradient_newton` with backtracking; None if ``‖g‖`` does not fall."""
+    m = theta.size
+    operator = scipy.sparse.linalg.LinearOperator((m, m), dtype=np.float64,
+                                                  matvec=lambda v: problem.hessp(theta, v.ravel()))
+    probe = np.random.default_rng(seed).standard_normal(m)
+    damping = 1e-6 * float(np.linalg.norm(problem.hessp(theta, probe / np.linalg.norm(probe))))
+    step, _ = scipy.sparse.linalg.minres(operator, -grad, shift=-damping, rtol=1e-10, maxiter=500)
+    for t in (1.0, 0.5, 0.25, 0.125):
+        try:
+            _, trial_grad = problem(theta + t * step)
+        except _Breakdown:
+            continue
+        trial_norm = float(np.linalg.norm(trial_grad))
+        if trial_norm < norm:
+            return theta + t * step, trial_grad, trial_norm
+    return None
 
 
 def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, reduce=True, seed=0,
@@ -267,14 +287,19 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
     largest eigenvalue c so that the wanted end is the largest in magnitude of ``H − c I``.
     Symmetry directions are not removed (see `numerics.certify` for that). With ``reduce``
     the spectrum is that of the invariant subspace (data span + weights); the complement
-    block only repeats eigenvalues of one extra direction (`numerics.solvers.invariant_basis`).
+    block only repeats eigenvalues of one extra direction (`numerics.geometry.invariant_basis`).
     Returns ``(eigenvalues ascending, eigenvectors as a list of (V1, V2) in the original
     coordinates)``; with ``maxiter`` (ARPACK restarts) reached, the pairs converged so far.
     """
-    from numerics.solvers import invariant_basis
-
-    X = as_matrix("X", X, cols_name="n")
-    W1, W2 = weights_pair(W1, W2, d=X.shape[0])
+    X, W1, W2 = data_and_weights(X, W1, W2)
+    sigma = nonnegative("sigma", sigma, symbol="σ")
+    lam = nonnegative("lam", lam, symbol="λ")
+    tied = tied_weights(W1, W2, flag("tied", tied))
+    loss_magnitude(X, W1, W2, sigma, lam)
+    k = positive_int("k", k)
+    tol = nonnegative("tol", tol)
+    reduce = flag("reduce", reduce)
+    maxiter = None if maxiter is None else positive_int("maxiter", maxiter)
     d, p = W1.shape
     basis = invariant_basis(X, W1, None if tied else W2, extra=1) if reduce else None
     if basis is not None and basis.shape[1] >= d:
@@ -284,7 +309,9 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
     problem = _Problem(C, p, sigma, lam, tied)
     theta = U1.ravel().copy() if tied else np.concatenate([U1.ravel(), U2.ravel()])
     m = theta.size
-    rng = np.random.default_rng(seed)
+    if k >= m:
+        raise ValueError(f"k must be smaller than the number of parameters ({m} here); got {k}")
+    rng = as_rng("seed", seed)
     operator = scipy.sparse.linalg.LinearOperator((m, m), dtype=np.float64,
                                                   matvec=lambda v: problem.hessp(theta, v.ravel()))
     top = float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-3,

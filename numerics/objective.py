@@ -24,15 +24,20 @@ pairs of undecided neurons need more than matrix products (`numerics.moment_sums
 """
 from __future__ import annotations
 
-import contextlib
+import os
+import sys
 
 import numba
 import numpy as np
 
 from numerics.gaussian import mehler_terms
 from numerics.model import forward
-from numerics.moment_sums import moment_sums
-from numerics.validation import as_matrix, nonnegative, positive_int, weights_pair
+from numerics.moment_sums import moment_sums, neuron_moments
+from numerics.threads import numba_threads
+from numerics.validation import as_rng, data_and_weights, loss_magnitude, nonnegative, positive_int
+
+__all__ = ["expected_loss", "expected_loss_and_grad", "monte_carlo_loss", "monte_carlo_loss_and_grad",
+           "DETERMINISTIC_Z", "PAIR_METHODS"]
 
 DETERMINISTIC_Z = 8.5
 # Below these sizes fixed costs dominate: waking numba's thread pool costs ~50 ms on a loaded
@@ -42,35 +47,45 @@ SERIAL_BELOW = 200_000
 MEHLER_MIN_PAIR_SAMPLES = 20_000
 
 
-@contextlib.contextmanager
-def _numba_threads(count: int):
-    previous = numba.get_num_threads()
-    numba.set_num_threads(count)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
-
-
 def _squared_norm(X: np.ndarray, block: int = 1024) -> float:
     """``Σ X²`` by column blocks: pairwise summation inside each block, no (d, n) temporary."""
     return float(sum(np.sum(X[:, i:i + block] ** 2) for i in range(0, X.shape[1], block)))
 
 
 def _checked(W1, W2, X, sigma, lam):
-    X = as_matrix("X", X, cols_name="n")
-    W1, W2 = weights_pair(W1, W2, d=X.shape[0])
-    if X.shape[1] < 1:
-        raise ValueError(f"X must have at least one column (sample); got shape {X.shape}")
-    return (W1, W2, X, nonnegative("sigma", sigma, symbol="σ"),
-            nonnegative("lam", lam, symbol="λ"))
+    X, W1, W2 = data_and_weights(X, W1, W2)
+    sigma = nonnegative("sigma", sigma, symbol="σ")
+    lam = nonnegative("lam", lam, symbol="λ")
+    loss_magnitude(X, W1, W2, sigma, lam)
+    return W1, W2, X, sigma, lam
 
 
 PAIR_METHODS = ("auto", "bivariate")
+_ANNOUNCED = False
+
+
+def _announce_first_compilation() -> None:
+    """One line on stderr before numba compiles the exact objective's kernels into a fresh cache.
+
+    The kernels (`numerics.moment_sums`) are cached on disk (``cache=True``:
+    ``numerics/__pycache__``, or ``NUMBA_CACHE_DIR``); compiling them takes 10–60 s once,
+    loading them later a fraction of a second. The message is printed at most once per
+    process, and only when `numerics.moment_sums.neuron_moments` (compiled with the others
+    on the first call) is neither compiled in this process nor indexed in the cache (read
+    from numba's cache object; if that ever changes, nothing is printed).
+    """
+    global _ANNOUNCED
+    if _ANNOUNCED or neuron_moments.signatures:
+        return
+    _ANNOUNCED = True
+    index = getattr(getattr(getattr(neuron_moments, "_cache", None), "_cache_file", None), "_index_path", None)
+    if index is not None and not os.path.exists(index):
+        print("numerics.objective: compiling the exact objective's numba kernels for this cache (once; "
+              "10-60 s, then cached on disk) ...", file=sys.stderr, flush=True)
 
 
 def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
-    if pair_method not in PAIR_METHODS:
+    if not isinstance(pair_method, str) or pair_method not in PAIR_METHODS:
         raise ValueError(f"pair_method must be one of {PAIR_METHODS}; got {pair_method!r}")
     n = X.shape[1]
     p = W1.shape[1]
@@ -94,9 +109,10 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
         noisy = scales > 0.0
         n_terms[np.ix_(noisy, noisy)] = mehler_terms(np.abs(rho[np.ix_(noisy, noisy)]))
         n_terms = np.triu(n_terms, 1)
+    _announce_first_compilation()
     # A fixed number of chunks, whatever the thread count, keeps the summation order and so
     # the result identical to the last bit on every machine.
-    with _numba_threads(1 if n * p * p < SERIAL_BELOW else numba.get_num_threads()):
+    with numba_threads(1 if n * p * p < SERIAL_BELOW else numba.get_num_threads()):
         sums = moment_sums(means, targets, scales, cov, rho, gram, n_terms, DETERMINISTIC_Z,
                            need_grad)
     decay = lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
@@ -137,14 +153,21 @@ def expected_loss_and_grad(W1, W2, X, sigma, lam=0.0, *, pair_method="auto"):
 
 
 def monte_carlo_loss(W1, W2, X, sigma, lam=0.0, n_draws=64, rng=None):
-    """Monte-Carlo estimate of eq. (6) with ``n_draws`` noise draws per sample.
+    """Monte-Carlo estimate of eq. (6) with ``n_draws ≥ 2`` noise draws per sample.
 
     Returns ``(mean, standard_error)``; the standard error is that of the mean over the
-    ``n · n_draws`` independent per-sample squared errors (weight decay is exact).
+    ``n · n_draws`` independent per-sample squared errors (weight decay is exact). It uses
+    each sample's own variance over its draws, so it needs at least two draws.
+
+    >>> import numpy as np
+    >>> W = np.eye(2); X = np.array([[1.0], [0.0]])
+    >>> mean, se = monte_carlo_loss(W, W, X, sigma=0.0, n_draws=2)    # no noise: exact
+    >>> mean, se
+    (0.0, 0.0)
     """
     W1, W2, X, sigma, lam = _checked(W1, W2, X, sigma, lam)
-    n_draws = positive_int("n_draws", n_draws)
-    rng = np.random.default_rng(rng)
+    n_draws = positive_int("n_draws", n_draws, minimum=2)
+    rng = as_rng("rng", rng)
     d, n = X.shape
     errors = np.empty((n_draws, n))
     for draw in range(n_draws):
@@ -152,8 +175,12 @@ def monte_carlo_loss(W1, W2, X, sigma, lam=0.0, n_draws=64, rng=None):
         errors[draw] = np.sum((forward(W1, W2, noisy) - X) ** 2, axis=0)
     # Draws are independent across samples and draws; the sample means differ, so the
     # variance of the overall mean is the average per-sample variance / (n · n_draws).
-    per_sample_var = errors.var(axis=0, ddof=1) if n_draws > 1 else np.full(n, errors.var(ddof=1))
-    standard_error = float(np.sqrt(per_sample_var.sum() / (n * n * n_draws)))
+    # The errors are divided by their largest value first: their squares may not fit in
+    # float64 even when the errors do.
+    top = float(errors.max())
+    unit = top if top > 0 else 1.0
+    per_sample_var = (errors / unit).var(axis=0, ddof=1)
+    standard_error = unit * float(np.sqrt(per_sample_var.sum() / (n * n * n_draws)))
     decay = lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
     return float(errors.mean() + decay), standard_error
 
@@ -165,7 +192,7 @@ def monte_carlo_loss_and_grad(W1, W2, X, sigma, lam=0.0, rng=None):
     the paper's code sees.
     """
     W1, W2, X, sigma, lam = _checked(W1, W2, X, sigma, lam)
-    rng = np.random.default_rng(rng)
+    rng = as_rng("rng", rng)
     d, n = X.shape
     noisy = X + sigma * rng.standard_normal((d, n))
     pre = W1.T @ noisy

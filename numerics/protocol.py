@@ -37,14 +37,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics.checkpoint import (
-    fingerprint,
-    load_checkpoint,
-    progress_bar,
-    save_checkpoint,
-    single_blas_thread,
-)
-from numerics.validation import as_matrix, nonnegative, positive, positive_int
+from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
+from numerics.initialization import given_weights
+from numerics.objective import expected_loss
+from numerics.threads import single_thread
+from numerics.validation import (as_matrix, as_rng, data_matrix, flag, loss_magnitude, nonnegative,
+                                 optional_flag, positive, positive_int, weights_pair)
+
+__all__ = ["lambda_from_weight_decay", "weight_decay_from_lambda", "torch_default_init", "Adam", "RMSprop",
+           "make_optimizer", "minibatch_mse_and_grad", "train_protocol", "ProtocolResult"]
 
 # ----------------------------------------------------------------------------- mapping
 
@@ -57,14 +58,14 @@ def lambda_from_weight_decay(weight_decay, d, tied=True) -> float:
     """
     wd = nonnegative("weight_decay", weight_decay)
     d = positive_int("d", d)
-    return d * wd / (4.0 if tied else 2.0)
+    return d * wd / (4.0 if flag("tied", tied) else 2.0)
 
 
 def weight_decay_from_lambda(lam, d, tied=True) -> float:
     """Inverse of `lambda_from_weight_decay`."""
     lam = nonnegative("lam", lam, symbol="λ")
     d = positive_int("d", d)
-    return lam * (4.0 if tied else 2.0) / d
+    return lam * (4.0 if flag("tied", tied) else 2.0) / d
 
 
 def torch_default_init(d, p, *, tied=True, seed=0):
@@ -72,10 +73,16 @@ def torch_default_init(d, p, *, tied=True, seed=0):
 
     Encoder ``Linear(d, p)``: entries U(−1/√d, 1/√d); decoder ``Linear(p, d)``: U(−1/√p, 1/√p)
     (kaiming_uniform with a = √5). Tied: W2 is W1 (the encoder's weight is reused).
+    ``seed`` is an int or a numpy Generator.
+
+    >>> W1, W2 = torch_default_init(8, 4, tied=False, seed=0)
+    >>> bool(np.abs(W1).max() <= 8 ** -0.5), bool(np.abs(W2).max() <= 4 ** -0.5)
+    (True, True)
     """
     d = positive_int("d", d)
     p = positive_int("p", p)
-    rng = np.random.default_rng(seed)
+    tied = flag("tied", tied)
+    rng = as_rng("seed", seed)
     W1 = rng.uniform(-1.0, 1.0, size=(d, p)) / np.sqrt(d)
     if tied:
         return W1, W1
@@ -86,7 +93,38 @@ def torch_default_init(d, p, *, tied=True, seed=0):
 
 
 @dataclass
-class Adam:
+class _TorchOptimizer:
+    """What `Adam` and `RMSprop` share: learning rate, ``eps``, L2 ``weight_decay`` (added to the
+    gradient, as torch does), the step count and one pair of state arrays per parameter."""
+    lr: float
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    step_count: int = 0
+    state: list = field(default_factory=list)
+    STATE = ("a", "b")          # names of the two state arrays in checkpoints
+
+    def __post_init__(self):
+        self.lr = positive("lr", self.lr)
+        self.eps = nonnegative("eps", self.eps)
+        self.weight_decay = nonnegative("weight_decay", self.weight_decay)
+
+    def _start(self, params) -> None:
+        if not self.state:
+            self.state = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
+        self.step_count += 1
+
+    def arrays(self) -> dict:
+        return {f"opt_{k}_{i}": a for i, pair in enumerate(self.state) for k, a in zip(self.STATE, pair)}
+
+    def load(self, arrays: dict, step_count: int, n_params: int) -> None:
+        first, second = self.STATE
+        self.state = [(arrays[f"opt_{first}_{i}"].copy(), arrays[f"opt_{second}_{i}"].copy())
+                      for i in range(n_params)]
+        self.step_count = step_count
+
+
+@dataclass
+class Adam(_TorchOptimizer):
     """``torch.optim.Adam`` (amsgrad=False, maximize=False): L2 weight decay added to the gradient.
 
     ``m ← β1 m + (1−β1) g``, ``v ← β2 v + (1−β2) g²``,
@@ -94,16 +132,19 @@ class Adam:
     """
     lr: float = 1e-3
     betas: tuple = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    step_count: int = 0
-    state: list = field(default_factory=list)
+    STATE = ("m", "v")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if isinstance(self.betas, (str, bytes)) or np.ndim(self.betas) != 1 or len(self.betas) != 2:
+            raise TypeError(f"betas must be a pair (β1, β2); got {self.betas!r:.60}")
+        self.betas = tuple(nonnegative(f"betas[{i}]", b) for i, b in enumerate(self.betas))
+        if not all(b < 1 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1); got {self.betas}")
 
     def step(self, params, grads) -> None:
         """Update ``params`` (list of arrays) in place from their loss gradients ``grads``."""
-        if not self.state:
-            self.state = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
-        self.step_count += 1
+        self._start(params)
         beta1, beta2 = self.betas
         correction1 = 1.0 - beta1 ** self.step_count
         # Python floats, so that float32 parameters stay float32 (NumPy's scalar promotion).
@@ -117,16 +158,9 @@ class Adam:
             v += (1.0 - beta2) * g * g
             w -= (self.lr / correction1) * m / (np.sqrt(v) / sqrt_correction2 + self.eps)
 
-    def arrays(self) -> dict:
-        return {f"opt_{k}_{i}": a for i, pair in enumerate(self.state) for k, a in zip("mv", pair)}
-
-    def load(self, arrays: dict, step_count: int, n_params: int) -> None:
-        self.state = [(arrays[f"opt_m_{i}"].copy(), arrays[f"opt_v_{i}"].copy()) for i in range(n_params)]
-        self.step_count = step_count
-
 
 @dataclass
-class RMSprop:
+class RMSprop(_TorchOptimizer):
     """``torch.optim.RMSprop`` (centered=False, momentum=0 by default): L2 decay added to the gradient.
 
     ``s ← α s + (1−α) g²``, ``θ ← θ − lr · g / (√s + eps)`` with ``g = ∇ℓ + wd·θ``;
@@ -134,17 +168,19 @@ class RMSprop:
     """
     lr: float = 1e-2
     alpha: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.0
     momentum: float = 0.0
-    step_count: int = 0
-    state: list = field(default_factory=list)
+    STATE = ("s", "b")
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.alpha = nonnegative("alpha", self.alpha)
+        self.momentum = nonnegative("momentum", self.momentum)
+        if not self.alpha < 1:
+            raise ValueError(f"alpha must lie in [0, 1); got {self.alpha}")
 
     def step(self, params, grads) -> None:
         """Update ``params`` (list of arrays) in place from their loss gradients ``grads``."""
-        if not self.state:
-            self.state = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
-        self.step_count += 1
+        self._start(params)
         for w, g, (s, b) in zip(params, grads, self.state):
             if self.weight_decay:
                 g = g + self.weight_decay * w
@@ -156,13 +192,6 @@ class RMSprop:
                 b += update
                 update = b
             w -= self.lr * update
-
-    def arrays(self) -> dict:
-        return {f"opt_{k}_{i}": a for i, pair in enumerate(self.state) for k, a in zip("sb", pair)}
-
-    def load(self, arrays: dict, step_count: int, n_params: int) -> None:
-        self.state = [(arrays[f"opt_s_{i}"].copy(), arrays[f"opt_b_{i}"].copy()) for i in range(n_params)]
-        self.step_count = step_count
 
 
 @dataclass
@@ -185,20 +214,23 @@ class AdamW(Adam):
 
 
 @dataclass
-class SGD:
-    """``torch.optim.SGD`` (dampening 0, nesterov False): ``b ← μb + g``, ``θ ← θ − lr·b``, g = ∇ℓ + wd·θ."""
+class SGD(_TorchOptimizer):
+    """``torch.optim.SGD`` (dampening 0, nesterov False): ``b ← μb + g``, ``θ ← θ − lr·b``, g = ∇ℓ + wd·θ.
+
+    The first step sets the momentum buffer to g, as torch does; the second state array is unused.
+    """
     lr: float = 1e-3
     momentum: float = 0.0
-    weight_decay: float = 0.0
-    step_count: int = 0
-    state: list = field(default_factory=list)
+    STATE = ("b", "unused")
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.momentum = nonnegative("momentum", self.momentum)
 
     def step(self, params, grads) -> None:
         """Update ``params`` (list of arrays) in place from their loss gradients ``grads``."""
-        if not self.state:
-            self.state = [np.zeros_like(w) for w in params]
-        self.step_count += 1
-        for w, g, b in zip(params, grads, self.state):
+        self._start(params)
+        for w, g, (b, _) in zip(params, grads, self.state):
             if self.weight_decay:
                 g = g + self.weight_decay * w
             if self.momentum:
@@ -210,25 +242,22 @@ class SGD:
                 g = b
             w -= self.lr * g
 
-    def arrays(self) -> dict:
-        return {f"opt_b_{i}": b for i, b in enumerate(self.state)}
-
-    def load(self, arrays: dict, step_count: int, n_params: int) -> None:
-        self.state = [arrays[f"opt_b_{i}"].copy() for i in range(n_params)]
-        self.step_count = step_count
-
 
 OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "sgd": SGD}
 
 
-def make_optimizer(name: str, lr, weight_decay=0.0, **options):
-    """``"adam"``, ``"adamw"``, ``"rmsprop"`` or ``"sgd"`` with PyTorch defaults for anything not given."""
-    key = str(name).lower()
+def make_optimizer(optimizer: str, lr, weight_decay=0.0, **options):
+    """``"adam"``, ``"adamw"``, ``"rmsprop"`` or ``"sgd"`` with PyTorch defaults for anything not given.
+
+    >>> make_optimizer("adam", 1e-3).betas
+    (0.9, 0.999)
+    """
+    if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
+        raise (TypeError if not isinstance(optimizer, str) else ValueError)(
+            f"optimizer must be one of {sorted(OPTIMIZERS)}; got {optimizer!r:.60}")
     lr = positive("lr", lr)
     weight_decay = nonnegative("weight_decay", weight_decay)
-    if key not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {name!r}")
-    return OPTIMIZERS[key](lr=lr, weight_decay=weight_decay, **options)
+    return OPTIMIZERS[optimizer.lower()](lr=lr, weight_decay=weight_decay, **options)
 
 
 # ----------------------------------------------------------------------------- one step
@@ -239,8 +268,32 @@ def minibatch_mse_and_grad(W1, W2, X_batch, noise, sigma, tied=True):
 
     ``ℓ = ‖W2[W1ᵀ(X_b + σE)]_+ − X_b‖_F² / (d·B)``; returns ``(ℓ, [grads])`` with one gradient
     per parameter tensor: ``[∂ℓ/∂W]`` (= ∂/∂W1 + ∂/∂W2) when tied, else ``[∂ℓ/∂W1, ∂ℓ/∂W2]``.
-    Weight decay is not included (the optimiser adds it, as torch does).
+    Weight decay is not included (the optimiser adds it, as torch does). Arrays keep their
+    float dtype (float32 stays float32, as in the warm-up of `numerics.training`).
+
+    >>> W = np.eye(2); X = np.eye(2)
+    >>> minibatch_mse_and_grad(W, W, X, np.zeros((2, 2)), sigma=0.1)[0]      # f(x) = x: no error
+    0.0
     """
+    tied = flag("tied", tied)
+    sigma = nonnegative("sigma", sigma, symbol="σ")
+    arrays = dict(W1=W1, W2=W2, X_batch=X_batch, noise=noise)
+    for name, value in arrays.items():
+        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim == 2):
+            raise TypeError(f"{name} must be a 2-D float array; got {type(value).__name__} "
+                            f"{getattr(value, 'dtype', '')} {getattr(value, 'shape', '')}")
+    checked = weights_pair(W1, W2)                 # finite, not empty (on float64 copies)
+    X64 = data_matrix("X_batch", X_batch, d=W1.shape[0], cols_name="B")
+    noise64 = as_matrix("noise", noise)
+    if noise.shape != X_batch.shape:
+        raise ValueError(f"noise must have the shape of X_batch {X_batch.shape}; got {noise.shape}")
+    dtype = np.result_type(W1, W2, X_batch, noise)
+    loss_magnitude(X64 + sigma * noise64, *checked, 0.0, name="X_batch", dtype=dtype)
+    return _minibatch_mse_and_grad(W1, W2, X_batch, noise, sigma, tied)
+
+
+def _minibatch_mse_and_grad(W1, W2, X_batch, noise, sigma, tied):
+    """`minibatch_mse_and_grad` without checks: the inner step of the training loops."""
     d, batch = X_batch.shape
     noisy = X_batch + sigma * noise
     pre = W1.T @ noisy
@@ -305,8 +358,10 @@ def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, 
 
     ``X`` (d, n) samples as columns; ``batch_size=None`` means full batch (the memorisation
     runs). ``init``: ``None`` for torch's default (`torch_default_init` with ``seed``), or a
-    pair ``(W1, W2)`` / a single W when tied. ``checkpoint=(folder, name)`` saves weights,
-    optimiser state and RNG state every ``checkpoint_every`` seconds and resumes from them.
+    (d, p) array W / a pair ``(W1, W2)`` (`numerics.initialization.given_weights`).
+    ``checkpoint=(folder, name)`` saves weights, optimiser state and RNG state every
+    ``checkpoint_every`` seconds and resumes from them. Stages: the start (`_ProtocolRun`),
+    resuming (`_ProtocolRun.resume`), the steps (`_ProtocolRun.run`), the exact loss.
 
     >>> import numpy as np
     >>> X = np.random.default_rng(1).normal(size=(6, 20))
@@ -321,97 +376,124 @@ def train_protocol(X, p, sigma, *, optimizer="adam", lr=1e-4, weight_decay=0.0, 
     sigma = nonnegative("sigma", sigma, symbol="σ")
     steps = positive_int("steps", steps, minimum=0)
     seed = positive_int("seed", seed, minimum=0)
+    tied = flag("tied", tied)
     record_every = positive_int("record_every", record_every)
+    exact_loss = flag("exact_loss", exact_loss)
+    progress = optional_flag("progress", progress)
     batch = n if batch_size is None else min(positive_int("batch_size", batch_size), n)
-    options = dict(optimizer_options or {})
-    opt = make_optimizer(optimizer, lr, weight_decay, **options)
-    lam = lambda_from_weight_decay(weight_decay, d, tied=tied)
-
-    init_seed, noise_seed = np.random.SeedSequence(seed).spawn(2)
-    if init is None:
-        W1, W2 = torch_default_init(d, p, tied=tied, seed=np.random.default_rng(init_seed))
-    elif tied:
-        W1 = as_matrix("init", init[0] if isinstance(init, tuple) else init, rows=d, cols=p).copy()
-        W2 = W1
-    else:
-        if not (isinstance(init, tuple) and len(init) == 2):
-            raise ValueError("init must be a pair (W1, W2) when tied=False")
-        W1 = as_matrix("init[0]", init[0], rows=d, cols=p).copy()
-        W2 = as_matrix("init[1]", init[1], rows=d, cols=p).copy()
-    params = [W1] if tied else [W1, W2]
-
-    config = dict(optimizer=str(optimizer).lower(), lr=float(lr), weight_decay=float(weight_decay),
-                  batch_size=int(batch), steps=int(steps), seed=seed,
-                  tied=bool(tied), sigma=sigma, p=p, d=d, n=n, lam=lam, options=options)
-    # ``steps`` is left out so that a finished run can be extended from its checkpoint.
-    key = fingerprint(X, init_given=init is not None,
-                      **{k: v for k, v in config.items() if k != "steps"})
-    rng = np.random.default_rng(noise_seed)
-    start_step = 0
-    hist_steps, hist_loss = [], []
-    batches = _Batches(n, batch, rng) if batch < n else None
+    if optimizer_options is not None and not isinstance(optimizer_options, dict):
+        raise TypeError(f"optimizer_options must be a dict or None; got {optimizer_options!r:.60}")
     if checkpoint is not None:
+        if not (isinstance(checkpoint, (tuple, list)) and len(checkpoint) == 2):
+            raise TypeError(f"checkpoint must be a pair (folder, name) or None; got {checkpoint!r:.60}")
+        checkpoint_every = nonnegative("checkpoint_every", checkpoint_every)
+    run = _ProtocolRun(X, p, sigma, optimizer=optimizer, lr=lr, weight_decay=weight_decay, batch=batch,
+                       steps=steps, seed=seed, tied=tied, init=init, options=dict(optimizer_options or {}))
+    if checkpoint is not None:
+        run.resume(checkpoint)
+    wall = run.run(steps, record_every, checkpoint, checkpoint_every, progress)
+    W1, W2 = run.params[0], run.params[-1]
+    exact, exact_time = float("nan"), 0.0
+    if exact_loss:
+        tick = time.perf_counter()
+        exact = float(expected_loss(W1, W2, X, sigma, run.lam))
+        exact_time = time.perf_counter() - tick
+    return ProtocolResult(W1=W1, W2=W2, lam=run.lam, steps=steps,
+                          history_steps=np.asarray(run.hist_steps, dtype=np.int64),
+                          history_loss=np.asarray(run.hist_loss, dtype=np.float64),
+                          exact_loss=exact, wall_time=wall, exact_time=exact_time, config=run.config)
+
+
+class _ProtocolRun:
+    """The state of one `train_protocol` run: weights, optimiser, noise stream, batch order, history."""
+
+    def __init__(self, X, p, sigma, *, optimizer, lr, weight_decay, batch, steps, seed, tied, init, options):
+        d, n = X.shape
+        self.X, self.sigma, self.tied = X, sigma, tied
+        self.opt = make_optimizer(optimizer, lr, weight_decay, **options)
+        self.lam = lambda_from_weight_decay(weight_decay, d, tied=tied)
+        init_seed, noise_seed = np.random.SeedSequence(seed).spawn(2)
+        if init is None:
+            W1, W2 = torch_default_init(d, p, tied=tied, seed=np.random.default_rng(init_seed))
+        else:
+            W1, W2 = given_weights(init, d, p, tied=tied, n=n)
+        self.params = [W1] if tied else [W1, W2]
+        self.config = dict(optimizer=optimizer.lower(), lr=float(lr), weight_decay=float(weight_decay),
+                           batch_size=int(batch), steps=int(steps), seed=seed,
+                           tied=tied, sigma=sigma, p=p, d=d, n=n, lam=self.lam, options=options)
+        # ``steps`` is left out so that a finished run can be extended from its checkpoint.
+        self.key = fingerprint(X, init_given=init is not None,
+                               **{k: v for k, v in self.config.items() if k != "steps"})
+        self.rng = np.random.default_rng(noise_seed)
+        self.batches = _Batches(n, batch, self.rng) if batch < n else None
+        self.start_step = 0
+        self.hist_steps: list = []
+        self.hist_loss: list = []
+
+    def resume(self, checkpoint) -> None:
+        """Restore weights, optimiser, RNG, batch order and history from ``checkpoint`` if it exists."""
         folder, name = checkpoint
         saved = load_checkpoint(folder, name)
-        if saved is not None:
-            arrays, meta = saved
-            if meta.get("fingerprint") != key:
-                raise ValueError(f"checkpoint {folder}/{name} belongs to another run "
-                                 f"(fingerprint {meta.get('fingerprint')} != {key})")
-            for i, w in enumerate(params):
-                w[...] = arrays[f"param_{i}"]
-            if meta["step"] > 0:
-                opt.load(arrays, meta["step"], len(params))
-            start_step = int(meta["step"])
-            rng.bit_generator.state = meta["rng_state"]
-            if batches is not None:
-                batches.order = arrays["batch_order"].copy()
-                batches.position = int(meta["batch_position"])
-            hist_steps = list(arrays["history_steps"].astype(int))
-            hist_loss = list(arrays["history_loss"])
+        if saved is None:
+            return
+        arrays, meta = saved
+        if meta.get("fingerprint") != self.key:
+            raise ValueError(f"checkpoint {folder}/{name} belongs to another run "
+                             f"(fingerprint {meta.get('fingerprint')} != {self.key})")
+        for i, w in enumerate(self.params):
+            w[...] = arrays[f"param_{i}"]
+        if meta["step"] > 0:
+            self.opt.load(arrays, meta["step"], len(self.params))
+        self.start_step = int(meta["step"])
+        self.rng.bit_generator.state = meta["rng_state"]
+        if self.batches is not None:
+            self.batches.order = arrays["batch_order"].copy()
+            self.batches.position = int(meta["batch_position"])
+        self.hist_steps = list(arrays["history_steps"].astype(int))
+        self.hist_loss = list(arrays["history_loss"])
 
-    def save(step_done: int) -> None:
-        arrays = {f"param_{i}": w for i, w in enumerate(params)}
-        arrays.update(opt.arrays())
-        arrays["history_steps"] = np.asarray(hist_steps, dtype=np.int64)
-        arrays["history_loss"] = np.asarray(hist_loss, dtype=np.float64)
-        meta = {"fingerprint": key, "step": step_done, "rng_state": rng.bit_generator.state,
-                "config": config}
-        if batches is not None:
-            arrays["batch_order"] = batches.order
-            meta["batch_position"] = batches.position
+    def save(self, checkpoint, step_done: int) -> None:
+        arrays = {f"param_{i}": w for i, w in enumerate(self.params)}
+        arrays.update(self.opt.arrays())
+        arrays["history_steps"] = np.asarray(self.hist_steps, dtype=np.int64)
+        arrays["history_loss"] = np.asarray(self.hist_loss, dtype=np.float64)
+        meta = {"fingerprint": self.key, "step": step_done, "rng_state": self.rng.bit_generator.state,
+                "config": self.config}
+        if self.batches is not None:
+            arrays["batch_order"] = self.batches.order
+            meta["batch_position"] = self.batches.position
         save_checkpoint(checkpoint[0], checkpoint[1], arrays, meta)
-    started = time.perf_counter()
-    last_save = started
-    with progress_bar(progress, total=steps, initial=start_step, desc=f"protocol {config['optimizer']}",
-                      mininterval=1.0) as bar, single_blas_thread():
-        for step in range(start_step, steps):
-            X_batch = X if batches is None else X[:, batches.next()]
-            noise = rng.standard_normal(X_batch.shape)
-            loss, grads = minibatch_mse_and_grad(params[0], params[-1], X_batch, noise, sigma, tied)
-            opt.step(params, grads)
-            if (step + 1) % record_every == 0 or step == 0:
-                hist_steps.append(step + 1)
-                hist_loss.append(loss)
-                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-            bar.update(1)
-            if checkpoint is not None and time.perf_counter() - last_save > checkpoint_every:
-                save(step + 1)
-                last_save = time.perf_counter()
-    wall = time.perf_counter() - started
-    if checkpoint is not None:
-        save(steps)
 
-    W1, W2 = params[0], params[-1]
-    exact = float("nan")
-    exact_time = 0.0
-    if exact_loss:
-        from numerics.objective import expected_loss
+    def run(self, steps: int, record_every: int, checkpoint, checkpoint_every: float, progress) -> float:
+        """Steps ``start_step … steps − 1``, one noise draw each; returns the seconds spent."""
+        X, params = self.X, self.params
+        started = time.perf_counter()
+        last_save = started
+        with progress_bar(progress, total=steps, initial=self.start_step, mininterval=1.0,
+                          desc=f"protocol {self.config['optimizer']}") as bar, single_thread(numba=False):
+            for step in range(self.start_step, steps):
+                X_batch = X if self.batches is None else X[:, self.batches.next()]
+                noise = self.rng.standard_normal(X_batch.shape)
+                loss, grads = _minibatch_mse_and_grad(params[0], params[-1], X_batch, noise, self.sigma, self.tied)
+                self.opt.step(params, grads)
+                if (step + 1) % record_every == 0 or step == 0:
+                    self.hist_steps.append(step + 1)
+                    self.hist_loss.append(loss)
+                    bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+                bar.update(1)
+                if checkpoint is not None and time.perf_counter() - last_save > checkpoint_every:
+                    self.save(checkpoint, step + 1)
+                    last_save = time.perf_counter()
+        wall = time.perf_counter() - started
+        self._check_finite()
+        if checkpoint is not None:
+            self.save(checkpoint, steps)
+        return wall
 
-        tick = time.perf_counter()
-        exact = float(expected_loss(W1, W2, X, sigma, lam))
-        exact_time = time.perf_counter() - tick
-    return ProtocolResult(W1=W1, W2=W2, lam=lam, steps=steps,
-                          history_steps=np.asarray(hist_steps, dtype=np.int64),
-                          history_loss=np.asarray(hist_loss, dtype=np.float64),
-                          exact_loss=exact, wall_time=wall, exact_time=exact_time, config=config)
+    def _check_finite(self) -> None:
+        """Adam and RMSprop square the gradients: with data far from order 1 they overflow silently."""
+        arrays = list(self.params) + list(self.opt.arrays().values())
+        if not all(np.all(np.isfinite(a)) for a in arrays):
+            raise ValueError(f"training overflowed float64 (the optimiser squares gradients of size ~ "
+                             f"‖X‖²‖W‖³): X has entries up to {float(np.max(np.abs(self.X))):.3g}, "
+                             f"sigma = {self.sigma:.3g}; rescale X (and sigma)")

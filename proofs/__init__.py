@@ -24,7 +24,8 @@ def run(names=None, mode: Mode | None = None) -> list[CheckRecord]:
     """Run the named checks (all when ``names`` is None) in registry order; default mode when ``mode`` is None."""
     import contextlib
 
-    from proofs.common import say, single_thread
+    from numerics.threads import single_thread
+    from proofs.common import say
 
     mode = Mode() if mode is None else mode
     records = []

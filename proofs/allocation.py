@@ -18,17 +18,19 @@ Proof sketch checked here, on random small instances in the theorem's regime
    rule's minimum" from "a different allocation has a lower loss" (the rule is wrong there).
 
 The agreement rate (target ≥ 90 %) is reported whatever it is; the verdict is
-"confirmed" when it reaches 90 %.
+"confirmed" when it reaches 90 %. The instances are the tasks of one `numerics.sweep.sweep`:
+on ``--workers`` local processes or on Dask (``--dask``), cached with ``--cache`` so that a
+killed run resumes; the numbers do not depend on where they ran.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
-
 import numpy as np
 
-from numerics.solvers import column_structure, multistart
-from proofs.common import minimise_from, orthogonal_clusters, say, single_thread
+from numerics.compare import column_structure
+from numerics.solvers import multistart
+from numerics.sweep import sweep
+from numerics.threads import single_thread
+from proofs.common import minimise_from, orthogonal_clusters, say
 from proofs.record import claim
 from theory.allocation import allocate, cluster_spectra, direction_gains
 from theory.predict import predict
@@ -81,10 +83,10 @@ def measured_allocation(W1, W2, X, labels):
     info = column_structure(W1, W2, X, labels)
     ranks = []
     for k in np.unique(labels):
-        J = info["cluster_of_column"] == k
+        J = info.cluster_of_column == k
         A = W2[:, J] @ W1[:, J].T
         ranks.append(int(np.sum(np.linalg.svd(A, compute_uv=False) > RANK_THRESHOLD)) if J.any() else 0)
-    return tuple(ranks), info["n_mixed"]
+    return tuple(ranks), info.n_mixed
 
 
 def evaluate(seed: int, n_starts: int = 16) -> dict:
@@ -112,17 +114,14 @@ def evaluate(seed: int, n_starts: int = 16) -> dict:
                 starts_reaching_best=int(np.sum(runs.losses <= best_loss + scale)))
 
 
-def run_instances(seeds, workers: int, mode) -> list:
-    if workers <= 1:
-        return [evaluate(seed) for seed in seeds]
-    context = multiprocessing.get_context("spawn")
-    results = []
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for result in pool.map(evaluate, seeds):
-            say(mode, f"instance {result['seed']}: rule {result['rule']} vs best {result['best_of_starts']} "
-                      f"({result['outcome']})")
-            results.append(result)
-    return results
+def run_instances(seeds, mode) -> list:
+    """`evaluate` on every instance seed, as a sweep on ``mode``'s executor (cached in ``mode.cache_dir``)."""
+    out = sweep(evaluate, [dict(seed=int(seed)) for seed in seeds], desc="allocation instances",
+                **mode.sweep_options("allocation_rule"))
+    for result in out.results:
+        say(mode, f"instance {result['seed']}: rule {result['rule']} vs best {result['best_of_starts']} "
+                  f"({result['outcome']})")
+    return out.results
 
 
 @claim("allocation_rule", title="Neuron allocation (derived): water-filling predicts the best of 16 random starts",
@@ -135,7 +134,7 @@ def check(record, mode):
     seeds = [10_000 * (mode.seed + 1) + i for i in range(count)]
     record.instance.update(instances=count, starts_per_instance=16, generator="proofs.allocation.random_instance",
                            rank_threshold=RANK_THRESHOLD, seeds=f"{seeds[0]} … {seeds[-1]}")
-    results = run_instances(seeds, mode.workers, mode)
+    results = run_instances(seeds, mode)
     outcomes = [r["outcome"] for r in results]
     rate = outcomes.count("agree") / len(results)
     record.measurement.update(agreement_rate=rate,

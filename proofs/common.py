@@ -3,12 +3,12 @@
 * :func:`orthogonal_clusters` — (α, β)-separable clusters whose spreads live in mutually
   orthogonal subspaces, orthogonal to every mean: the regime of Theorem 3.1 where the margin
   γ is controlled by β alone (see the module `proofs.errata` for what goes wrong otherwise).
-* :func:`cluster_maps` / :func:`map_residual` — the per-cluster linear maps ``W2 diag(mask) W1ᵀ``
-  (invariant under column permutations, the O_k of eq. (8) and column splitting).
+* `numerics.compare.cluster_maps` / `map_residual` (rule "all-on") — the per-cluster linear maps
+  ``W2 diag(mask) W1ᵀ`` (invariant under column permutations, the O_k of eq. (8) and splitting).
 * :func:`decomposition` — Theorem D.2's ``L = (1/n) Σ_k L̂_{X_k} + ε`` at any weights, with a
   rigorous bound on |ε| from the Gaussian tails of the neurons that can flip.
-* :func:`single_thread` — small problems run 5–30× faster with one numba and one BLAS thread on
-  a shared 2-core machine (thread start-up dominates); every check runs inside it.
+* `numerics.threads.single_thread` — small problems run 5–30× faster with one numba and one BLAS
+  thread on a shared 2-core machine (thread start-up dominates); every check runs inside it.
 
 >>> X, labels = orthogonal_clusters(5, [3, 1], [1, 0], alpha=0.2, seed=0)
 >>> X.shape, labels.tolist()
@@ -16,33 +16,17 @@
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
 import numpy as np
 from scipy.special import ndtr
 
+from numerics.compare import map_residual
 from numerics.data import equiangular_means
 from numerics.validation import as_matrix, labels_for
 
 
-@contextlib.contextmanager
-def single_thread():
-    """Run with one numba thread and one BLAS thread, restoring both afterwards."""
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        numba.set_num_threads(before)
-
-
-MINIMUM = ("strict local minimum", "degenerate minimum")
 
 
 def say(mode, text: str) -> None:
@@ -116,10 +100,8 @@ def minimise_from(X, W, sigma: float, lam: float, *, tied: bool = False, seed=0,
     """Minimise the exact loss eq. (6) from W (`numerics.solvers.train`), by default untied.
 
     Untied (loss (6) as printed): W1 and W2 both start at W, each perturbed independently
-    on its live columns (`perturb_live`, relative size ``perturb``). Tied: one W. When the
-    trust-region polish breaks down on a non-finite step (``ValueError`` naming finite
-    values), the run is repeated with L-BFGS alone. Every tolerance downstream charges the
-    gradient left at the end.
+    on its live columns (`perturb_live`, relative size ``perturb``). Tied: one W. Every
+    tolerance downstream charges the gradient left at the end.
     """
     from numerics.solvers import train
 
@@ -127,12 +109,7 @@ def minimise_from(X, W, sigma: float, lam: float, *, tied: bool = False, seed=0,
         init = perturb_live(W, perturb, seed) if perturb else W
     else:
         init = (perturb_live(W, perturb, seed), perturb_live(W, perturb, seed + 1)) if perturb else (W, W)
-    try:
-        return train(X, W.shape[1], sigma, lam, seed=seed, tied=tied, init=init, gtol=gtol, polish=polish)
-    except ValueError as error:
-        if not polish or "finite" not in str(error):
-            raise
-        return train(X, W.shape[1], sigma, lam, seed=seed, tied=tied, init=init, gtol=gtol, polish=False)
+    return train(X, W.shape[1], sigma, lam, seed=seed, tied=tied, init=init, gtol=gtol, polish=polish)
 
 
 def existence(X, labels, W_pred, predicted_maps, sigma: float, lam: float, *, seed=0, perturb=1e-2) -> dict:
@@ -154,7 +131,7 @@ def existence(X, labels, W_pred, predicted_maps, sigma: float, lam: float, *, se
         report = certify(fit.W1, fit.W2, X, sigma, lam, tied=tied)
         residual = map_residual(fit.W1, fit.W2, X, labels, predicted_maps)
         tolerance = residual_tolerance(W_pred, fit.W1, X, labels, sigma, lam, fit.grad_norm, W2_fit=fit.W2)
-        row = dict(fit=fit, report=report, verdict=report.verdict, minimum=report.verdict in MINIMUM,
+        row = dict(fit=fit, report=report, verdict=report.verdict, minimum=report.is_minimum,
                    map_residual=residual, tolerance=tolerance["tolerance"], radius=tolerance["radius"],
                    within=residual <= tolerance["tolerance"], factor_gap=float(np.linalg.norm(fit.W1 - fit.W2)),
                    factor_distance=max(procrustes_distance(fit.W1, W_pred), procrustes_distance(fit.W2, W_pred)),
@@ -178,43 +155,6 @@ def existence_measurements(result: dict) -> dict:
 # ----------------------------------------------------------------------------- invariants
 
 
-def cluster_maps(W1, W2, X, labels) -> dict:
-    """{label: W2 diag(mask_k) W1ᵀ}, mask_k the neurons on for every point of cluster k."""
-    maps = {}
-    for k, X_k in split(X, labels).items():
-        on = np.all(W1.T @ X_k > 0, axis=1)
-        maps[k] = W2[:, on] @ W1[:, on].T
-    return maps
-
-
-def map_residual(W1, W2, X, labels, predicted_maps) -> float:
-    """Σ_k ‖A_k(W) − A_k^pred‖_F², the invariant form of ‖R‖_F² in Theorem 3.1."""
-    maps = cluster_maps(W1, W2, X, labels)
-    return float(sum(np.sum((maps[k] - predicted_maps[k]) ** 2) for k in maps))
-
-
-def aligned_distance(W, W_pred, X, labels) -> float:
-    """min over per-block orthogonal O_k of ‖W_block − W_pred,block O_k‖_F (tied weights).
-
-    Blocks are the neurons on for every point of a cluster (same count needed in both);
-    neurons in no block are compared with zero. Orthogonal Procrustes per block.
-    """
-    total, used, used_pred = 0.0, np.zeros(W.shape[1], bool), np.zeros(W_pred.shape[1], bool)
-    for X_k in split(X, labels).values():
-        on = np.all(W.T @ X_k > 0, axis=1) & ~used
-        on_pred = np.all(W_pred.T @ X_k > 0, axis=1) & ~used_pred
-        used |= on
-        used_pred |= on_pred
-        A, B = W[:, on], W_pred[:, on_pred]
-        if A.shape[1] != B.shape[1]:
-            return float("inf")
-        if A.shape[1]:
-            U, _, Vt = np.linalg.svd(B.T @ A)
-            total += float(np.sum((A - B @ (U @ Vt)) ** 2))
-    total += float(np.sum(W[:, ~used] ** 2) + np.sum(W_pred[:, ~used_pred] ** 2))
-    return float(np.sqrt(total))
-
-
 def procrustes_distance(W, W_ref) -> float:
     """``min_O ‖W − W_ref O‖_F`` over all p × p orthogonal O (orthogonal Procrustes).
 
@@ -223,18 +163,6 @@ def procrustes_distance(W, W_ref) -> float:
     """
     U, _, Vt = np.linalg.svd(W_ref.T @ W)
     return float(np.linalg.norm(W - W_ref @ (U @ Vt)))
-
-
-def std_representation(H) -> np.ndarray:
-    """Std(h) of each column of H (p, m): population std of the p entries (THEORY.md §4)."""
-    return np.std(np.asarray(H, float), axis=0)
-
-
-def top_share(H) -> np.ndarray:
-    """Share of ‖h‖² in the largest entry, per column of H (1 = one-hot, 1/p = flat)."""
-    H = np.asarray(H, float)
-    energy = np.sum(H ** 2, axis=0)
-    return np.divide(np.max(H ** 2, axis=0), energy, out=np.zeros_like(energy), where=energy > 0)
 
 
 # ----------------------------------------------------------------------------- Theorem D.2

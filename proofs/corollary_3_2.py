@@ -25,12 +25,14 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from numerics.data import faces, memorization_set
+from numerics.compare import column_structure, top_share
+from numerics.data import memorization_set
+from numerics.images import faces
 from numerics.model import representation
 from numerics.objective import expected_loss
 from numerics.protocol import lambda_from_weight_decay
-from numerics.solvers import column_structure, multistart
-from proofs.common import decomposition, existence, existence_measurements, say, top_share
+from numerics.solvers import multistart
+from proofs.common import decomposition, existence, existence_measurements, say
 from proofs.record import claim
 from theory import memorization as mem
 from theory.memorization import saddle_decay
@@ -84,7 +86,7 @@ def check(record, mode):
     result = existence(X, labels, W_mem, memorised_maps(X, sigma, lam), sigma, lam, seed=mode.seed)
     untied = result["untied"]
     fit = untied["fit"]
-    cosines = column_structure(fit.W1, fit.W2, X)["max_cosine"]
+    cosines = column_structure(fit.W1, fit.W2, X).max_cosine
     no_decay = float(np.mean(mem.loss_per_sample_no_decay_np(norms_sq, sigma)))
     record.measurement.update(exact_loss_at_W_mem=at_mem["exact"], formula_eq9_loss=formula,
                               loss_gap=at_mem["exact"] - formula, trained_loss=fit.loss,
@@ -121,7 +123,7 @@ def check(record, mode):
     best = multistart(X, p, sigma, lam, n_starts=starts, seed=mode.seed, workers=1, tied=True, gtol=1e-6,
                       progress=False)
     best_info = column_structure(best.best_W1, best.best_W2, X)
-    record.measurement["random_starts_best_memorises"] = f"{best_info['n_memorized']}/{n} samples " \
+    record.measurement["random_starts_best_memorises"] = f"{best_info.n_memorized}/{n} samples " \
         f"(best of {starts}, loss {best.losses.min():.6g} vs W_mem {fit.loss:.6g})"
     say(mode, "faces beyond the assumptions …")
     beyond = _faces_beyond(mode)
@@ -149,7 +151,7 @@ def _faces_beyond(mode) -> dict:
     λ = d·wd/4, `numerics.protocol.lambda_from_weight_decay`).
     """
     size = 32 if mode.full else 16
-    X = faces(n=5, seed=mode.seed, size=size)
+    X = faces(n=5, seed=mode.seed, size=size).X
     p, sigma = (100, 0.2) if mode.full else (8, 0.2)
     lam = lambda_from_weight_decay(1e-2, X.shape[0], tied=True)
     best = multistart(X, p, sigma, lam, n_starts=3, seed=mode.seed, workers=1, tied=True, gtol=1e-6,
@@ -158,6 +160,6 @@ def _faces_beyond(mode) -> dict:
     noisy = X + sigma * np.random.default_rng(mode.seed).standard_normal(X.shape)
     W_mem = memorization_weights(X, p, sigma, lam, check_assumptions=False)
     return dict(d=X.shape[0], p=p, lam=lam, beta1=measured_beta(X, np.arange(5)),
-                column_face_cosines=info["max_cosine"], distinct_owner_columns=int(np.unique(info["owner"]).size),
+                column_face_cosines=info.max_cosine, distinct_owner_columns=int(np.unique(info.owner).size),
                 top_neuron_energy_share=float(top_share(representation(best.best_W1, noisy)).mean()),
                 best_loss=float(best.losses.min()), loss_at_eq9=float(expected_loss(W_mem, W_mem, X, sigma, lam)))

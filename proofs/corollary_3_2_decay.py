@@ -30,7 +30,8 @@ from scipy import optimize
 from numerics.certify import certify
 from numerics.data import memorization_set
 from numerics.objective import expected_loss_and_grad
-from proofs.common import MINIMUM, minimise_from
+from numerics.certify import MINIMUM_VERDICTS
+from proofs.common import minimise_from
 from proofs.record import claim
 from theory.memorization import saddle_decay
 from theory.predict import memorization_weights
@@ -89,7 +90,7 @@ def sweep(full: bool, seed: int) -> tuple:
 
 def _sides(row) -> tuple[bool, bool]:
     below = all(p["verdict"] == "saddle" and p["descent_decrease"] > 0 for p in row["points"] if p["factor"] < 1)
-    above = all(p["verdict"] in MINIMUM for p in row["points"] if p["factor"] > 1)
+    above = all(p["verdict"] in MINIMUM_VERDICTS for p in row["points"] if p["factor"] > 1)
     return below, above
 
 

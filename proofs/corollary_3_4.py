@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from numerics.solvers import column_structure, multistart
+from numerics.compare import column_structure
+from numerics.solvers import multistart
 from proofs.common import existence, existence_measurements, orthogonal_clusters, split
 from proofs.record import claim
 from theory import hybrid
@@ -114,7 +115,7 @@ def check(record, mode):
     untied = result["untied"]
     fit = untied["fit"]
     info = column_structure(fit.W1, fit.W2, X, labels)
-    duplicate_columns = info["max_cosine"][np.isin(labels, data.duplicates)]
+    duplicate_columns = info.max_cosine[np.isin(labels, data.duplicates)]
     r_sq = hybrid.duplicate_r_sq_np(np.sum(data.points ** 2, axis=0), data.n_copies, n, sigma, lam)
     gamma = switching_margin(W, X)
     record.assume("margin γ > 0 (stable masks at the prediction)", gamma, "> 0", gamma > 0)
@@ -135,9 +136,9 @@ def check(record, mode):
     runs = multistart(X, W.shape[1], sigma, lam, n_starts=starts, seed=mode.seed, labels=labels, workers=1,
                       tied=True, gtol=1e-6, progress=False)
     best = column_structure(runs.best_W1, runs.best_W2, X, labels)
-    memorised = best["memorized"][np.isin(labels, data.duplicates)]
+    memorised = best.memorized[np.isin(labels, data.duplicates)]
     record.measurement["random_starts_best"] = (f"duplicates memorised: {bool(memorised.all())}; "
-                                                f"neurons per cluster {best['neurons_per_cluster']}; loss "
+                                                f"neurons per cluster {best.neurons_per_cluster}; loss "
                                                 f"{runs.losses.min():.6g} vs prediction-started {fit.loss:.6g}")
 
     confirmed = (record.symbolic["r_l² from eq. (8) = stated r_l²"] is True and regimes_ok

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from numerics.data import digits, equiangular_means, gaussian_mixture, separability, separable_clusters
+from numerics.data import equiangular_means, gaussian_mixture, separability, separable_clusters
+from numerics.images import centred, digits, most_obtuse_classes
 from proofs.record import claim
 from theory.predict import partition_weights, predict
 
@@ -53,12 +54,12 @@ def signed_margin(W, owners, X, labels) -> float:
     return float(np.min(signs * (W[:, live].T @ X) / norms[live, None]))
 
 
-def centred_digit_classes(classes=(2, 4, 9)):
-    """Digits of three classes, centred by the mean digit: the class means are then pairwise obtuse."""
-    X, labels = digits()
-    X = X - X.mean(axis=1, keepdims=True)
-    keep = np.isin(labels, classes)
-    return X[:, keep], labels[keep]
+def centred_digit_classes(k=3):
+    """The k most obtuse digit classes (2, 4, 9 for k = 3), centred by the mean digit: their means are pairwise obtuse."""
+    data = digits()
+    X = centred(data.X)
+    keep = np.isin(data.labels, most_obtuse_classes(X, data.labels, k))
+    return X[:, keep], data.labels[keep]
 
 
 def gram_eigenvalues(M: int) -> dict:

@@ -29,7 +29,9 @@ from numerics.certify import certify
 from numerics.data import memorization_set
 from numerics.model import representation
 from numerics.objective import expected_loss
-from proofs.common import decomposition, map_residual, minimise_from, perturb_live, say, top_share
+from numerics.certify import MINIMUM_VERDICTS as MINIMUM
+from numerics.compare import map_residual, top_share
+from proofs.common import decomposition, minimise_from, perturb_live, say
 from proofs.record import REFUTED, claim
 from theory import generalization as gen
 from theory import memorization as mem
@@ -37,7 +39,6 @@ from theory.linear_block import minimal_value, optimal_scale_np
 from theory.predict import _top_directions, block_linear_map, memorization_weights, partition_weights, predict
 from theory.symbols import Lam, lam_p, n_k, s, sigma as sigma_symbol
 
-MINIMUM = ("strict local minimum", "degenerate minimum")
 
 
 # ----------------------------------------------------------------------------- Cor. 3.3 bound

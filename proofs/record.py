@@ -33,6 +33,7 @@ its expected verdict.
 """
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -56,13 +57,31 @@ ALLOWED = {PAPER: (CONFIRMED, REFUTED, INCONCLUSIVE, TYPO),
 
 @dataclass(frozen=True)
 class Mode:
-    """How hard to check: ``full`` is the paper's scale (d = 1024 …); ``workers`` processes for
-    multistart-style loops; ``quiet`` silences progress output (set when the env var CI is)."""
+    """How hard to check, and where the sweeps run.
+
+    ``full`` is the paper's scale (d = 1024 …); ``quiet`` silences progress output (set when
+    the env var CI is); ``seed`` seeds every instance. Sweeps (`numerics.sweep.sweep`) run on
+    ``executor`` — None: ``workers`` local processes; ``"dask:local"``: a LocalCluster of
+    ``workers`` workers; ``"dask:ADDRESS"``: a running Dask scheduler — and, with
+    ``cache_dir``, cache each task there so that a killed run resumes.
+    """
 
     full: bool = False
     workers: int = 2
     quiet: bool = False
     seed: int = 0
+    executor: str | None = None
+    cache_dir: str | None = None
+
+    def sweep_options(self, name: str) -> dict:
+        """Keyword arguments of `numerics.sweep.sweep` for the sweep ``name`` of a check.
+
+        >>> Mode(cache_dir="cache").sweep_options("allocation_rule")["cache_dir"]
+        'cache/allocation_rule'
+        """
+        cache = None if self.cache_dir is None else os.path.join(self.cache_dir, name)
+        return dict(executor=self.executor, workers=self.workers, cache_dir=cache,
+                    progress=False if self.quiet else None)
 
     @property
     def name(self) -> str:

@@ -29,7 +29,7 @@ from numerics.data import gaussian_mixture, memorization_set
 from numerics.model import representation
 from numerics.solvers import multistart
 from numerics.compare import participation_ratio, representation_std, top_share
-from numerics.solvers import column_structure
+from numerics.compare import column_structure
 from proofs.record import claim
 from theory import memorization as mem
 from theory.predict import memorization_weights
@@ -91,7 +91,7 @@ def check(record, mode):
                           progress=False)
         models[name] = noisy_statistics(runs.best_W1, X, sigma, 64, mode.seed)
         if name == "generalising":
-            block = column_structure(runs.best_W1, runs.best_W1, X, mix.labels)["neurons_per_cluster"]
+            block = column_structure(runs.best_W1, runs.best_W1, X, mix.labels).neurons_per_cluster
             models[name]["neurons_per_block"] = block
     m, g = models["memorising"], models["generalising"]
     p_k = float(np.mean(list(g["neurons_per_block"].values())))
@@ -126,7 +126,7 @@ def check(record, mode):
     predicted = record.measurement["at_predictions"]
     spiky = predicted["memorising"]["participation"] < 1.05
     predicted_block = float(np.mean(list(column_structure(W_gen, W_gen, mix.X, mix.labels)
-                                         ["neurons_per_cluster"].values())))
+                                         .neurons_per_cluster.values())))
     record.measurement["predicted_generalising_participation_over_block_size"] = \
         predicted["generalising"]["participation"] / predicted_block
     balanced = predicted["generalising"]["participation"] > 0.9 * predicted_block

@@ -32,9 +32,10 @@ import sympy as sp
 
 from numerics.certify import certify
 from numerics.objective import expected_loss_and_grad
-from numerics.solvers import loss_scale
-from proofs.common import (MINIMUM, cluster_maps, map_residual, minimise_from, orthogonal_clusters,
-                           procrustes_distance, split)
+from numerics.certify import MINIMUM_VERDICTS as MINIMUM
+from numerics.compare import cluster_maps, map_residual
+from numerics.geometry import loss_scale
+from proofs.common import minimise_from, orthogonal_clusters, procrustes_distance, split
 from proofs.record import claim
 from theory import linear_block
 from theory.predict import block_linear_map, predict

@@ -1,4 +1,4 @@
-"""Shared helper for symbolic proof tests: each proof must finish within 10 s (issue 3)."""
+"""Shared helper for symbolic proof tests: each symbolic derivation must finish within 10 s."""
 import time
 from contextlib import contextmanager
 

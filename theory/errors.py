@@ -14,6 +14,17 @@ import numpy as np
 from numerics.validation import as_matrix, labels_for
 
 
+class AssumptionWarning(UserWarning):
+    """Weights or a predicted loss were built outside a result's assumptions (``check_assumptions=False``).
+
+    The message names each failed assumption with its measured value. Outside the assumptions
+    the closed forms are still defined, but they are in general not a critical point of
+    eq. (6), and the exact loss at the weights (``numerics.objective.expected_loss``) may be far
+    from the block formula. Silence it deliberately with
+    ``warnings.simplefilter("ignore", AssumptionWarning)`` inside ``warnings.catch_warnings()``.
+    """
+
+
 class AssumptionError(ValueError):
     """A corollary's assumption fails on the given data.
 

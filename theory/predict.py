@@ -1,9 +1,25 @@
 """Closed-form predictions for a dataset and partition: weights, loss, representation, linear maps.
 
 Eq. (8) (block of cluster k), eq. (9) (memorisation), Cor. 3.3 (generalisation) and Cor. 3.4
-(hybrid) as numeric constructors built from the symbolic derivations of ``theory/``; every
-constructor checks its corollary's assumptions on the data and raises
-:class:`theory.errors.AssumptionError` (a ``ValueError``) with the measured and required values.
+(hybrid) as numeric constructors built from the symbolic derivations of ``theory/``; `predict`
+joins them with the allocation rule and the block formula for the loss.
+
+Conventions shared by every function here:
+
+* **λ is required** (``lam``, as in eq. (6), no division by d) — in the constructors, in
+  `predict` and in ``numerics.training.train`` alike. λ enters every block through nλ, and
+  a silent λ = 0 would predict the minimiser of another loss than the one trained (at λ = 0
+  the memorising point with p > n is not even a minimum; ``theory.memorization.saddle_decay``).
+* **Tied weights**: a constructor returns one W (d, p), meant as ``W1 = W2 = W`` (the
+  results assert ``W2* = W1*``). ``train`` keeps W1 and W2 independent (loss (6) as printed);
+  compare a trained pair with a prediction through invariant objects
+  (``numerics.compare.compare_to_prediction``), not entry by entry.
+* **Assumptions**: with ``check_assumptions=True`` (the default) a violated assumption raises
+  :class:`theory.errors.AssumptionError` (a ``ValueError``) with the measured and required
+  values. With ``check_assumptions=False`` the closed form is built anyway, and every failed
+  assumption is named, with its measured value, in one :class:`theory.errors.AssumptionWarning`:
+  the weights are then in general not a critical point of eq. (6), and the exact loss there
+  may differ from the block formula.
 
 >>> import numpy as np
 >>> X = np.array([[2.0, -1.0], [0.0, 1.5]])                       # d = 2, n = 2
@@ -19,10 +35,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.validation import as_matrix, as_vector, labels_for, nonnegative, positive_int
+from numerics.validation import (FLOAT_MAX, as_matrix, as_vector, data_and_labels, data_matrix, flag,
+                                 nonnegative, positive_int, power_fits)
 from theory import allocation as _allocation
-from theory.errors import (AssumptionError, check_at_least, check_decay, check_negative_beta,
-                           measured_beta)
+from theory.assumptions import (Assumptions, mask_margin, measure, own_cluster_margin, switching_margin,
+                                warn_outside)
+from theory.errors import AssumptionError, check_at_least, check_decay, check_negative_beta, measured_beta
 from theory.hybrid import duplicate_r_sq_np
 from theory.linear_block import optimal_scale_np
 from theory.memorization import r_eq9_np
@@ -31,8 +49,8 @@ from theory.rectified_gaussian import relu_mean_np
 __all__ = [
     "uniform_first_orthogonal", "block_weights", "block_linear_map", "memorization_weights",
     "generalization_weights", "hybrid_weights", "partition_weights", "predicted_loss",
-    "expected_representation", "cluster_mask", "linear_map", "switching_margin",
-    "own_cluster_margin", "Prediction", "predict",
+    "expected_representation", "switching_margin", "own_cluster_margin", "mask_margin", "Assumptions",
+    "Prediction", "predict",
 ]
 
 
@@ -74,18 +92,46 @@ def block_linear_map(X_k, p_k: int, n: int, sigma: float, lam: float) -> np.ndar
     ``a*_j = (Λ_j − nλ)/(Λ_j + n_kσ²)`` (Lemma D.1, :func:`theory.linear_block.optimal_scale`).
     """
     X_k = as_matrix("X_k", X_k, cols_name="n_k")
+    p_k = positive_int("p_k", p_k, minimum=0)
+    n = positive_int("n", n)
+    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
     U, eigenvalues = _top_directions(X_k, p_k)
     scales = optimal_scale_np(eigenvalues, X_k.shape[1], sigma, n * lam)
     return (U * scales) @ U.T
 
 
-def own_cluster_margin(W_k: np.ndarray, X_k: np.ndarray) -> float:
-    """min over columns j and points x of the cluster of w_jᵀx/‖w_j‖ (> 0: the block acts linearly)."""
-    norms = np.linalg.norm(W_k, axis=0)
-    keep = norms > 0
-    if not np.any(keep):
-        return np.inf
-    return float(np.min((W_k[:, keep].T @ X_k) / norms[keep, None]))
+def _block(X_k: np.ndarray, p_k: int, n: int, sigma: float, lam: float, check: bool) -> np.ndarray:
+    """Eq. (8) for checked inputs (see `block_weights`); raises on the own-cluster margin only if ``check``."""
+    check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
+    if p_k == 0:
+        return np.zeros((X_k.shape[0], 0))
+    U, eigenvalues = _top_directions(X_k, p_k)
+    if check:
+        check_decay(n * lam, float(eigenvalues[-1]), f"a cluster with n_k = {X_k.shape[1]}, p_k = {p_k}")
+    elif not eigenvalues[-1] > n * lam:
+        raise AssumptionError("nλ < λ_min(Λ^(p_k)) (eq. (8) is not real otherwise)",
+                              f"nλ = {n * lam:.6g}", f"< {eigenvalues[-1]:.6g}")
+    scales = np.sqrt(optimal_scale_np(eigenvalues, X_k.shape[1], sigma, n * lam))
+    W_k = (U * scales) @ uniform_first_orthogonal(p_k).T
+    if check:
+        margin = own_cluster_margin(W_k, X_k)
+        if not margin > 0:
+            raise AssumptionError("stable masks: every block column on for every point of its cluster "
+                                  "(Theorem 3.1, small α)", f"min_j,x w_jᵀx/‖w_j‖ = {margin:.6g}", "> 0",
+                                  "the cluster is too spread for p_k columns; lower p_k")
+    return W_k
+
+
+def _decay_slack(clusters, counts, n: int, lam: float) -> float:
+    """``min_k λ_min(Λ_k^{(p_k)}) − nλ`` over the clusters given neurons (``inf`` if none)."""
+    slack = np.inf
+    for X_k, q in zip(clusters, counts):
+        if q:
+            singular = np.linalg.svd(X_k, compute_uv=False)
+            smallest = singular[q - 1] ** 2 if q <= singular.size else 0.0
+            slack = min(slack, float(smallest) - n * lam)
+    return slack
 
 
 def block_weights(X_k, p_k: int, n: int, sigma: float, lam: float, *,
@@ -93,7 +139,8 @@ def block_weights(X_k, p_k: int, n: int, sigma: float, lam: float, *,
     """Eq. (8): ``W_{X_k} = U^{(p_k)} (I + n_kσ²Λ^{-1})^{-1/2} (I − nλΛ^{-1})^{1/2} O_kᵀ``, shape (d, p_k).
 
     ``X_k`` (d, n_k) is one cluster, ``n`` the total number of samples (decay factor nλ);
-    the noise factor uses n_k. O_k is :func:`uniform_first_orthogonal`, and that choice is
+    the noise factor uses n_k; ``lam`` is required (module docstring). The block is used as
+    ``W1 = W2 = W_k`` (tied). O_k is :func:`uniform_first_orthogonal`, and that choice is
     forced, not cosmetic. Column j of W_k is ``Σ_l √a_l O_k[j, l] u_l``, so its
     pre-activation on a point x of the cluster is ``√a_1 O_k[j, 1] u_1ᵀx + Σ_{l≥2} …``. For a
     separable cluster (small α) u_1 ≈ x̄_k/‖x̄_k‖ carries almost all the energy and the other
@@ -103,6 +150,8 @@ def block_weights(X_k, p_k: int, n: int, sigma: float, lam: float, *,
     Among unit vectors the uniform one 1/√p_k maximises the smallest entry, i.e. the worst
     column margin and so γ in the e^{−cγ²/σ²} residual of Theorem 3.1; it also spreads the
     cluster's energy equally over the p_k neurons — the balanced representation.
+    ``check_assumptions=False`` builds the block even when a column is off on part of its
+    cluster, with an `AssumptionWarning`.
 
     >>> import numpy as np
     >>> X_k = np.array([[3.0, 3.2, 2.9], [0.1, -0.2, 0.05]])     # d = 2, n_k = 3
@@ -113,23 +162,12 @@ def block_weights(X_k, p_k: int, n: int, sigma: float, lam: float, *,
     p_k = positive_int("p_k", p_k, minimum=0)
     n = positive_int("n", n)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
-    check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
-    if p_k == 0:
-        return np.zeros((X_k.shape[0], 0))
-    U, eigenvalues = _top_directions(X_k, p_k)
-    if check_assumptions:
-        check_decay(n * lam, float(eigenvalues[-1]), f"a cluster with n_k = {X_k.shape[1]}, p_k = {p_k}")
-    elif not eigenvalues[-1] > n * lam:
-        raise AssumptionError("nλ < λ_min(Λ^(p_k)) (eq. (8) is not real otherwise)",
-                              f"nλ = {n * lam:.6g}", f"< {eigenvalues[-1]:.6g}")
-    scales = np.sqrt(optimal_scale_np(eigenvalues, X_k.shape[1], sigma, n * lam))
-    W_k = (U * scales) @ uniform_first_orthogonal(p_k).T
-    if check_assumptions:
-        margin = own_cluster_margin(W_k, X_k)
-        if not margin > 0:
-            raise AssumptionError("stable masks: every block column on for every point of its cluster "
-                                  "(Theorem 3.1, small α)", f"min_j,x w_jᵀx/‖w_j‖ = {margin:.6g}", "> 0",
-                                  "the cluster is too spread for p_k columns; lower p_k")
+    check_assumptions = flag("check_assumptions", check_assumptions)
+    W_k = _block(X_k, p_k, n, sigma, lam, check_assumptions)
+    if not check_assumptions and p_k:
+        # one cluster: β does not apply, and the others are not known here
+        warn_outside(Assumptions(-np.inf, own_cluster_margin(W_k, X_k), _decay_slack([X_k], [p_k], n, lam)),
+                     "eq. (8) from theory.predict.block_weights(check_assumptions=False)")
     return W_k
 
 
@@ -149,15 +187,28 @@ def _check_other_clusters(W_blocks, clusters) -> None:
                                       f"on cluster {l}", "< 0")
 
 
+def _check_fourth_powers(name: str, norms_sq, sigma: float) -> None:
+    """Eq. (9)'s ``r_i`` divides by ``‖x_i‖⁴ + σ²‖x_i‖²``: it must not overflow float64."""
+    top = float(np.max(norms_sq)) if np.size(norms_sq) else 0.0
+    if top > 0 and (np.log10(top) + max(np.log10(top), 2 * np.log10(sigma) if sigma > 0 else -np.inf)
+                    > np.log10(FLOAT_MAX) - 1):
+        raise ValueError(f"{name} and sigma are too large for eq. (9): ‖x_i‖⁴ + σ²‖x_i‖² overflows float64 "
+                         f"(max ‖x_i‖² = {top:.3g}, sigma = {sigma:.3g}); rescale {name} and sigma")
+
+
 def memorization_weights(X, p: int, sigma: float, lam: float, *,
                          check_assumptions: bool = True) -> np.ndarray:
-    """Eq. (9) (Cor. 3.2): ``W_mem = (r_1x_1 … r_nx_n 0 … 0)``, shape (d, p), p ≥ n.
+    """Eq. (9) (Cor. 3.2): ``W_mem = (r_1x_1 … r_nx_n 0 … 0)``, shape (d, p), p ≥ n, used as W1 = W2 = W_mem.
 
     ``r_i = √((‖x_i‖² − nλ)/(‖x_i‖⁴ + σ²‖x_i‖²))`` — the rank-1 case of eq. (8), proved in
-    ``tests/test_theory_memorization.py``. Checks p ≥ n, nλ < min‖x_i‖² and β1 < 0 (every
-    pair of samples negatively correlated, so each sample is a separable cluster).
-    ``check_assumptions=False`` skips only the β1 check (p ≥ n and nλ < min‖x_i‖² are
-    needed to build eq. (9) at all).
+    ``tests/theory/test_memorization.py``; ``lam`` is required (module docstring). Checks p ≥ n,
+    nλ < min‖x_i‖² and β1 < 0 (every pair of samples negatively correlated, so each sample is
+    a separable cluster). ``check_assumptions=False`` skips only the β1 check (p ≥ n and
+    nλ < min‖x_i‖² are needed to build eq. (9) at all) and warns (`AssumptionWarning`) when
+    β1 ≥ 0: raw images have β1 close to 1, and there the columns r_ix_i fire on each other's
+    samples, so eq. (9) is not a minimiser and its exact loss can be orders of magnitude
+    above the formula's (centre the images and pick the least correlated ones,
+    ``numerics.images.centred`` and ``least_correlated``).
 
     >>> import numpy as np
     >>> W = memorization_weights(np.array([[1.0, -1.0], [1.0, 0.0]]), 3, 0.0, 0.0)
@@ -168,8 +219,10 @@ def memorization_weights(X, p: int, sigma: float, lam: float, *,
     X = as_matrix("X", X, cols_name="n")
     p = positive_int("p", p)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_assumptions = flag("check_assumptions", check_assumptions)
     d, n = X.shape
     norms_sq = np.sum(X ** 2, axis=0)
+    _check_fourth_powers("X", norms_sq, sigma)
     check_at_least("p >= n (Corollary 3.2)", p, n, "memorisation needs a column per sample")
     if check_assumptions:
         if n > 1:
@@ -179,47 +232,80 @@ def memorization_weights(X, p: int, sigma: float, lam: float, *,
                               f"< {norms_sq.min():.6g}")
     W = np.zeros((d, p))
     W[:, :n] = X * r_eq9_np(norms_sq, n, sigma, lam)
+    if not check_assumptions:
+        owners = np.concatenate([np.arange(n), -np.ones(p - n, dtype=int)])
+        warn_outside(measure(W, owners, X, np.arange(n), float(norms_sq.min() - n * lam)),
+                     "eq. (9) from theory.predict.memorization_weights(check_assumptions=False)")
     return W
+
+
+def _cluster_list(name: str, clusters, d: int | None = None) -> list:
+    if isinstance(clusters, np.ndarray) or not isinstance(clusters, (list, tuple)):
+        raise TypeError(f"{name} must be a list of (d, n_k) arrays; got {type(clusters).__name__}")
+    clusters = [as_matrix(f"{name}[{k}]", X_k, rows=d, cols_name="n_k") for k, X_k in enumerate(clusters)]
+    if not clusters and d is None:
+        raise ValueError(f"{name} must hold at least one (d, n_k) array")
+    return clusters
+
+
+def _generalization(clusters, counts, sigma, lam, check) -> tuple[np.ndarray, Assumptions | None]:
+    """Blocks of checked clusters; with ``check`` raise on a failed assumption, else measure them."""
+    n = sum(X_k.shape[1] for X_k in clusters)
+    X = np.concatenate(clusters, axis=1)
+    labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
+    if check and len(clusters) > 1:
+        check_negative_beta(X, labels)
+    blocks = [_block(X_k, q, n, sigma, lam, check) for X_k, q in zip(clusters, counts)]
+    if check:
+        _check_other_clusters(blocks, clusters)
+    W = np.concatenate(blocks, axis=1)
+    if check:
+        return W, None
+    owners = np.repeat(np.arange(len(clusters)), counts)
+    return W, measure(W, owners, X, labels, _decay_slack(clusters, counts, n, lam))
 
 
 def generalization_weights(clusters, p_per_cluster, sigma: float, lam: float, *,
                            check_assumptions: bool = True) -> np.ndarray:
-    """Cor. 3.3 / Theorem 3.1: ``W_gen = (W_{X_1} … W_{X_K})``, shape (d, Σ p_k).
+    """Cor. 3.3 / Theorem 3.1: ``W_gen = (W_{X_1} … W_{X_K})``, shape (d, Σ p_k), used as W1 = W2 = W_gen.
 
     ``clusters`` is a list of (d, n_k) arrays, ``p_per_cluster`` the number of columns of
-    each block (0 allowed: the cluster gets none). Checks β < 0 between cluster means, the
-    decay condition nλ < λ_min(Λ_k^{(p_k)}) and stable masks (own cluster on, others off).
+    each block (0 allowed: the cluster gets none); ``lam`` is required (module docstring).
+    Checks β < 0 between cluster means, the decay condition nλ < λ_min(Λ_k^{(p_k)}) and stable
+    masks (own cluster on, others off); ``check_assumptions=False`` warns instead
+    (`AssumptionWarning`), except for the decay condition, without which eq. (8) is not real.
+
+    >>> import numpy as np
+    >>> clusters = [np.array([[2.0, 2.1], [0.1, -0.1]]), np.array([[-2.0, -2.2], [0.2, 0.0]])]
+    >>> generalization_weights(clusters, [2, 1], sigma=0.1, lam=0.0).shape
+    (2, 3)
     """
-    clusters = [as_matrix(f"clusters[{k}]", X_k, cols_name="n_k") for k, X_k in enumerate(clusters)]
-    if not clusters:
-        raise ValueError("clusters must hold at least one (d, n_k) array")
+    clusters = _cluster_list("clusters", clusters)
     d = clusters[0].shape[0]
     for k, X_k in enumerate(clusters):
         as_matrix(f"clusters[{k}]", X_k, rows=d, cols_name="n_k")
-    p_per_cluster = [positive_int(f"p_per_cluster[{k}]", q, minimum=0) for k, q in enumerate(p_per_cluster)]
+    p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(clusters):
-        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(clusters)}); "
-                         f"got {len(p_per_cluster)}")
-    n = sum(X_k.shape[1] for X_k in clusters)
-    X = np.concatenate(clusters, axis=1)
-    labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
-    if check_assumptions and len(clusters) > 1:
-        check_negative_beta(X, labels)
-    blocks = [block_weights(X_k, q, n, sigma, lam, check_assumptions=check_assumptions)
-              for X_k, q in zip(clusters, p_per_cluster)]
-    if check_assumptions:
-        _check_other_clusters(blocks, clusters)
-    return np.concatenate(blocks, axis=1)
+        raise ValueError(f"p_per_cluster must have one entry per cluster (clusters holds {len(clusters)} "
+                         f"arrays); got {len(p_per_cluster)}")
+    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_assumptions = flag("check_assumptions", check_assumptions)
+    W, assumptions = _generalization(clusters, p_per_cluster, sigma, lam, check_assumptions)
+    if assumptions is not None:
+        warn_outside(assumptions, "eq. (8) blocks from theory.predict.generalization_weights(check_assumptions=False)")
+    return W
 
 
 def hybrid_weights(duplicated, copies, clusters, p_per_cluster, sigma: float, lam: float, *,
                    check_assumptions: bool = True) -> np.ndarray:
-    """Cor. 3.4: ``(r_1x_1 … r_mx_m W_{X_{m+1}} … W_{X_K})``, shape (d, m + Σ p_k).
+    """Cor. 3.4: ``(r_1x_1 … r_mx_m W_{X_{m+1}} … W_{X_K})``, shape (d, m + Σ p_k), used as W1 = W2 = W.
 
     ``duplicated`` (d, m) holds the m distinct duplicated samples, ``copies`` their counts
     n_l; ``clusters``/``p_per_cluster`` the generalised part as in
     :func:`generalization_weights`. ``r_l² = (n_l‖x_l‖² − nλ)/(n_l‖x_l‖⁴ + n_lσ²‖x_l‖²)``
-    (eq. (8) with p_l = 1 on the copies; ``theory.hybrid``). n counts every copy.
+    (eq. (8) with p_l = 1 on the copies; ``theory.hybrid``). n counts every copy; ``lam`` is
+    required. ``check_assumptions=False`` warns (`AssumptionWarning`) instead of raising on β
+    and stable masks.
 
     >>> import numpy as np
     >>> dup = np.array([[-3.0], [0.0]]); gen = [np.array([[2.0, 2.1], [0.1, -0.1]])]
@@ -230,53 +316,105 @@ def hybrid_weights(duplicated, copies, clusters, p_per_cluster, sigma: float, la
     d, m = duplicated.shape
     copies = as_vector("copies", copies, length=m)
     copies = np.array([positive_int(f"copies[{l}]", c) for l, c in enumerate(copies)])
-    clusters = [as_matrix(f"clusters[{k}]", X_k, rows=d, cols_name="n_k") for k, X_k in enumerate(clusters)]
+    clusters = _cluster_list("clusters", clusters, d)
+    p_per_cluster = _counts("p_per_cluster", p_per_cluster)
     if len(p_per_cluster) != len(clusters):
-        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(clusters)}); "
-                         f"got {len(p_per_cluster)}")
+        raise ValueError(f"p_per_cluster must have one entry per cluster (clusters holds {len(clusters)} "
+                         f"arrays); got {len(p_per_cluster)}")
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_assumptions = flag("check_assumptions", check_assumptions)
     n = int(copies.sum()) + sum(X_k.shape[1] for X_k in clusters)
     all_clusters = [np.repeat(duplicated[:, [l]], c, axis=1) for l, c in enumerate(copies)] + clusters
     labels = np.repeat(np.arange(len(all_clusters)), [X_k.shape[1] for X_k in all_clusters])
     if check_assumptions and len(all_clusters) > 1:
         check_negative_beta(np.concatenate(all_clusters, axis=1), labels)
     norms_sq = np.sum(duplicated ** 2, axis=0)
+    _check_fourth_powers("duplicated", copies * norms_sq, sigma)
     bad = ~(copies * norms_sq > n * lam)
     if np.any(bad):
         l = int(np.argmax(bad))
         raise AssumptionError("n_l‖x_l‖² > nλ for every duplicated sample (Cor. 3.4, Lemma D.1)",
                               f"n_l‖x_l‖² = {copies[l] * norms_sq[l]:.6g} for l = {l}", f"> nλ = {n * lam:.6g}")
     memorised = duplicated * np.sqrt(duplicate_r_sq_np(norms_sq, copies, n, sigma, lam))
-    blocks = [block_weights(X_k, q, n, sigma, lam, check_assumptions=check_assumptions)
-              for X_k, q in zip(clusters, p_per_cluster)]
+    blocks = [_block(X_k, q, n, sigma, lam, check_assumptions) for X_k, q in zip(clusters, p_per_cluster)]
     if check_assumptions:
         _check_other_clusters([memorised[:, [l]] for l in range(m)] + blocks, all_clusters)
-    return np.concatenate([memorised] + blocks, axis=1)
+    W = np.concatenate([memorised] + blocks, axis=1)
+    if not check_assumptions:
+        counts = [1] * m + list(p_per_cluster)
+        slack = min(float(np.min(copies * norms_sq)) - n * lam, _decay_slack(clusters, p_per_cluster, n, lam))
+        warn_outside(measure(W, np.repeat(np.arange(len(all_clusters)), counts), np.concatenate(all_clusters, axis=1),
+                             labels, slack), "Cor. 3.4 from theory.predict.hybrid_weights(check_assumptions=False)")
+    return W
+
+
+def _counts(name: str, values) -> list:
+    """Non-negative integer counts, one per cluster (a sequence, not a string or scalar)."""
+    if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
+        raise TypeError(f"{name} must be a sequence of integers, one per cluster; got {values!r:.60}")
+    return [positive_int(f"{name}[{k}]", q, minimum=0) for k, q in enumerate(values)]
 
 
 def _split(X, labels):
-    X = as_matrix("X", X, cols_name="n")
-    labels = labels_for("labels", labels, X.shape[1])
+    X, labels = data_and_labels(X, labels)
     ids = np.unique(labels)
     return X, labels, ids, [X[:, labels == k] for k in ids]
 
 
 def partition_weights(X, labels, p_per_cluster, sigma: float, lam: float, *,
                       check_assumptions: bool = True) -> np.ndarray:
-    """Theorem 3.1 for any partition: one eq. (8) block per label (increasing label order)."""
+    """Theorem 3.1 for any partition: one eq. (8) block per label (increasing label order), used as W1 = W2 = W.
+
+    As :func:`generalization_weights` with the clusters given by ``labels``.
+
+    >>> X = np.array([[3.0, 3.1, -1.0], [0.2, -0.2, 0.0]])
+    >>> partition_weights(X, [0, 0, 1], [2, 1], sigma=0.1, lam=0.0).shape
+    (2, 3)
+    """
     _, _, _, clusters = _split(X, labels)
-    return generalization_weights(clusters, p_per_cluster, sigma, lam, check_assumptions=check_assumptions)
+    p_per_cluster = _counts("p_per_cluster", p_per_cluster)
+    if len(p_per_cluster) != len(clusters):
+        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(clusters)}); got {len(p_per_cluster)}")
+    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    W, assumptions = _generalization(clusters, p_per_cluster, sigma, lam, flag("check_assumptions", check_assumptions))
+    if assumptions is not None:
+        warn_outside(assumptions, "eq. (8) blocks from theory.predict.partition_weights(check_assumptions=False)")
+    return W
+
+
+def _measured(clusters, counts, sigma, lam) -> Assumptions:
+    """The assumptions at the block point, also when the decay condition fails (then not built)."""
+    n = sum(X_k.shape[1] for X_k in clusters)
+    slack = _decay_slack(clusters, counts, n, lam)
+    if slack > 0:
+        return _generalization(clusters, counts, sigma, lam, False)[1]
+    X = np.concatenate(clusters, axis=1)
+    labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
+    return measure(np.zeros((X.shape[0], 0)), np.zeros(0, dtype=int), X, labels, slack)
 
 
 def predicted_loss(X, labels, p_per_cluster, sigma: float, lam: float) -> float:
-    """L of eq. (6) at the block point, stable masks: (1/n) Σ_k [‖X_k‖² − Σ_{j≤p_k} (Λ_kj − nλ)²/(Λ_kj + n_kσ²)].
+    """The block formula for L of eq. (6): (1/n) Σ_k [‖X_k‖² − Σ_{j≤p_k} (Λ_kj − nλ)²/(Λ_kj + n_kσ²)].
 
-    Includes the decay λ(‖W1‖² + ‖W2‖²); exact up to the e^{−cγ²/σ²} terms of Theorem 3.1.
+    Includes the decay λ(‖W1‖² + ‖W2‖²). It is the exact loss at the eq. (8) block point only up
+    to the e^{−cγ²/σ²} switching terms of Theorem 3.1, and only while the assumptions hold
+    (β < 0, stable masks, nλ below the kept eigenvalues; `Assumptions`): when one fails it
+    warns (`AssumptionWarning`), since the exact loss at the blocks may then be far off.
+
+    >>> X = np.array([[3.0, 3.1, -1.0], [0.2, -0.2, 0.0]])
+    >>> round(predicted_loss(X, [0, 0, 1], [1, 1], sigma=0.1, lam=0.0), 6)
+    0.036619
     """
-    X, labels, _, _ = _split(X, labels)
+    X, labels, ids, clusters = _split(X, labels)
+    power_fits("X", X, 4, "the block loss (it squares the eigenvalues of X_kX_kᵀ)")
+    p_per_cluster = _counts("p_per_cluster", p_per_cluster)
+    if len(p_per_cluster) != len(ids):
+        raise ValueError(f"p_per_cluster must have one entry per cluster ({len(ids)}); got {len(p_per_cluster)}")
+    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     spectra = _allocation.cluster_spectra(X, labels)
-    return _allocation.predicted_block_loss(spectra, p_per_cluster, X.shape[1],
-                                            nonnegative("sigma", sigma), nonnegative("lam", lam))
+    loss = _allocation.predicted_block_loss(spectra, p_per_cluster, X.shape[1], sigma, lam)
+    warn_outside(_measured(clusters, p_per_cluster, sigma, lam), "the block formula of theory.predict.predicted_loss")
+    return loss
 
 
 def expected_representation(W, Y, sigma: float) -> np.ndarray:
@@ -286,8 +424,8 @@ def expected_representation(W, Y, sigma: float) -> np.ndarray:
     (``theory.rectified_gaussian``).
     """
     W = as_matrix("W", W, cols_name="p")
-    Y = as_matrix("Y", Y, rows=W.shape[0], cols_name="m")
-    sigma = nonnegative("sigma", sigma)
+    Y = data_matrix("Y", Y, d=W.shape[0], d_source="W", cols_name="m")
+    sigma = nonnegative("sigma", sigma, symbol="σ")
     means = W.T @ Y
     stds = sigma * np.linalg.norm(W, axis=0)[:, None] * np.ones_like(means)
     out = np.maximum(means, 0.0)
@@ -296,38 +434,25 @@ def expected_representation(W, Y, sigma: float) -> np.ndarray:
     return out
 
 
-def cluster_mask(W1, X_k) -> np.ndarray:
-    """Boolean (p,) mask of the neurons on for every point of the cluster X_k (d, n_k)."""
-    W1 = as_matrix("W1", W1, cols_name="p")
-    X_k = as_matrix("X_k", X_k, rows=W1.shape[0], cols_name="n_k")
-    return np.all(W1.T @ X_k > 0, axis=1)
-
-
-def linear_map(W1, W2, X_k) -> np.ndarray:
-    """The per-cluster linear map ``W2 diag(mask) W1ᵀ`` (d, d), mask = :func:`cluster_mask`."""
-    mask = cluster_mask(W1, X_k)
-    W2 = as_matrix("W2", W2, rows=np.shape(W1)[0], cols=np.shape(W1)[1])
-    return (W2[:, mask]) @ np.asarray(W1, float)[:, mask].T
-
-
-def switching_margin(W, X) -> float:
-    """γ: min over nonzero columns j and samples i of |w_jᵀx_i|/‖w_j‖.
-
-    The distance from x_i to column j's hyperplane: neuron j flips on x_i + σε with
-    probability Φ(−|w_jᵀx_i|/(σ‖w_j‖)) ≤ ½e^{−γ²/(2σ²)}, the source of Theorem 3.1's residual.
-    """
-    W = as_matrix("W", W, cols_name="p")
-    X = as_matrix("X", X, rows=W.shape[0], cols_name="n")
-    norms = np.linalg.norm(W, axis=0)
-    keep = norms > 0
-    if not np.any(keep):
-        return np.inf
-    return float(np.min(np.abs(W[:, keep].T @ X) / norms[keep, None]))
-
-
 @dataclass(frozen=True)
 class Prediction:
-    """Everything predicted for (X, labels, p, σ, λ) at the block point (tied weights W1 = W2 = W)."""
+    """Everything predicted for (X, labels, p, σ, λ) at the block point, with tied weights W1 = W2 = W.
+
+    * ``W`` (d, p): the eq. (8)/(9) blocks, cluster by cluster, then zero columns;
+    * ``labels``, ``p_per_cluster``, ``regimes``: the allocation (``theory.allocation``);
+    * ``loss``: **the block formula** (`predicted_loss`), ``(1/n) Σ_k [‖X_k‖² − Σ_j gain_kj]``:
+      the loss of linear blocks, each acting only on its own cluster. It equals the exact
+      eq. (6) at W, ``numerics.objective.expected_loss(W, W, X, σ, λ)``, up to the switching
+      terms e^{−cγ²/σ²} — *only while* ``assumptions.hold``. Outside them (a column firing on
+      another cluster, or on only part of its own) the ReLU network is not those linear blocks
+      and the two numbers disagree, by little or by orders of magnitude;
+    * ``linear_maps`` {label: (d, d)}: each block's ``W_kW_kᵀ`` (independent of O_k);
+    * ``margin``: γ = `switching_margin` (unsigned: the distance of the nearest sample to a
+      column's hyperplane, on either side);
+    * ``beta``: the measured β between cluster means;
+    * ``assumptions``: `Assumptions` — β, the signed stable-mask margin and the decay slack,
+      with ``.hold`` and ``.failed``; ``sigma``, ``lam``: the noise level and decay used.
+    """
 
     W: np.ndarray
     labels: tuple[int, ...]
@@ -337,27 +462,46 @@ class Prediction:
     linear_maps: dict
     margin: float
     beta: float
+    assumptions: Assumptions
+    sigma: float
+    lam: float
 
 
-def predict(X, labels, p, sigma: float, lam: float = 0.0, *, check_assumptions: bool = True) -> Prediction:
-    """Predict weights, loss, regimes and per-cluster maps; ``p`` an int (allocated by water-filling,
-    ``theory.allocation``) or one count per cluster. Columns beyond the allocation are zero.
+def predict(X, labels, p, sigma: float, lam: float, *, check_assumptions: bool = True) -> Prediction:
+    """Predict weights, loss, regimes and per-cluster maps (Theorem 3.1, Cor. 3.2–3.4) with the allocation rule.
+
+    ``X`` (d, n), ``labels`` (n,) one cluster per label (one per sample for memorisation);
+    ``p`` an int (allocated by water-filling, ``theory.allocation``) or one count per cluster;
+    columns beyond the allocation are zero; ``W`` is meant as W1 = W2 = W (tied). ``lam`` is required, as in the constructors and
+    ``train`` (module docstring). ``check_assumptions=True`` raises `AssumptionError` when an
+    assumption fails; ``False`` predicts anyway and warns (`AssumptionWarning`), and the
+    record's ``assumptions`` say which failed — ``loss`` is then only the block formula.
 
     >>> import numpy as np
     >>> X = np.array([[3.0, 3.1, -1.0], [0.2, -0.2, 0.0]])
-    >>> pred = predict(X, [0, 0, 1], p=3, sigma=0.1)
-    >>> pred.W.shape, pred.p_per_cluster, pred.regimes
-    ((2, 3), (2, 1), ('generalised', 'memorised'))
+    >>> pred = predict(X, [0, 0, 1], p=3, sigma=0.1, lam=0.0)
+    >>> pred.W.shape, pred.p_per_cluster, pred.regimes, pred.assumptions.hold
+    ((2, 3), (2, 1), ('generalised', 'memorised'), True)
     """
     X, labels, ids, clusters = _split(X, labels)
-    sigma, lam = nonnegative("sigma", sigma), nonnegative("lam", lam)
+    power_fits("X", X, 4, "the predicted loss and allocation (they square the eigenvalues of X_kX_kᵀ)")
+    sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
+    check_assumptions = flag("check_assumptions", check_assumptions)
     if np.ndim(p) == 0:
         p_total = positive_int("p", p)
         counts = _allocation.allocate(X, labels, p_total, sigma, lam).p_per_cluster
     else:
-        counts = tuple(positive_int(f"p[{k}]", q, minimum=0) for k, q in enumerate(p))
+        counts = tuple(_counts("p", p))
+        if len(counts) != len(ids):
+            raise ValueError(f"p must be an int or one count per cluster ({len(ids)}); got {len(counts)} counts")
         p_total = sum(counts)
-    W_blocks = generalization_weights(clusters, counts, sigma, lam, check_assumptions=check_assumptions)
+        if p_total < 1:
+            raise ValueError(f"p must give at least one neuron in all; got {counts}")
+    W_blocks, assumptions = _generalization(clusters, counts, sigma, lam, check_assumptions)
+    if assumptions is None:     # checked: every assumption held, measure them for the record
+        assumptions = _generalization(clusters, counts, sigma, lam, False)[1]
+    else:
+        warn_outside(assumptions, "the block point and loss of theory.predict.predict(check_assumptions=False)")
     W = np.zeros((X.shape[0], p_total))
     W[:, :W_blocks.shape[1]] = W_blocks
     spectra = _allocation.cluster_spectra(X, labels)
@@ -366,4 +510,4 @@ def predict(X, labels, p, sigma: float, lam: float = 0.0, *, check_assumptions: 
     return Prediction(W, tuple(int(k) for k in ids), tuple(counts),
                       tuple(_allocation.regime(s, q) for s, q in zip(spectra, counts)),
                       _allocation.predicted_block_loss(spectra, counts, X.shape[1], sigma, lam),
-                      maps, switching_margin(W, X), measured_beta(X, labels))
+                      maps, switching_margin(W, X), measured_beta(X, labels), assumptions, sigma, lam)
