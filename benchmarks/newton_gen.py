@@ -10,20 +10,21 @@ initialisation (seed 0).
 Stages (each result saved atomically under ``--out`` with its parameters; a finished stage
 is loaded instead of recomputed when the script is run again with the same parameters):
 
-1. ``lbfgs``: `numerics.solvers.train` from the initialisation (15,000 Monte-Carlo Adam
+1. ``lbfgs``: `numerics.training.train` from the initialisation (15,000 Monte-Carlo Adam
    warm-up steps, then exact L-BFGS), no polish, at most ``--lbfgs-time`` seconds;
 2. ``newton`` (after ``spectrum``): `numerics.newton.newton_polish` (trust-krylov with exact products, then Newton
    steps on the gradient norm) to ``‖∇L‖/L0 ≤ 1e-8`` or ``--newton-time`` seconds;
 3. ``spectrum`` (at the L-BFGS point): the smallest Hessian eigenvalues
    (`numerics.newton.smallest_eigenpairs`, at most ``--lanczos-restarts`` ARPACK restarts)
    and where the lowest modes live: their weight on each column, against the columns' norms
-   and whether they straddle clusters (`numerics.solvers.column_structure`);
+   and whether they straddle clusters (`numerics.compare.column_structure`);
 4. ``certify``: `numerics.certify.certify` with ``hessp=exact_hessp`` at the Newton point;
 5. ``protocol``: the authors' loop (Adam lr 1e-4, wd 1e-4, batch 256, ``--steps``) in this
    package's NumPy implementation (`numerics.protocol.train_protocol`, float32 like the
    authors' PyTorch code), scored by the exact loss;
 6. ``theory``: `theory.predict.predict` (water-filling allocation, eq. (8) blocks), then
-   `train(init=prediction)` (L-BFGS + trust-krylov with exact products): seconds until its
+   `train(init=prediction, polish=dict(hessp=exact_hessp))` (L-BFGS + trust-krylov with exact
+   products): seconds until its
    exact loss first reaches the protocol's final exact loss, prediction time included.
    ``--protocol-loss``/``--protocol-seconds`` take the protocol's result from an earlier
    run (e.g. ``train_vs_torch.py``'s PyTorch run) instead of stage 5.
@@ -81,14 +82,14 @@ def _stage(args, name, compute):
 
 def _mode_location(mode, W, X, labels):
     """Share of a unit mode's squared norm on each column, with the columns' norms and status."""
-    from numerics.solvers import column_structure
+    from numerics.compare import IDLE, MIXED, ZERO, column_structure
 
     weight = np.sum(mode * mode, axis=0)
     order = np.argsort(weight)[::-1][:8]
     info = column_structure(W, W, X, labels)
-    kinds = {-1: "zero", -2: "idle", -3: "mixed"}
+    kinds = {ZERO: "zero", IDLE: "idle", MIXED: "mixed"}
     return [{"column": int(j), "share": float(weight[j]), "norm": float(np.linalg.norm(W[:, j])),
-             "cluster": kinds.get(int(info["cluster_of_column"][j]), int(info["cluster_of_column"][j]))}
+             "cluster": kinds.get(int(info.cluster_of_column[j]), int(info.cluster_of_column[j]))}
             for j in order]
 
 
@@ -109,8 +110,10 @@ def main(argv=None):
     stages = args.stages.split(",")
     from numerics.certify import certify
     from numerics.newton import exact_hessp, newton_polish, smallest_eigenpairs
+    from numerics.compare import MIXED, column_structure
+    from numerics.geometry import loss_scale
     from numerics.objective import expected_loss, expected_loss_and_grad
-    from numerics.solvers import column_structure, loss_scale, train
+    from numerics.training import train
 
     X, labels, lam, W0 = _instance(args.spread)
     scale = loss_scale(X)
@@ -124,12 +127,12 @@ def main(argv=None):
     W = None
     if "lbfgs" in stages:
         def lbfgs():
-            fit = train(X, P, SIGMA, lam, tied=True, init=W0, warmup_steps=15_000, warmup_lr=3e-3,
-                        polish=False, max_time=args.lbfgs_time)
+            fit = train(X, P, SIGMA, lam, tied=True, init=W0, warmup=dict(steps=15_000, lr=3e-3),
+                        polish=False, max_time=args.lbfgs_time, progress=False)
             info = column_structure(fit.W1, fit.W1, X, labels)
             return {"W": fit.W1}, {"seconds": fit.wall_time, "loss": fit.loss, "rel_grad": fit.rel_grad_norm,
-                                   "n_iter": fit.n_iter, "message": fit.message, "n_mixed": info["n_mixed"],
-                                   "n_zero": info["n_zero"]}
+                                   "n_iter": fit.n_iter, "message": fit.message, "n_mixed": info.n_mixed,
+                                   "n_zero": info.n_zero}
         arrays, summary["lbfgs"] = _stage(args, "lbfgs", lbfgs)
         W = arrays["W"]
     if "spectrum" in stages and W is not None:
@@ -141,7 +144,7 @@ def main(argv=None):
             where = [_mode_location(m[0], W, X, labels) for m in modes[:3]]
             norms = np.linalg.norm(W, axis=0)
             info = column_structure(W, W, X, labels)
-            mixed = np.flatnonzero(info["cluster_of_column"] == -3)
+            mixed = np.flatnonzero(info.cluster_of_column == MIXED)
             return {"eigenvalues": values}, {
                 "seconds": time.perf_counter() - tick, "eigenvalues": values.tolist(),
                 "lowest_modes": where, "n_live": int(live.sum()), "n_mixed": int(mixed.size),
@@ -156,13 +159,13 @@ def main(argv=None):
             return {"W": out.W1}, {"seconds": out.wall_time, "loss": out.loss, "rel_grad": out.rel_grad_norm,
                                    "converged": out.converged, "n_iter": out.n_iter, "n_hvp": out.n_hvp,
                                    "message": out.message, "history": out.history[-5:],
-                                   "n_mixed": info["n_mixed"], "n_zero": info["n_zero"]}
+                                   "n_mixed": info.n_mixed, "n_zero": info.n_zero}
         arrays, summary["newton"] = _stage(args, "newton", newton)
         W = arrays["W"]
     if "certify" in stages and W is not None:
         def run_certify():
             tick = time.perf_counter()
-            report = certify(W, W, X, SIGMA, lam, hessp=exact_hessp)
+            report = certify(W, W, X, SIGMA, lam, hessp=exact_hessp, progress=False)
             return {"eigenvalues": report.eigenvalues}, {
                 "seconds": time.perf_counter() - tick, "verdict": report.verdict, "summary": report.summary(),
                 "eigenvalues": report.eigenvalues.tolist(), "lambda_max": report.lambda_max,
@@ -173,7 +176,7 @@ def main(argv=None):
             from numerics.protocol import train_protocol
 
             run = train_protocol(X, P, SIGMA, optimizer="adam", lr=1e-4, weight_decay=WD, batch_size=256,
-                                 steps=args.steps, seed=0, tied=True, init=W0, exact_loss=False)
+                                 steps=args.steps, seed=0, tied=True, init=W0, exact_loss=False, progress=False)
             return {"W": run.W1}, {"seconds": run.wall_time, "exact_loss": float(expected_loss(run.W1, run.W1, X, SIGMA, lam)),
                                    "rel_grad": rel_grad(run.W1), "steps": args.steps}
         _, summary["protocol"] = _stage(args, "protocol", protocol)
@@ -189,8 +192,8 @@ def main(argv=None):
             prediction = predict(X, labels, P, SIGMA, lam, check_assumptions=False)
             predict_seconds = time.perf_counter() - tick
             predicted_loss = float(expected_loss(prediction.W, prediction.W, X, SIGMA, lam))
-            fit = train(X, P, SIGMA, lam, tied=True, init=prediction.W, hessp=exact_hessp,
-                        max_time=args.newton_time)
+            fit = train(X, P, SIGMA, lam, tied=True, init=prediction.W, polish=dict(hessp=exact_hessp),
+                        max_time=args.newton_time, progress=False)
             reached = next((seconds for _, seconds, loss, _ in fit.history if loss <= target), None)
             to_target = None if reached is None else predict_seconds + reached
             if predicted_loss <= target:
