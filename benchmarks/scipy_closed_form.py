@@ -1,6 +1,6 @@
 """A straightforward vectorised SciPy version of the exact loss and gradient — the baseline.
 
-The same closed forms as `numerics.objective` (`numerics.gaussian`), written the way one would
+The same closed forms as `numerics.objective` (docs/theory.md §2), written the way one would
 first write them in NumPy: every neuron pair of every sample through the general formula,
 with Φ2 from Owen's T function (``scipy.special.owens_t``, Owen 1956), no fast paths,
 samples processed in chunks so that the (chunk, p, p) arrays fit in memory. Only for

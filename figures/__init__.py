@@ -68,12 +68,16 @@ import numpy as np  # noqa: F401  (used by the docstring example)
 
 @dataclass(frozen=True)
 class Figure:
-    """A registry entry: the module implementing the protocol, one line for ``--list``, compute's options."""
+    """A registry entry: the module implementing the protocol, one line for ``--list``, compute's
+    options, and the optional modules it needs (``requires``; see `missing`)."""
 
     module: str
     what: str
     options: dict = field(default_factory=dict)
+    requires: tuple = ()
 
+
+TORCH_EXTRA = ("torch", "diffusers")      # the [torch] extra (pip install -e '.[torch]')
 
 FIGURES = {
     "fig3": Figure("figures.fig3_columns", "Fig. 3: encoder columns, memorising vs generalising, sigma = 0.2",
@@ -89,7 +93,39 @@ FIGURES = {
     "residual": Figure("figures.residual", "Beyond: distance to the block point against gamma^2/sigma^2"),
     "memorisation_vs_n": Figure("figures.memorisation_vs_n",
                                 "Beyond: copies among generated samples against n, for several widths p"),
+    "table1": Figure("figures.table1", "Table 1: prompt-free detection (Std and baselines), ReLU DAE and UNet DDPM"),
+    "fig5": Figure("figures.fig5_detection", "Fig. 5: Std of memorised vs generalised DDPM samples",
+                   requires=TORCH_EXTRA),
+    "fig7": Figure("figures.fig7_steering", "Fig. 7: steering by a mean representation, memorised vs generalised",
+                   requires=TORCH_EXTRA),
 }
+
+
+def missing_modules(modules) -> list[str]:
+    """Those of ``modules`` that are not installed.
+
+    >>> missing_modules(["numpy", "no_such_module_here"])
+    ['no_such_module_here']
+    """
+    import importlib.util
+
+    return [module for module in modules if importlib.util.find_spec(module) is None]
+
+
+def missing(name: str) -> list[str]:
+    """The optional modules figure ``name`` needs that are not installed (empty: it can be built).
+
+    >>> missing("fig4")
+    []
+    """
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)}")
+    return missing_modules(FIGURES[name].requires)
+
+
+def buildable() -> list[str]:
+    """The registered figures whose optional modules are installed."""
+    return [name for name in FIGURES if not missing(name)]
 
 
 def build(name: str, config) -> dict:
@@ -99,6 +135,9 @@ def build(name: str, config) -> dict:
     from figures.common import build_figure
     from numerics.threads import single_thread
 
+    absent = missing(name)
+    if absent:
+        raise ModuleNotFoundError(f"figure {name!r} needs {', '.join(absent)}: pip install -e '.[torch]'")
     entry = FIGURES[name]
     # The matrices here are small: one BLAS thread is faster than two fighting over the
     # cores with numba's threads (the exact objective) and with other processes.

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from numerics.checkpoint import (
     save_checkpoint,
 )
 from numerics.validation import positive_int
+from theory.errors import AssumptionWarning
 
 # Bump when a change to training code or parameters must invalidate cached models.
 CACHE_VERSION = 3
@@ -56,9 +57,34 @@ class Config:
     seed: int = 0
     fast: bool = False
     progress: bool | None = None      # None: bars only on a terminal and outside CI
+    executor: str | None = None       # where sweeps run: None (local processes), "dask:local", "dask:ADDRESS"
+    workers: int = 1                  # local processes, or LocalCluster workers with "dask:local"
 
     def __post_init__(self):
+        from numerics.executors import describe
+
         object.__setattr__(self, "seed", positive_int("seed", self.seed, minimum=0))
+        object.__setattr__(self, "workers", positive_int("workers", self.workers))
+        describe(self.executor, self.workers)          # names a malformed executor now, connects nowhere
+
+    @property
+    def worker(self) -> "Config":
+        """This configuration as a sweep task receives it: no progress bars, no executor of its own."""
+        return replace(self, progress=False, executor=None, workers=1)
+
+    def sweep(self, function, tasks, *, shared: dict, desc: str) -> list:
+        """``[function(**shared, **task) for task in tasks]``, run on this configuration's executor.
+
+        `numerics.sweep.sweep` does the work: ``function`` must be a top-level function,
+        ``shared`` (e.g. ``dict(config=config.worker, X=X)``) reaches each worker once, and
+        every task runs with one BLAS and one numba thread, so the numbers do not depend on
+        where it ran (this process, local processes or a Dask cluster).
+        """
+        from numerics.sweep import sweep
+
+        runner = dict(task_function=function, quiet=_ignored(AssumptionWarning))
+        return sweep(run_task, list(tasks), shared={**shared, **runner}, executor=self.executor,
+                     workers=self.workers, progress=self.progress, desc=desc).results
 
     def pick(self, default, fast):
         """The default-mode value or the fast-mode value of a setting."""
@@ -71,6 +97,23 @@ class Config:
     def bar(self, **kwargs):
         """A tqdm progress bar obeying ``progress`` (silent under CI or without a TTY)."""
         return progress_bar(self.progress, **kwargs)
+
+
+def _ignored(category) -> bool:
+    """True if the current warning filters ignore ``category`` (probed, nothing is shown)."""
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.warn("probe", category)
+    return not shown
+
+
+def run_task(task_function, quiet: bool, **arguments):
+    """One task of `Config.sweep` in a worker: ``task_function(**arguments)``, with the caller's
+    ignoring of `theory.errors.AssumptionWarning` carried over (worker processes start with the
+    default warning filters)."""
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore", AssumptionWarning)
+        return task_function(**arguments)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -142,27 +185,6 @@ def save_figure(figure, name: str, manifest: dict, config: Config) -> dict:
     text = json.dumps(manifest, indent=1, sort_keys=False).encode()
     atomic_write(paths["json"], lambda stream: stream.write(text))
     return manifest
-
-
-def writable_folder(path: str) -> str | None:
-    """None if ``path`` is (or can be made) a folder this process can write to, else the reason.
-
-    >>> writable_folder("/proc/no_such_folder") is not None
-    True
-    """
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as error:
-        return f"cannot create it ({error.strerror or error})"
-    if not os.path.isdir(path):
-        return "it is not a folder"
-    try:
-        with open(os.path.join(path, f".write-test-{os.getpid()}"), "wb") as stream:
-            stream.write(b"")
-        os.remove(stream.name)
-    except OSError as error:
-        return f"cannot write to it ({error.strerror or error})"
-    return None
 
 
 # ----------------------------------------------------------------------------- model cache

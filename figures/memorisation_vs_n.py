@@ -114,7 +114,8 @@ def _loss_ratios(X, labels, p: int, sigma: float, lam: float) -> dict:
                 block=out["per_sample"][1] / out["per_mode"][1])
 
 
-def _cell(par: dict, n: int, p: int) -> dict:
+def cell(par: dict, n: int, p: int) -> dict:
+    """One (n, p): sample the allocation-rule denoiser, count copies, predict the copy fraction."""
     mix = _mixture(par, n)
     X, labels = mix.X, mix.labels
     denoiser = generalizing_denoiser(X, labels, "auto", par["lam"], p=p, check_assumptions=False)
@@ -136,12 +137,8 @@ def _cell(par: dict, n: int, p: int) -> dict:
 def compute(config: Config) -> dict:
     """Sample the allocation-rule denoiser at every (n, p); predicted copy fraction and exact-loss comparison."""
     par = parameters(config)
-    cells = []
-    with config.bar(total=len(par["n_values"]) * len(par["widths"]), desc="memorisation_vs_n") as bar:
-        for p in par["widths"]:
-            for n in par["n_values"]:
-                cells.append(_cell(par, n, p))
-                bar.update(1)
+    cells = config.sweep(cell, [dict(n=n, p=p) for p in par["widths"] for n in par["n_values"]],
+                         shared=dict(par=par), desc="memorisation_vs_n")
     return dict(paper=PAPER, parameters=par, cells=cells, caption=CAPTION,
                 sampler_sigmas=sigma_grid(**SAMPLER))
 

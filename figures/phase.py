@@ -107,14 +107,12 @@ def compute(config: Config) -> dict:
     copies = config.pick([1, 2, 4, 16, 64, 256], [1, 4, 256])
     sigmas = config.pick([0.05, 0.1, 0.2, 0.4, 0.7, 1.0], [0.1, 0.5, 1.0])
     sigma0, copies0 = 0.2, 1
-    with config.bar(total=len(ps) * (len(copies) + len(sigmas)), desc="phase cells") as bar:
-        by_copies, by_sigma = [], []
-        for p in ps:
-            by_copies.append([cell(config, n_copies, p, sigma0, STARTS) for n_copies in copies])
-            bar.update(len(copies))
-        for p in ps:
-            by_sigma.append([cell(config, copies0, p, float(sigma), STARTS) for sigma in sigmas])
-            bar.update(len(sigmas))
+    tasks = [dict(n_copies=n_copies, p=p, sigma=sigma0, starts=STARTS) for p in ps for n_copies in copies]
+    tasks += [dict(n_copies=copies0, p=p, sigma=float(sigma), starts=STARTS) for p in ps for sigma in sigmas]
+    done = config.sweep(cell, tasks, shared=dict(config=config.worker), desc="phase cells")
+    split = len(ps) * len(copies)
+    by_copies = [done[i:i + len(copies)] for i in range(0, split, len(copies))]
+    by_sigma = [done[split + i:split + i + len(sigmas)] for i in range(0, len(ps) * len(sigmas), len(sigmas))]
     cells = [c for row in by_copies + by_sigma for c in row]
     caption = ("Regime of a duplicated point next to a Gaussian mode, trained on eq. (6) (best of a few random starts), "
                "and from the rule's perturbed block point, against the allocation rule's water-filling prediction "

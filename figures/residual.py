@@ -75,11 +75,8 @@ def compute(config: Config) -> dict:
     # gamma depends on sigma only through the block's scales a_j; a reference value fixes the grid.
     gamma0 = switching_margin(partition_weights(X, labels, list(P_K), 0.3, LAM), X)
     sigmas = gamma0 / np.sqrt(np.linspace(2.0, config.pick(40.0, 30.0), count))
-    rows = []
-    with config.bar(total=count, desc="residual sigmas") as bar:
-        for sigma in sigmas:
-            rows.append(point(config, X, labels, sigma))
-            bar.update(1)
+    rows = config.sweep(point, [dict(sigma=float(sigma)) for sigma in sigmas],
+                        shared=dict(config=config.worker, X=X, labels=labels), desc="residual sigmas")
     caption = ("Theorem 3.1's residual: the exact local minimiser W* found from the eq. (8) block point W_b, for "
                "fixed separable clusters and varying sigma. Both the relative distance of the invariant W W^T and "
                "the loss gap fall exponentially in gamma^2/sigma^2 until the solver's floor; the dashed line is the "

@@ -80,16 +80,17 @@ def summarise(proofs, manifests: dict, label: str = "make run") -> tuple[str, bo
 
 
 def main(argv=None) -> int:
-    from figures import FIGURES
+    from figures import buildable
 
     parser = argparse.ArgumentParser(prog="python -m figures.summary", description=__doc__.splitlines()[0])
     parser.add_argument("--proofs", default=os.path.join("results", "proofs", "report.json"),
                         help="proof report (JSON)")
     parser.add_argument("--figures", default=os.path.join("results", "figures"), help="folder of figure manifests")
     parser.add_argument("--label", default="make run", help="what the line summarises")
-    parser.add_argument("names", nargs="*", metavar="NAME", help="figures to expect (default: every registered one)")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="figures to expect (default: every registered one whose optional extra is installed)")
     args = parser.parse_args(argv)
-    names = args.names or list(FIGURES)
+    names = args.names or buildable()
     manifests = {name: _read(os.path.join(args.figures, f"{name}.json")) for name in names}
     line, ok = summarise(_read(args.proofs), manifests, args.label)
     print(line)

@@ -185,3 +185,24 @@ def progress_bar(progress=None, **kwargs):
 def single_blas_thread():
     """`numerics.threads.single_thread` for the native pools only (numba untouched)."""
     return single_thread(numba=False)
+
+
+def writable_folder(path: str) -> str | None:
+    """None if ``path`` is (or can be made) a folder this process can write to, else the reason.
+
+    >>> writable_folder("/proc/no_such_folder") is not None
+    True
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        return f"cannot create it ({error.strerror or error})"
+    if not os.path.isdir(path):
+        return "it is not a folder"
+    try:
+        with open(os.path.join(path, f".write-test-{os.getpid()}"), "wb") as stream:
+            stream.write(b"")
+        os.remove(stream.name)
+    except OSError as error:
+        return f"cannot write to it ({error.strerror or error})"
+    return None

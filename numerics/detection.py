@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.compare import norm_ratio, representation_std
-from numerics.validation import as_matrix, as_vector, nonnegative
+from numerics.validation import as_matrix, as_vector, nonnegative, positive_int
 
-__all__ = ["SPIKINESS_KINDS", "spikiness", "effective_rank", "RocSummary", "roc_summary", "tpr_at_fpr"]
+__all__ = ["SPIKINESS_KINDS", "spikiness", "effective_rank", "RocSummary", "roc_summary", "tpr_at_fpr", "null_auroc_se"]
 
 SPIKINESS_KINDS = {"std": representation_std, "l4/l2": norm_ratio}
 MAX_FPR = 0.01
@@ -146,6 +146,19 @@ def tpr_at_fpr(scores_memorised, scores_generalised, max_fpr: float = MAX_FPR) -
     admissible = np.flatnonzero(fpr <= max_fpr)          # never empty: the first point is (0, 0)
     best = admissible[np.argmax(tpr[admissible])]
     return float(tpr[best]), float(thresholds[best])
+
+
+def null_auroc_se(n_memorised: int, n_generalised: int) -> float:
+    """Standard error of the AUROC of a score with no information: ``√((n₁ + n₂ + 1)/(12 n₁ n₂))``.
+
+    The Mann–Whitney U statistic's null variance divided by ``(n₁ n₂)²`` (Hanley & McNeil
+    1982, no ties); "better than chance" means an AUROC a few of these above 1/2.
+
+    >>> round(null_auroc_se(50, 50), 4)
+    0.058
+    """
+    n1, n2 = positive_int("n_memorised", n_memorised), positive_int("n_generalised", n_generalised)
+    return float(np.sqrt((n1 + n2 + 1) / (12.0 * n1 * n2)))
 
 
 def roc_summary(scores_memorised, scores_generalised, *, seconds=None) -> RocSummary:

@@ -1,4 +1,4 @@
-"""Rectified-Gaussian moments (Rosenbaum 1961; Stein, Price): the building blocks of the exact loss.
+"""Rectified-Gaussian moments (docs/theory.md §2): the building blocks of the exact loss.
 
 For a pre-activation ``a ~ N(m, s²)`` and ``z = m / s``:
 
@@ -172,7 +172,7 @@ def pair_moments(m_j, s_j, z_j, cdf_j, pdf_j, m_k, s_k, z_k, cdf_k, pdf_k, rho):
     """Joint moments of two rectified Gaussians with ``s_j, s_k > 0``.
 
     Returns ``(E[a_j+ a_k+], P(a_j>0, a_k>0), E[1{a_j>0} a_k+], E[1{a_k>0} a_j+],
-    E[a_k+ | a_j=0], E[a_j+ | a_k=0])`` — the cross moment above and the three
+    E[a_k+ | a_j=0], E[a_j+ | a_k=0])`` — the cross moment of docs/theory.md §2 and the three
     quantities its derivatives need (Stein's lemma, Price's theorem).
     """
     q2 = (1.0 - rho) * (1.0 + rho)
@@ -279,13 +279,13 @@ def rectified_moments(m, s):
 
 @vectorize(["float64(float64, float64)"], cache=True)
 def _relu_mean(m, s):
-    """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0."""
+    """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0 (docs/theory.md §2)."""
     return rectified_moments(m, s)[0]
 
 
 @vectorize(["float64(float64, float64)"], cache=True)
 def _relu_second_moment(m, s):
-    """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0."""
+    """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0 (docs/theory.md §2)."""
     return rectified_moments(m, s)[1]
 
 
@@ -334,7 +334,7 @@ def bivariate_normal_cdf(h, k, rho):
 
 
 def relu_mean(m, s):
-    """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0.
+    """``E[a_+] = m Φ(z) + s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0 (docs/theory.md §2).
 
     >>> bool(float(relu_mean(0.0, 1.0)) == 1 / np.sqrt(2 * np.pi))
     True
@@ -343,7 +343,7 @@ def relu_mean(m, s):
 
 
 def relu_second_moment(m, s):
-    """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0.
+    """``E[a_+²] = (m² + s²) Φ(z) + m s φ(z)`` for ``a ~ N(m, s²)``, s ≥ 0 (docs/theory.md §2).
 
     >>> float(relu_second_moment(0.0, 2.0))
     2.0

@@ -13,7 +13,8 @@ gradient follows from Stein's lemma (``∂/∂m``) and Price's theorem (``∂/�
 
 Speed: a neuron whose standardised mean ``|m/s|`` exceeds `DETERMINISTIC_Z` is on or off
 for all noise to within ``Φ(−8.5) ≈ 1e-17``; its moments are then linear algebra, and only
-pairs of undecided neurons need more than matrix products (`numerics.moment_sums`).
+pairs of undecided neurons need more than matrix products (`numerics.moment_sums`;
+docs/theory.md §2).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)

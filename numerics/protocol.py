@@ -5,7 +5,7 @@ per sample and step), minibatches from a shuffling ``DataLoader``, and ``weight_
 in Adam or RMSprop. This module reproduces that loop step for step without torch, so it
 can run next to `numerics.solvers.train` on the exact objective eq. (6).
 
-Mapping to eq. (6) (derived here; THEORY.md §1). On a batch of B samples the torch loss is
+Mapping to eq. (6) (derived here; docs/theory.md §1). On a batch of B samples the torch loss is
 ``ℓ = (1/(dB)) Σ_b ‖f(x_b + σε_b) − x_b‖²`` (MSELoss averages over the d outputs and the
 batch), so ``E ℓ = L_data / d`` with ``L_data`` the data term of eq. (6). PyTorch's
 ``weight_decay`` (L2, not decoupled, in Adam and RMSprop alike) adds ``wd·θ`` to the

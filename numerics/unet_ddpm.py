@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -111,7 +111,8 @@ def digit_training_set(config: DDPMConfig) -> DigitData:
     if n_single + n_dup < 2:
         raise ValueError("n_single + n_duplicated must be >= 2 (the memorisation rule needs "
                          f"two training images); got {n_single + n_dup}")
-    pool, labels = digits()
+    data = digits()
+    pool, labels = data.X, data.labels
     chosen = np.random.default_rng(config.data_seed).permutation(pool.shape[1])[:n_single + n_dup]
     unique, labels = pool[:, chosen], labels[chosen]
     source = np.concatenate([np.arange(n_single), np.repeat(np.arange(n_single, n_single + n_dup), copies)])

@@ -80,7 +80,8 @@ def digit_classifier(seed: int = 0):
 
     from numerics.images import digits
 
-    X, labels = digits()
+    data = digits()
+    X, labels = data.X, data.labels
     return LogisticRegression(max_iter=2000, random_state=seed).fit(X.T, labels)
 
 
@@ -112,7 +113,8 @@ def _reference_set(trained: TrainedDDPM, classes, size: int, seed: int) -> np.nd
     """``size`` digits of the given classes that are not training images."""
     from numerics.images import digits
 
-    X, labels = digits(classes=classes)
+    data = digits(classes=classes)
+    X = data.X
     fresh = [i for i in range(X.shape[1]) if np.min(np.abs(trained.data.unique - X[:, [i]]).sum(axis=0)) > 0]
     chosen = np.random.default_rng(seed).permutation(fresh)[:size]
     return X[:, np.sort(chosen)]

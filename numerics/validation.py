@@ -373,3 +373,26 @@ def loss_magnitude(X, W1, W2, sigma: float, lam: float = 0.0, *, summed: bool = 
     formula = "‖W1‖²‖W2‖²(max‖x_i‖² + σ²)" if worst == "data" else "λ(‖W1‖² + ‖W2‖²)"
     raise MagnitudeError(f"the loss overflows {np.dtype(dtype).name} at these inputs: {formula} ~ 1e{terms[worst]:.0f} "
                      f"(largest factor {culprit}; {sizes}); rescale {', '.join(names)}")
+
+
+def integer_argument(minimum: int):
+    """An ``argparse`` type: an integer >= ``minimum``, or a usage error saying so.
+
+    >>> integer_argument(1)("3")
+    3
+    >>> integer_argument(1)("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected an integer >= 1; got 0
+    """
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}; got {value}")
+        return value
+    return parse

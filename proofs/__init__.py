@@ -1,11 +1,11 @@
-"""Proof checks: one module per claim of the paper (THEORY.md §3–4), each a symbolic step from
+"""Proof checks: one module per claim of the paper (docs/theory.md §3–4), each a symbolic step from
 ``theory/`` joined to a numeric confirmation from ``numerics/``.
 
 >>> from proofs import CHECKS
 >>> "theorem_3_1" in CHECKS and CHECKS["errata_cor33_printed_bound"].expected == "refuted"
 True
 
-``python -m proofs`` runs them all (see ``proofs/__main__.py``); ``tests/test_proofs.py``
+``python -m proofs`` runs them all (see ``proofs/__main__.py``); ``tests/proofs/test_proofs.py``
 collects the same registry under pytest.
 """
 from __future__ import annotations

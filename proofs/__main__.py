@@ -15,43 +15,20 @@ from its expected verdict.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
 import time
 import warnings
 
-import json
-import tempfile
-
+from numerics.checkpoint import writable_folder
 from numerics.executors import connection_problem, describe, disconnect
+from numerics.validation import integer_argument
 from proofs import CHECKS, run
 from proofs.common import quiet_default
 from proofs.record import Mode
 from proofs.report import claims_tables, table, write_reports
-
-
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}; got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}; got {value}")
-        return value
-    return parse
-
-
-def writable_folder(folder: str) -> str | None:
-    """None if ``folder`` can be created and written to, else the reason (checked before any work)."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        return f"{type(error).__name__}: {error.strerror or error}"
-    return None
 
 
 def main(argv=None) -> int:
@@ -64,13 +41,13 @@ def main(argv=None) -> int:
     parser.add_argument("--full", action="store_true", help="paper scale (slow: hours on 2 cores)")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this check (repeatable)")
     parser.add_argument("--output", default=os.path.join("results", "proofs"), metavar="DIR")
-    parser.add_argument("--workers", type=_count(1), default=2,
+    parser.add_argument("--workers", type=integer_argument(1), default=2,
                         help="local processes for sweeps, or Dask workers with --dask local (>= 1)")
     parser.add_argument("--dask", metavar="ADDRESS|local",
                         help="run the sweeps on Dask: 'local' (a LocalCluster), a scheduler address "
                              "(tcp://host:8786) or a scheduler file (.json); needs the extra [dask]")
     parser.add_argument("--cache", metavar="DIR", help="cache each finished sweep task in DIR; a rerun resumes")
-    parser.add_argument("--seed", type=_count(0), default=0, help="seed of every instance (>= 0)")
+    parser.add_argument("--seed", type=integer_argument(0), default=0, help="seed of every instance (>= 0)")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     parser.add_argument("--readme-table", metavar="REPORT", help="print the claims table of a saved report.json")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Our neuron-allocation rule (THEORY.md §3, derived here) against the best of 16 random starts.
+"""Our neuron-allocation rule (docs/theory.md §3, derived here) against the best of 16 random starts.
 
 With stable masks the loss is a sum over clusters and eigen-directions; a neuron on a
 direction with eigenvalue Λ of X_kX_kᵀ lowers n·L by ``(Λ − nλ)²/(Λ + n_kσ²)``, so the best

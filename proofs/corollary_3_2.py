@@ -120,8 +120,8 @@ def check(record, mode):
 
     # 5. reachability and the regime beyond the assumptions
     starts = 4 if mode.full else 6
-    best = multistart(X, p, sigma, lam, n_starts=starts, seed=mode.seed, workers=1, tied=True, gtol=1e-6,
-                      progress=False)
+    best = multistart(X, p, sigma, lam, n_starts=starts, seed=mode.seed, tied=True, gtol=1e-6,
+                      **mode.multistart_options("corollary_3_2_random_starts"))
     best_info = column_structure(best.best_W1, best.best_W2, X)
     record.measurement["random_starts_best_memorises"] = f"{best_info.n_memorized}/{n} samples " \
         f"(best of {starts}, loss {best.losses.min():.6g} vs W_mem {fit.loss:.6g})"
@@ -154,8 +154,8 @@ def _faces_beyond(mode) -> dict:
     X = faces(n=5, seed=mode.seed, size=size).X
     p, sigma = (100, 0.2) if mode.full else (8, 0.2)
     lam = lambda_from_weight_decay(1e-2, X.shape[0], tied=True)
-    best = multistart(X, p, sigma, lam, n_starts=3, seed=mode.seed, workers=1, tied=True, gtol=1e-6,
-                      progress=False)
+    best = multistart(X, p, sigma, lam, n_starts=3, seed=mode.seed, tied=True, gtol=1e-6,
+                      **mode.multistart_options("corollary_3_2_faces"))
     info = column_structure(best.best_W1, best.best_W2, X)
     noisy = X + sigma * np.random.default_rng(mode.seed).standard_normal(X.shape)
     W_mem = memorization_weights(X, p, sigma, lam, check_assumptions=False)

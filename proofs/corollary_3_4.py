@@ -133,8 +133,8 @@ def check(record, mode):
 
     # 4. reachability from random starts
     starts = 4 if mode.full else 6
-    runs = multistart(X, W.shape[1], sigma, lam, n_starts=starts, seed=mode.seed, labels=labels, workers=1,
-                      tied=True, gtol=1e-6, progress=False)
+    runs = multistart(X, W.shape[1], sigma, lam, n_starts=starts, seed=mode.seed, labels=labels, tied=True,
+                      gtol=1e-6, **mode.multistart_options("corollary_3_4_random_starts"))
     best = column_structure(runs.best_W1, runs.best_W2, X, labels)
     memorised = best.memorized[np.isin(labels, data.duplicates)]
     record.measurement["random_starts_best"] = (f"duplicates memorised: {bool(memorised.all())}; "

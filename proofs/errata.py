@@ -31,7 +31,7 @@ from numerics.model import representation
 from numerics.objective import expected_loss
 from numerics.certify import MINIMUM_VERDICTS as MINIMUM
 from numerics.compare import map_residual, top_share
-from proofs.common import decomposition, minimise_from, perturb_live, say
+from proofs.common import decomposition, minimise_from, say
 from proofs.record import REFUTED, claim
 from theory import generalization as gen
 from theory import memorization as mem
@@ -165,7 +165,7 @@ def check_small_lambda(record, mode):
                               approximation_sigma4_over_2s=sigma ** 4 / (2 * s_value))
     confirmed = all(r["certificate"] in MINIMUM and r["below_sigma_sq"] == r["predicted_below"] for r in rows)
     record.headline = (f"threshold nλ = {exact_threshold:.2e} (σ⁴/(2s) = {sigma ** 4 / (2 * s_value):.2e}): loss "
-                       + ", ".join(f"{r['loss']:.4f}" for r in rows) + f" at nλ = "
+                       + ", ".join(f"{r['loss']:.4f}" for r in rows) + " at nλ = "
                        + ", ".join(f"{r['n_lambda']:.2g}" for r in rows) + f" against σ² = {sigma ** 2:g}")
     record.note("Cor. 3.2 as printed states '< σ²' as λ → 0, which holds (corollary_3_2); this record gives the "
                 "range of λ > 0 where it still holds.")

@@ -83,6 +83,24 @@ class Mode:
         return dict(executor=self.executor, workers=self.workers, cache_dir=cache,
                     progress=False if self.quiet else None)
 
+    def multistart_options(self, name: str) -> dict:
+        """Keyword arguments of `numerics.multistart.multistart` for the multistart ``name`` of a check.
+
+        The default mode's multistarts are a few starts of small problems: they run in this
+        process (starting worker processes would cost more than it saves) unless an
+        ``executor`` was chosen; at paper scale (``full``) they use the ``workers``. Either
+        way every start runs with one thread, so the numbers are the same.
+
+        >>> Mode().multistart_options("x")["workers"], Mode(full=True).multistart_options("x")["workers"]
+        (1, 2)
+        """
+        # A multistart's checkpoint folder holds one run: one folder per mode and seed.
+        options = self.sweep_options(os.path.join(name, f"{self.name}-seed{self.seed}"))
+        cache = options.pop("cache_dir")
+        if self.executor is None and not self.full:
+            options["workers"] = 1
+        return dict(options, checkpoint_dir=cache)
+
     @property
     def name(self) -> str:
         return "full" if self.full else "default"

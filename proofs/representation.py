@@ -87,8 +87,8 @@ def check(record, mode):
     mix = gaussian_mixture(d, 2, 4, n_gen, mean_norm=norm, spread=0.1, decay=1.0, seed=mode.seed)
     models = {}
     for name, X in (("memorising", X_mem), ("generalising", mix.X)):
-        runs = multistart(X, p, sigma, lam, n_starts=3, seed=mode.seed, workers=1, tied=True, gtol=1e-6,
-                          progress=False)
+        runs = multistart(X, p, sigma, lam, n_starts=3, seed=mode.seed, tied=True, gtol=1e-6,
+                          **mode.multistart_options(f"representation_{name}"))
         models[name] = noisy_statistics(runs.best_W1, X, sigma, 64, mode.seed)
         if name == "generalising":
             block = column_structure(runs.best_W1, runs.best_W1, X, mix.labels).neurons_per_cluster

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for valid instances of the paper's settings (THEORY.md §3).
+"""Hypothesis strategies for valid instances of the paper's settings (docs/theory.md §3).
 
 Every strategy draws the *parameters* (sizes, α, β, norms, a seed) and builds the data with the
 package's own generators, so shrinking acts on interpretable numbers. Instances used for

@@ -1,4 +1,4 @@
-"""Neuron allocation (THEORY.md §3, derived here): which directions of which clusters get neurons.
+"""Neuron allocation (docs/theory.md §3, derived here): which directions of which clusters get neurons.
 
 At stable masks n·L is a sum over clusters and eigen-directions (Lemma D.1): a direction of
 cluster k with eigenvalue Λ of X_kX_kᵀ costs Λ without a neuron and Λ − gain with one, where

@@ -32,7 +32,7 @@ def duplicate_r_sq_from_eq8() -> sp.Expr:
 
 
 def duplicate_r_sq_theory() -> sp.Expr:
-    """THEORY.md's statement ``r_l² = (n_l‖x_l‖² − nλ)/(n_l‖x_l‖⁴ + n_lσ²‖x_l‖²)``."""
+    """docs/theory.md's statement ``r_l² = (n_l‖x_l‖² − nλ)/(n_l‖x_l‖⁴ + n_lσ²‖x_l‖²)``."""
     return (n_l * s - n * lam) / (n_l * s ** 2 + n_l * sigma ** 2 * s)
 
 

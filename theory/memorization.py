@@ -92,7 +92,7 @@ def expected_spike() -> sp.Expr:
 def onehot_std() -> sp.Expr:
     """Std of a vector in R^p with one entry h ≥ 0 and the rest 0: ``h√(p − 1)/p``.
 
-    From ``Std(h)² = ‖h‖²/p − ‖h‖_1²/p²`` (THEORY.md §4) with ‖h‖² = h², ‖h‖_1 = h.
+    From ``Std(h)² = ‖h‖²/p − ‖h‖_1²/p²`` (docs/theory.md §4) with ‖h‖² = h², ‖h‖_1 = h.
     """
     h = sp.Symbol("h", positive=True)
     return sp.sqrt(sp.factor(h ** 2 / p - h ** 2 / p ** 2))

@@ -1,7 +1,7 @@
 """Moments of a rectified Gaussian pre-activation and their derivative identities (Price).
 
 For one sample x and neuron w, ``a = wᵀ(x + σε)`` is Gaussian with mean ``m = wᵀx`` and std
-``s = σ‖w‖``. The exact objective (THEORY.md §2) needs ``E[a_+]``, ``E[a_+²]`` and, for two
+``s = σ‖w‖``. The exact objective (docs/theory.md §2) needs ``E[a_+]``, ``E[a_+²]`` and, for two
 neurons, ``E[a_j+ a_k+]`` (Rosenbaum 1961); its exact gradient needs their derivatives, which
 Price's theorem gives as expectations of derivatives of the ReLU:
 ``∂E[g(a)]/∂m = E[g'(a)]``, ``∂E[g(a)]/∂(s²) = ½E[g''(a)]``,
@@ -56,12 +56,12 @@ def relu_second_moment_by_integration() -> sp.Expr:
 
 
 def relu_mean() -> sp.Expr:
-    """THEORY.md §2 closed form ``E[a_+] = m Φ(m/s) + s φ(m/s)``."""
+    """docs/theory.md §2 closed form ``E[a_+] = m Φ(m/s) + s φ(m/s)``."""
     return m * Phi(m / sd) + sd * phi(m / sd)
 
 
 def relu_second_moment() -> sp.Expr:
-    """THEORY.md §2 closed form ``E[a_+²] = (m² + s²) Φ(m/s) + m s φ(m/s)``."""
+    """docs/theory.md §2 closed form ``E[a_+²] = (m² + s²) Φ(m/s) + m s φ(m/s)``."""
     return (m ** 2 + sd ** 2) * Phi(m / sd) + m * sd * phi(m / sd)
 
 
@@ -132,7 +132,7 @@ def relu_cross_moment(m1: float, s1: float, m2: float, s2: float, r: float) -> f
 
     Argument order as ``numerics.gaussian.relu_cross_moment`` (an independent implementation).
 
-    Rosenbaum (1961), as in THEORY.md §2 with h = m1/s1, k = m2/s2, q = √(1 − r²):
+    Rosenbaum (1961), as in docs/theory.md §2 with h = m1/s1, k = m2/s2, q = √(1 − r²):
     ``(m1m2 + r s1s2)Φ2 + m2 s1 φ(h)Φ((k − rh)/q) + m1 s2 φ(k)Φ((h − rk)/q) + s1s2 q² φ2``.
     """
     h, k, q = m1 / s1, m2 / s2, np.sqrt(1.0 - r * r)

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 import figures
-from figures import FIGURES, fig3_columns, fig4_spikiness, fig6_hybrid, phase, residual, shrinkage, summary
+from figures import FIGURES, buildable, fig3_columns, fig4_spikiness, fig6_hybrid, phase, residual, shrinkage, summary
 from figures.__main__ import main
-from figures.common import Config, as_recorded, cached, check
+from figures.common import Config, as_recorded, cached, check, failing
 from figures.models import exact_fit, newton_polish
 from numerics.certify import certify
 from numerics.data import separable_clusters
@@ -32,7 +32,8 @@ from numerics.objective import expected_loss_and_grad
 from numerics.compare import cluster_maps
 from numerics.geometry import loss_scale
 from numerics.solvers import train
-from theory.predict import block_linear_map, partition_weights, predict, switching_margin
+from optional_deps import require
+from theory.predict import partition_weights, predict, switching_margin
 
 MANIFEST_KEYS = {"figure", "fast", "seed", "paper", "caption", "parameters", "numbers", "checks", "files"}
 EPS = np.finfo(float).eps
@@ -45,10 +46,18 @@ def built(tmp_path_factory):
     output, cache = str(root / "out"), str(root / "cache")
     assert main(["--fast", "--output", output, "--cache", cache, "--no-progress"]) == 0
     manifests = {}
-    for name in FIGURES:
+    for name in buildable():
         with open(os.path.join(output, f"{name}.json"), encoding="utf-8") as stream:
             manifests[name] = json.load(stream)
     return output, cache, manifests
+
+
+def manifest_of(built, name: str) -> dict:
+    """The fixture's manifest of ``name``; a figure of the [torch] extra is skipped without it
+    (locally; under CI a missing extra is an error, `optional_deps.require`)."""
+    for module in FIGURES[name].requires:
+        require(module)
+    return built[2][name]
 
 
 def fast_config(built) -> Config:
@@ -68,13 +77,13 @@ def proof_report(tmp_path, verdicts=(("confirmed", "confirmed"),), ok=True) -> s
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_every_figure_has_png_pdf_and_manifest(built, name):
-    output, _, manifests = built
+    manifest = manifest_of(built, name)
+    output = built[0]
     for ext in ("png", "pdf", "json"):
         path = os.path.join(output, f"{name}.{ext}")
         assert os.path.getsize(path) > 1000, path
     with open(os.path.join(output, f"{name}.png"), "rb") as stream:
         assert stream.read(8) == b"\x89PNG\r\n\x1a\n"
-    manifest = manifests[name]
     assert set(manifest) == MANIFEST_KEYS
     assert manifest["figure"] == name and manifest["fast"] is True and manifest["seed"] == 0
     assert manifest["caption"] and manifest["paper"] and manifest["parameters"] and manifest["numbers"]
@@ -83,14 +92,16 @@ def test_every_figure_has_png_pdf_and_manifest(built, name):
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_every_claim_in_the_manifest_holds(built, name):
-    failed = [c["claim"] for c in built[2][name]["checks"] if not c["holds"]]
-    assert not failed, failed
+    """Every check holds, except those marked as expected failures, which state their reason."""
+    checks = manifest_of(built, name)["checks"]
+    assert not failing(checks), failing(checks)
+    assert all(c["expected_failure"].strip() for c in checks if not c["holds"])
 
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_checks_are_a_pure_function_of_the_saved_manifest(built, name):
     """Re-running a module's checks on the saved manifest reproduces the saved checks exactly."""
-    manifest = built[2][name]
+    manifest = manifest_of(built, name)
     module = importlib.import_module(FIGURES[name].module)
     numbers = dict(manifest["numbers"], paper=manifest["paper"], caption=manifest["caption"],
                    parameters=manifest["parameters"])
@@ -157,8 +168,28 @@ def test_cli_lists_figures_and_rejects_unknown_names(capsys):
 def test_cli_rejects_a_negative_seed_without_a_traceback():
     out = subprocess.run([sys.executable, "-m", "figures", "--seed", "-5"], capture_output=True, text=True)
     assert out.returncode == 2
-    assert "argument --seed" in out.stderr and "integers >= 0" in out.stderr
+    assert "argument --seed" in out.stderr and "integer >= 0" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_cli_rejects_zero_workers_and_a_malformed_dask_address(capsys):
+    for argv, named in ((["--workers", "0"], "argument --workers"), (["--dask", "not an address"], "--dask")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["residual", "--fast", *argv])
+        assert exit_info.value.code == 2
+        assert named in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("executor", [["--workers", "2"], ["--dask", "local", "--workers", "2"]])
+def test_sweeps_give_the_same_numbers_on_every_executor(built, tmp_path, executor):
+    """The figures' sweeps (phase cells, residual points, memorisation-vs-n cells) on 2 local
+    processes or a 2-worker LocalCluster: the same numbers as the fixture's run in this process."""
+    names = ["residual", "memorisation_vs_n"]
+    assert main([*names, "--fast", "--output", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+                 "--no-progress", *executor]) == 0
+    for name in names:
+        with open(tmp_path / "out" / f"{name}.json", encoding="utf-8") as stream:
+            assert json.load(stream)["numbers"] == built[2][name]["numbers"], name
 
 
 def test_cli_rejects_an_unwritable_output_before_any_work(tmp_path, monkeypatch, capsys):

@@ -27,7 +27,7 @@ representations = arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(1,
 
 @given(representations)
 def test_std_is_the_population_formula_of_the_paper(H):
-    """Std(h)² = ‖h‖²/p − ‖h‖₁²/p² (THEORY.md §4), an independent way to the same number."""
+    """Std(h)² = ‖h‖²/p − ‖h‖₁²/p² (docs/theory.md §4), an independent way to the same number."""
     p = H.shape[0]
     formula = np.sum(H ** 2, axis=0) / p - np.sum(np.abs(H), axis=0) ** 2 / p ** 2
     np.testing.assert_allclose(representation_std(H) ** 2, np.clip(formula, 0, None),

@@ -166,7 +166,7 @@ def test_rank_p_wiener_is_the_truncated_svd_of_the_full_one_and_is_optimal():
 
     e, V = np.linalg.eigh(S)
     e, V = e[::-1], V[:, ::-1]
-    # THEORY.md §3 (derived): per kept direction e_j σ²/(e_j + σ²), dropped ones cost e_j
+    # docs/theory.md §3 (derived): per kept direction e_j σ²/(e_j + σ²), dropped ones cost e_j
     assert risk(W) == pytest.approx(np.sum(e[:p] * sigma**2 / (e[:p] + sigma**2)) + e[p:].sum())
     gains = e[:p] / (e[:p] + sigma**2)
     for _ in range(20):   # nearby rank-p maps A Bᵀ never do better

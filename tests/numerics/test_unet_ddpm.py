@@ -10,7 +10,7 @@ from optional_deps import require
 torch = require("torch")
 require("diffusers")
 
-from numerics.detection import roc_summary  # noqa: E402
+from numerics.detection import null_auroc_se, roc_summary  # noqa: E402
 from numerics.hooks import torch_threads  # noqa: E402
 from numerics.unet_ddpm import DDPMConfig, digit_training_set, sample, train_ddpm  # noqa: E402
 from numerics.unet_numbers import digit_ddpm_numbers  # noqa: E402
@@ -19,12 +19,6 @@ from numerics.unet_steering import response_metrics  # noqa: E402
 
 # A micro configuration for the mechanics (cache, resume): seconds, not minutes.
 MICRO = DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=12, batch_size=8, warmup_steps=2)
-
-
-def null_auroc_se(n_mem: int, n_gen: int) -> float:
-    """Standard error of the AUROC (Mann–Whitney U / n₁n₂) of a score with no information:
-    √((n₁ + n₂ + 1) / (12 n₁ n₂)) (Hanley & McNeil 1982, no ties)."""
-    return float(np.sqrt((n_mem + n_gen + 1) / (12.0 * n_mem * n_gen)))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -12,7 +12,6 @@ import os
 import numpy as np
 import pytest
 
-import proofs
 from proofs import CHECKS, Mode
 from proofs.__main__ import main
 from numerics.threads import single_thread

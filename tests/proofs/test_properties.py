@@ -109,7 +109,7 @@ def test_loss_at_prediction_is_the_block_loss_within_the_tail_bound(strategy, da
 
 
 # The Std ordering compares a one-hot h with one spread over p_k ≥ 2 neurons *at equal energy*
-# (THEORY.md §4). A mode point x̄ + δ carries the spread: with p_k = 2 its two entries are
+# (docs/theory.md §4). A mode point x̄ + δ carries the spread: with p_k = 2 its two entries are
 # ∝ ‖x̄‖ ± ‖δ‖ and its energy is (1 + α²) times larger, so for α near 1 the ordering can flip
 # (found by hypothesis at α = 0.5: Std mem 0.80 vs gen 0.82). The claim is about clusters with
 # small spread; α ≤ 0.25 keeps Std(gen)² ≤ ‖x̄‖²(1.06/p − 2/p²) < Std(mem)² for p < 16.

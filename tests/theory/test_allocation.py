@@ -1,4 +1,4 @@
-"""Neuron allocation (THEORY.md §3): per-direction gains, water-filling optimality, regimes."""
+"""Neuron allocation (docs/theory.md §3): per-direction gains, water-filling optimality, regimes."""
 from __future__ import annotations
 
 import itertools

@@ -16,7 +16,7 @@ from symbolic_budget import proof_budget
 
 
 def test_one_neuron_moments_by_integration():
-    """∫_0^∞ t N(t; m, s²) dt and ∫_0^∞ t² N(t; m, s²) dt equal THEORY.md §2's closed forms."""
+    """∫_0^∞ t N(t; m, s²) dt and ∫_0^∞ t² N(t; m, s²) dt equal docs/theory.md §2's closed forms."""
     with proof_budget():
         assert sp.simplify((rg.relu_mean_by_integration() - rg.relu_mean()).rewrite(sp.erf)) == 0
         assert sp.simplify((rg.relu_second_moment_by_integration()

@@ -2,7 +2,7 @@
 
 Each tutorial is a Jupytext percent script ending in ``assert``s about what it taught; running
 it in a fresh interpreter (as ``python tutorials/NN_name.py``) is the test. On two shared
-cores tutorials 1, 2 and 4 take 5–16 s and tutorial 3 takes 20–60 s, so it is marked slow
+cores tutorials 1, 2, 4 and 5 take 5–16 s and tutorial 3 takes 20–60 s, so it is marked slow
 (CI runs it).
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ def scripts() -> list:
     return sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
 
 
-def test_there_are_four_tutorials_with_their_solutions():
+def test_there_are_five_tutorials_with_their_solutions():
     names = [path.stem for path in scripts()]
-    assert names == ["01_exact_loss", "02_memorisation", "03_generalisation", "04_hybrid_phase"]
+    assert names == ["01_exact_loss", "02_memorisation", "03_generalisation", "04_hybrid_phase", "05_diffusion"]
     for path in scripts():
         tutorial = _exercise_module(path)
         assert (TUTORIALS / "solutions" / f"{tutorial}.py").is_file(), path
