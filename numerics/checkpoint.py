@@ -24,7 +24,6 @@ import tempfile
 
 import numpy as np
 
-from numerics.threads import single_thread
 from numerics.validation import optional_flag, real_array
 
 __all__ = ["atomic_write", "atomic_write_text", "jsonable", "save_checkpoint", "load_checkpoint",
@@ -179,12 +178,6 @@ def progress_bar(progress=None, **kwargs):
     else:
         from tqdm.std import tqdm
     return tqdm(disable=not enabled, **kwargs)
-
-
-# re-export: numerics.multinoise_protocol and numerics.multinoise_training import it from here
-def single_blas_thread():
-    """`numerics.threads.single_thread` for the native pools only (numba untouched)."""
-    return single_thread(numba=False)
 
 
 def writable_folder(path: str) -> str | None:

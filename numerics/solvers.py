@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from numerics.certify import CertifyReport, certify
 from numerics.escape import CertifiedFit, train_to_minimum
-from numerics.geometry import invariant_basis as invariant_basis  # re-export: numerics.multinoise_training imports it from here
 from numerics.multistart import MultistartResult, multistart
 from numerics.training import TrainResult, train
 

@@ -15,7 +15,7 @@ from proofs.record import CHECKS, CheckRecord, Mode
 # Registration order is report order: definitions, lemmas, theorems, corollaries, derived, errata.
 from proofs import (definition_3_1, lemma_d1, theorem_3_1, theorem_d2, corollary_3_2,  # noqa: E402,F401
                     corollary_3_3, corollary_3_4, corollary_d4, representation, allocation, errata,
-                    corollary_3_2_decay, optimizer_bias, diffusion_sampling)
+                    corollary_3_2_decay, optimizer_bias, diffusion_sampling, diffusion_structure)
 
 __all__ = ["CHECKS", "CheckRecord", "Mode", "run"]
 

@@ -69,15 +69,7 @@ def check(record, mode):
     record.assume("β1 < 0", beta1, "< 0", beta1 < 0)
 
     # 2. symbolic
-    record.symbolic["eq. (9) = eq. (8) with n_k = 1"] = sp.simplify(mem.r_from_eq8() - mem.r_eq9()) == 0
-    limit = mem.loss_per_sample_no_decay()
-    record.symbolic["λ → 0 loss per sample"] = str(limit)
-    record.symbolic["= σ²s/(σ² + s)"] = sp.simplify(limit - sigma_symbol ** 2 * s / (sigma_symbol ** 2 + s)) == 0
-    gap = mem.gap_below_sigma_sq()
-    record.symbolic["σ² − loss"] = str(gap)
-    record.symbolic["σ² − loss > 0"] = bool(gap.is_positive)
-    symbolic_ok = all(record.symbolic[k] is True for k in ("eq. (9) = eq. (8) with n_k = 1", "= σ²s/(σ² + s)",
-                                                           "σ² − loss > 0"))
+    symbolic_ok = _symbolic(record)
 
     # 3. existence on loss (6) as printed (untied), the tied problem as a second measurement
     W_mem = memorization_weights(X, p, sigma, lam)
@@ -119,20 +111,7 @@ def check(record, mode):
     record.measurement["exact_loss_at_4d"] = float(loss_big)
 
     # 5. reachability and the regime beyond the assumptions
-    starts = 4 if mode.full else 6
-    best = multistart(X, p, sigma, lam, n_starts=starts, seed=mode.seed, tied=True, gtol=1e-6,
-                      **mode.multistart_options("corollary_3_2_random_starts"))
-    best_info = column_structure(best.best_W1, best.best_W2, X)
-    record.measurement["random_starts_best_memorises"] = f"{best_info.n_memorized}/{n} samples " \
-        f"(best of {starts}, loss {best.losses.min():.6g} vs W_mem {fit.loss:.6g})"
-    say(mode, "faces beyond the assumptions …")
-    beyond = _faces_beyond(mode)
-    record.measurement["beyond_assumptions_faces"] = beyond
-    record.note(f"Beyond the assumptions (5 faces, β1 = {beyond['beta1']:.2f} > 0, λ from the paper's weight "
-                f"decay): eq. (9) itself is far from optimal there (loss {beyond['loss_at_eq9']:.3g}), but the "
-                f"best of 3 random starts gives {beyond['distinct_owner_columns']} distinct columns whose "
-                f"cosines to their faces are {np.round(beyond['column_face_cosines'], 3).tolist()}: the "
-                f"structure survives approximately (columns ≈ faces), not exactly.")
+    _reachability(record, mode, X, p, sigma, lam, fit.loss)
 
     confirmed = (symbolic_ok and untied["minimum"] and untied["within"]
                  and abs(at_mem["exact"] - formula) <= at_mem["bound"] and no_decay < sigma ** 2
@@ -142,6 +121,38 @@ def check(record, mode):
                        f"{untied['tolerance']:.1e}, ‖W1 − W2‖ = {untied['factor_gap']:.0e}; loss "
                        f"{at_mem['exact']:.6f} vs eq. (9) {formula:.6f}; λ→0 loss {no_decay:.4f} < σ² = {sigma ** 2:g}")
     record.decide(confirmed=confirmed)
+
+
+def _symbolic(record) -> bool:
+    """Eq. (9) is eq. (8)'s rank-1 case; the λ → 0 loss per sample is σ²s/(σ² + s) < σ² (sympy)."""
+    record.symbolic["eq. (9) = eq. (8) with n_k = 1"] = sp.simplify(mem.r_from_eq8() - mem.r_eq9()) == 0
+    limit = mem.loss_per_sample_no_decay()
+    record.symbolic["λ → 0 loss per sample"] = str(limit)
+    record.symbolic["= σ²s/(σ² + s)"] = sp.simplify(limit - sigma_symbol ** 2 * s / (sigma_symbol ** 2 + s)) == 0
+    gap = mem.gap_below_sigma_sq()
+    record.symbolic["σ² − loss"] = str(gap)
+    record.symbolic["σ² − loss > 0"] = bool(gap.is_positive)
+    return all(record.symbolic[k] is True for k in ("eq. (9) = eq. (8) with n_k = 1", "= σ²s/(σ² + s)",
+                                                    "σ² − loss > 0"))
+
+
+def _reachability(record, mode, X, p, sigma, lam, trained_loss) -> None:
+    """Random starts on the instance, and real faces beyond the assumptions (reported, not decided)."""
+    n = X.shape[1]
+    starts = 4 if mode.full else 6
+    best = multistart(X, p, sigma, lam, n_starts=starts, seed=mode.seed, tied=True, gtol=1e-6,
+                      **mode.multistart_options("corollary_3_2_random_starts"))
+    best_info = column_structure(best.best_W1, best.best_W2, X)
+    record.measurement["random_starts_best_memorises"] = f"{best_info.n_memorized}/{n} samples " \
+        f"(best of {starts}, loss {best.losses.min():.6g} vs W_mem {trained_loss:.6g})"
+    say(mode, "faces beyond the assumptions …")
+    beyond = _faces_beyond(mode)
+    record.measurement["beyond_assumptions_faces"] = beyond
+    record.note(f"Beyond the assumptions (5 faces, β1 = {beyond['beta1']:.2f} > 0, λ from the paper's weight "
+                f"decay): eq. (9) itself is far from optimal there (loss {beyond['loss_at_eq9']:.3g}), but the "
+                f"best of 3 random starts gives {beyond['distinct_owner_columns']} distinct columns whose "
+                f"cosines to their faces are {np.round(beyond['column_face_cosines'], 3).tolist()}: the "
+                f"structure survives approximately (columns ≈ faces), not exactly.")
 
 
 def _faces_beyond(mode) -> dict:

@@ -219,36 +219,13 @@ def _kappa_limit(X, norms_sq, sigma, a):
 MIN_MARGIN = 2.0   # the stable-mask approximation neglects firing probabilities ≤ Φ(−2) = 2.3 %
 
 
-def saddle_decay(X, sigma, *, z_max: float | None = None, seed=0) -> SaddleDecay:
-    """The decay λ* below which eq. (9) with zero columns (p > n) is a saddle (derived here).
-
-    Cor. 3.2 asserts a local minimiser W_mem = (r_1x_1 … r_nx_n 0 … 0) for every p ≥ n and
-    nλ < min‖x_i‖². With p > n, a zero column can grow into a new neuron a that is only
-    half-active, on the noise of the samples; the loss drops unless the decay outweighs
-    the correlation of the residuals with that neuron (`new_neuron_correlation_closed`).
-    Writing κ = σ²/(nλ), the stability ratio of loss (6) as printed (untied W1, W2) along a
-    unit direction a is ``‖Σ_i x_i (A_i + B_i + κB_i)‖``, with A_i, B_i of
-    `_stability_parts`; W_mem is stable iff it is ≤ 1 for every a. λ* = σ²/(n·κ*), κ* the
-    smallest κ at which some direction reaches ratio 1, found by optimising over the
-    directions (the loss depends on a only through its overlaps with the samples and ‖a‖,
-    so over span(X) plus one orthogonal direction). The directions parallel to a live column x_i have ratio exactly
-    1 for every λ (splitting a column is free), where the stable-mask approximation is too
-    coarse to tell; they are excluded by keeping every overlap ``aᵀx_i/σ ≤ z_max``
-    (default: half of ‖x_i‖/σ). λ* scales like σ³/‖x‖. Needs β1 < 0 and a margin of at least
-    `MIN_MARGIN` (the spike ‖x_i‖/σ and the gaps |x̂_jᵀx_i|/σ to the other neurons), else
-    `AssumptionError`. If nλ* ≥ min‖x_i‖², W_mem is a saddle for every admissible λ.
-
-    >>> import numpy as np
-    >>> X = np.array([[3.0, -1.5, -1.5], [0.0, 2.6, -2.6], [0.0, 0.0, 0.0]])
-    >>> out = saddle_decay(X, 0.2)
-    >>> bool(out.ratio(out.lam / 2) > 1 > out.ratio(2 * out.lam)), f"{out.lam:.3g}"
-    (True, '0.000331')
-    """
+def _memorisation_set(X, sigma):
+    """X checked for `saddle_decay`: (X, ‖x_i‖², the stable-mask margin); errors name what fails."""
     X = as_matrix("X", X, cols_name="n")
     sigma = nonnegative("sigma", sigma, symbol="σ")
     if sigma == 0:
         raise ValueError("sigma (σ) must be > 0: at σ = 0 no neuron is half-active, λ* = 0")
-    d, n = X.shape
+    n = X.shape[1]
     norms_sq = np.sum(X ** 2, axis=0)
     if np.any(norms_sq == 0):
         raise ValueError("X must have no zero column (every training sample is memorised)")
@@ -261,10 +238,12 @@ def saddle_decay(X, sigma, *, z_max: float | None = None, seed=0) -> SaddleDecay
     if margin < MIN_MARGIN:
         raise AssumptionError("margin of the stable-mask approximation, min(‖x_i‖, |x̂_jᵀx_i|)/σ", margin,
                               f">= {MIN_MARGIN:g}", "the other neurons fire too often on the noisy samples")
-    if z_max is None:
-        z_max = 0.5 * np.sqrt(norms_sq) / sigma
-    z_max = np.broadcast_to(np.asarray(z_max, dtype=float), (n,))
+    return X, norms_sq, margin
 
+
+def _escape_direction(X, norms_sq, sigma, z_max, seed):
+    """(κ*, a*): the smallest κ = σ²/(nλ) at which a unit direction a* reaches stability ratio 1."""
+    d, n = X.shape
     # The loss sees a only through its overlaps Xᵀa and ‖a‖: work in an orthonormal basis of
     # span(X), plus one direction orthogonal to every sample when d > rank(X).
     Q, singular, _ = np.linalg.svd(X, full_matrices=False)
@@ -297,7 +276,40 @@ def saddle_decay(X, sigma, *, z_max: float | None = None, seed=0) -> SaddleDecay
     kappa = -1.0 / float(best.fun) if best.fun < 0 else np.inf
     if not (np.isfinite(kappa) and kappa > 0):
         raise AssumptionError("a finite saddle threshold in the stable-mask approximation", kappa, "0 < κ* < ∞")
-    a_star = Q @ (best.x / np.linalg.norm(best.x))
+    return kappa, Q @ (best.x / np.linalg.norm(best.x))
+
+
+def saddle_decay(X, sigma, *, z_max: float | None = None, seed=0) -> SaddleDecay:
+    """The decay λ* below which eq. (9) with zero columns (p > n) is a saddle (derived here).
+
+    Cor. 3.2 asserts a local minimiser W_mem = (r_1x_1 … r_nx_n 0 … 0) for every p ≥ n and
+    nλ < min‖x_i‖². With p > n, a zero column can grow into a new neuron a that is only
+    half-active, on the noise of the samples; the loss drops unless the decay outweighs
+    the correlation of the residuals with that neuron (`new_neuron_correlation_closed`).
+    Writing κ = σ²/(nλ), the stability ratio of loss (6) as printed (untied W1, W2) along a
+    unit direction a is ``‖Σ_i x_i (A_i + B_i + κB_i)‖``, with A_i, B_i of
+    `_stability_parts`; W_mem is stable iff it is ≤ 1 for every a. λ* = σ²/(n·κ*), κ* the
+    smallest κ at which some direction reaches ratio 1, found by optimising over the
+    directions (the loss depends on a only through its overlaps with the samples and ‖a‖,
+    so over span(X) plus one orthogonal direction). The directions parallel to a live column x_i have ratio exactly
+    1 for every λ (splitting a column is free), where the stable-mask approximation is too
+    coarse to tell; they are excluded by keeping every overlap ``aᵀx_i/σ ≤ z_max``
+    (default: half of ‖x_i‖/σ). λ* scales like σ³/‖x‖. Needs β1 < 0 and a margin of at least
+    `MIN_MARGIN` (the spike ‖x_i‖/σ and the gaps |x̂_jᵀx_i|/σ to the other neurons), else
+    `AssumptionError`. If nλ* ≥ min‖x_i‖², W_mem is a saddle for every admissible λ.
+
+    >>> import numpy as np
+    >>> X = np.array([[3.0, -1.5, -1.5], [0.0, 2.6, -2.6], [0.0, 0.0, 0.0]])
+    >>> out = saddle_decay(X, 0.2)
+    >>> bool(out.ratio(out.lam / 2) > 1 > out.ratio(2 * out.lam)), f"{out.lam:.3g}"
+    (True, '0.000331')
+    """
+    X, norms_sq, margin = _memorisation_set(X, sigma)
+    n = X.shape[1]
+    if z_max is None:
+        z_max = 0.5 * np.sqrt(norms_sq) / sigma
+    z_max = np.broadcast_to(np.asarray(z_max, dtype=float), (n,))
+    kappa, a_star = _escape_direction(X, norms_sq, sigma, z_max, seed)
 
     def ratio(lam_value: float) -> float:
         """Stability ratio along a* at decay λ (> 1: a* is a descent direction)."""

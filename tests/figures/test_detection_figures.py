@@ -72,6 +72,9 @@ def test_fig7_checks_hold_on_the_papers_picture_and_fail_on_its_opposite():
     reversed_ = fig7_steering.checks(_steering_numbers(0.8, abs_rho=(0.6, 0.9), step=(0.6, 0.2)))
     assert [c["holds"] for c in reversed_] == [True, False, False]
     assert not any("expected_failure" in c for c in reversed_)          # steering works: real failures
+    step_only = fig7_steering.checks(_steering_numbers(0.8, abs_rho=(0.6, 0.9)))     # the measured split
+    assert [c["holds"] for c in step_only] == [True, False, True]
+    assert "step size only" in step_only[1]["expected_failure"]
     inert = fig7_steering.checks(_steering_numbers(-0.2))
     assert not inert[0]["holds"] and "does not raise the target logit" in inert[0]["expected_failure"]
 

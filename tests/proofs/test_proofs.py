@@ -49,7 +49,7 @@ def test_every_claim_of_the_issue_has_a_check():
     expected = {"definition_3_1", "lemma_d1", "theorem_3_1", "theorem_d2", "corollary_3_2", "corollary_3_3",
                 "corollary_3_4", "corollary_d4", "representation", "allocation_rule", "errata_cor33_printed_bound",
                 "errata_sigma_vs_sigma_sq", "memorised_loss_threshold", "representation_spike", "saddle_decay",
-                "corollary_3_2_small_decay", "theorem_3_1_tied_factors"}
+                "corollary_3_2_small_decay", "theorem_3_1_tied_factors", "diffusion_structure"}
     assert expected <= set(CHECKS)
 
 
