@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse.linalg
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -139,8 +140,12 @@ def main(argv=None):
         def spectrum():
             tick = time.perf_counter()
             live = np.linalg.norm(W, axis=0) > 0
-            values, modes = smallest_eigenpairs(W, W, X, SIGMA, lam, tied=True, k=4, tol=1e-6,
-                                                maxiter=args.lanczos_restarts)
+            try:
+                values, modes = smallest_eigenpairs(W, W, X, SIGMA, lam, tied=True, k=4, tol=1e-6,
+                                                    maxiter=args.lanczos_restarts)
+            except scipy.sparse.linalg.ArpackNoConvergence as error:   # not one pair converged
+                return {}, {"seconds": time.perf_counter() - tick, "converged": False, "message": str(error),
+                            "lanczos_restarts": args.lanczos_restarts, "rel_grad": rel_grad(W)}
             where = [_mode_location(m[0], W, X, labels) for m in modes[:3]]
             norms = np.linalg.norm(W, axis=0)
             info = column_structure(W, W, X, labels)

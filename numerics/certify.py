@@ -27,7 +27,8 @@ Hessian-vector products are central differences of the exact gradient with step
 ``h = 1e-5·max(‖θ‖, 1)`` along a unit vector: truncation error ``O(h²‖∇³L‖)`` and rounding
 ``O(ε_mach‖∇L‖_scale/h)`` are both ≲ 1e-9 of ``‖H‖`` here (checked against an analytic
 Hessian in tests) — or, with ``hessp=numerics.newton.exact_hessp``, the exact products of
-`numerics.hessian` (the same verdicts on the tests' instances, no differencing error). Small problems use the dense compressed Hessian; large ones Lanczos
+`numerics.hessian` (the same verdicts on the tests' instances, no differencing error).
+Small problems use the dense compressed Hessian; large ones Lanczos
 (``scipy.sparse.linalg.eigsh``) on ``P H P + c I + 2c (I − P)``, P the projector onto the
 complement of the symmetry directions and c ≈ λ_max(H): the removed directions sit at the
 top of the spectrum, and ARPACK's relative stopping test becomes an absolute eigenvalue
