@@ -7,6 +7,8 @@ settings that produced it. Needs the ``[torch]`` extra (``figures.TORCH_EXTRA``)
 """
 from __future__ import annotations
 
+import os
+
 from figures.common import Config, cached
 
 
@@ -23,6 +25,7 @@ def ddpm_numbers(config: Config) -> dict:
     params = dict(ddpm=ddpm.params(), fast=config.fast)
 
     def compute():
-        return {}, digit_ddpm_numbers(fast=config.fast, cache=config.cache, threads=1)
+        # the trained weights in a folder of their own, beside the figures' cache entries
+        return {}, digit_ddpm_numbers(fast=config.fast, cache=os.path.join(config.cache, "ddpm"), threads=1)
 
     return cached(config, "digit_ddpm_numbers", params, compute)[1]

@@ -281,6 +281,23 @@ def _spectrum(hvp, m, Q, n_eigs, dense_max, lanczos_tol, rng):
     return evals[order] - shift, lambda_max, evecs[:, order[0]], "lanczos", curvature
 
 
+def _not_critical(base: dict, n_gradients: int, seconds: float) -> MultiNoiseCertificate:
+    """The certificate of a point whose gradient is above ``gtol``: no spectrum is computed."""
+    return MultiNoiseCertificate(verdict=VERDICTS[3], eigenvalues=np.array([]), lambda_max=float("nan"),
+                                 eig_tol=float("nan"), n_symmetry=0, zero_column_ratio=float("nan"),
+                                 zero_unit_ratio=float("nan"), symmetries=[], symmetry_curvature=float("nan"),
+                                 method="none", n_gradients=n_gradients, wall_time=seconds, **base)
+
+
+def _decide(lowest: float, eig_tol: float, ratios: list, threshold: float, tolerance: float) -> str:
+    """Saddle if a curvature or a zero-set ratio says descent, strict minimum if all say ascent, else degenerate."""
+    if lowest < -eig_tol or any(r > threshold + tolerance for r in ratios):
+        return VERDICTS[2]
+    if lowest > eig_tol and all(r < threshold - tolerance for r in ratios):
+        return VERDICTS[0]
+    return VERDICTS[1]
+
+
 def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE[1], lam=0.0, *, gtol=1e-6,
                        n_eigs=3, rel_eig_tol=1e-6, zero_tol=1e-6, ratio_tol=1e-4, dense_max=1500,
                        hvp_step=HVP_STEP, rtol=1e-12, lanczos_tol=1e-8, seed=0,
@@ -325,11 +342,7 @@ def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE
                 n_kept=int(kept.sum()), zero_columns=np.flatnonzero(zero_columns),
                 zero_units=np.flatnonzero(zero_units), quadrature_error=rule.relative_error, notes=notes)
     if rel > gtol:
-        return MultiNoiseCertificate(verdict=VERDICTS[3], eigenvalues=np.array([]), lambda_max=float("nan"),
-                                     eig_tol=float("nan"), n_symmetry=0, zero_column_ratio=float("nan"),
-                                     zero_unit_ratio=float("nan"), symmetries=[], symmetry_curvature=float("nan"),
-                                     method="none", n_gradients=n_gradients[0],
-                                     wall_time=time.perf_counter() - started, **base)
+        return _not_critical(base, n_gradients[0], time.perf_counter() - started)
     Q, symmetries = _symmetry_basis(work, layout, kept, zero_columns, zero_units, sigma_range, lam)
 
     def hvp(v):
@@ -350,19 +363,14 @@ def certify_multinoise(model, X, sigma_min=SIGMA_RANGE[0], sigma_max=SIGMA_RANGE
     unit_ratio = _zero_unit_ratio(work, C, rule, d, lam) if zero_units.any() else float("nan")
     threshold, tolerance = (1.0, ratio_tol) if lam > 0 else (0.0, ratio_tol * loss_scale(X))
     ratios = [r for r in (column_ratio, unit_ratio) if np.isfinite(r)]
+    verdict = _decide(float(eigenvalues[0]), eig_tol, ratios, threshold, tolerance)
     descent = None
-    if float(eigenvalues[0]) < -eig_tol or any(r > threshold + tolerance for r in ratios):
-        verdict = VERDICTS[2]
-        if float(eigenvalues[0]) < -eig_tol:
-            full = np.zeros(layout.size)
-            full[kept] = lowest
-            descent = MultiNoiseDAE.unpack(full, k, p)
-        else:
-            descent = column_descent
-    elif float(eigenvalues[0]) > eig_tol and all(r < threshold - tolerance for r in ratios):
-        verdict = VERDICTS[0]
-    else:
-        verdict = VERDICTS[1]
+    if verdict == VERDICTS[2] and float(eigenvalues[0]) < -eig_tol:
+        full = np.zeros(layout.size)
+        full[kept] = lowest
+        descent = MultiNoiseDAE.unpack(full, k, p)
+    elif verdict == VERDICTS[2]:
+        descent = column_descent
     if descent is not None:
         if basis is not None:
             descent = MultiNoiseDAE(basis @ descent.W, descent.s, descent.A1, descent.b1, descent.A2, descent.b2)

@@ -32,19 +32,31 @@ __all__ = ["gain", "gain_derivative", "decay_correction", "gain_derivative_np", 
 
 
 def gain() -> sp.Expr:
-    """Loss drop (in n·L) of giving one neuron to a direction: ``(Λ − λ')²/(Λ + n_kσ²)``, λ' = nλ."""
+    """Loss drop (in n·L) of giving one neuron to a direction: ``(Λ − λ')²/(Λ + n_kσ²)``, λ' = nλ.
+
+    >>> gain()                                       # Lemma D.1, ``theory.linear_block.gain``
+    (Lambda - lambda')**2/(Lambda + n_k*sigma**2)
+    """
     return linear_block.gain()
 
 
 @functools.cache
 def gain_derivative() -> sp.Expr:
-    """∂gain/∂Λ = (Λ − λ')(Λ + λ' + 2n_kσ²)/(Λ + n_kσ²)²: positive for Λ > λ' (top directions first)."""
+    """∂gain/∂Λ = (Λ − λ')(Λ + λ' + 2n_kσ²)/(Λ + n_kσ²)²: positive for Λ > λ' (top directions first).
+
+    >>> gain_derivative().subs({Lam: 2, lam_p: 1, n_k: 1, sigma: 1})   # (1)(2 + 1 + 2)/3²
+    5/9
+    """
     return sp.factor(sp.diff(gain(), Lam))
 
 
 @functools.cache
 def decay_correction() -> sp.Expr:
-    """gain(λ') − gain(0) = −λ'(2Λ − λ')/(Λ + n_kσ²): what weight decay takes from each gain."""
+    """gain(λ') − gain(0) = −λ'(2Λ − λ')/(Λ + n_kσ²): what weight decay takes from each gain.
+
+    >>> decay_correction()
+    -lambda'*(2*Lambda - lambda')/(Lambda + n_k*sigma**2)
+    """
     return sp.factor(sp.simplify(gain() - gain().subs(lam_p, 0)))
 
 
@@ -54,7 +66,10 @@ decay_correction_np = numeric_twin(decay_correction, (Lam, n_k, sigma, lam_p))
 
 @dataclass(frozen=True)
 class ClusterSpectrum:
-    """Label, size n_k, eigenvalues of X_kX_kᵀ (descending, length min(d, n_k)) and energy ‖X_k‖_F²."""
+    """Label, size n_k, eigenvalues of X_kX_kᵀ (descending, length min(d, n_k)) and energy ‖X_k‖_F².
+
+    Returned by `cluster_spectra`.
+    """
 
     label: int
     n_k: int
@@ -69,7 +84,13 @@ class ClusterSpectrum:
 
 
 def cluster_spectra(X, labels) -> list[ClusterSpectrum]:
-    """The spectrum of every cluster of X (d, n), in increasing label order."""
+    """The spectrum of every cluster of X (d, n), in increasing label order.
+
+    >>> X = np.array([[3.0, 3.1, -1.0], [0.2, -0.2, 0.0]])      # d = 2, n = 3: a pair and a single
+    >>> spectra = cluster_spectra(X, [0, 0, 1])
+    >>> [s.n_k for s in spectra], [bool(s.rank_one) for s in spectra], spectra[1].eigenvalues
+    ([2, 1], [False, True], array([1.]))
+    """
     X = as_matrix("X", X, cols_name="n")
     labels = labels_for("labels", labels, X.shape[1])
     spectra = []
@@ -81,14 +102,26 @@ def cluster_spectra(X, labels) -> list[ClusterSpectrum]:
 
 
 def direction_gains(spectrum: ClusterSpectrum, n: int, sigma: float, lam: float) -> np.ndarray:
-    """Gains of the cluster's directions (descending); zero where Λ ≤ nλ (a* would be ≤ 0)."""
+    """Gains of the cluster's directions (descending); zero where Λ ≤ nλ (a* would be ≤ 0).
+
+    >>> single = cluster_spectra(np.array([[-1.0], [0.0]]), [0])[0]     # Λ = 1, n_k = 1
+    >>> direction_gains(single, n=3, sigma=0.1, lam=0.0).round(6)        # 1²/(1 + 0.01)
+    array([0.990099])
+    >>> direction_gains(single, n=3, sigma=0.1, lam=0.5)                 # nλ = 1.5 ≥ Λ
+    array([0.])
+    """
     values = spectrum.eigenvalues
     raw = linear_block.gain_np(values, spectrum.n_k, sigma, n * lam)
     return np.where(values > n * lam, raw, 0.0)
 
 
 def regime(spectrum: ClusterSpectrum, p_k: int) -> str:
-    """'memorised', 'generalised', 'centroid' or 'unused' for a cluster given p_k neurons."""
+    """'memorised', 'generalised', 'centroid' or 'unused' for a cluster given p_k neurons.
+
+    >>> pair, single = cluster_spectra(np.array([[3.0, 3.1, -1.0], [0.2, -0.2, 0.0]]), [0, 0, 1])
+    >>> regime(pair, 2), regime(pair, 1), regime(single, 1), regime(single, 0)
+    ('generalised', 'centroid', 'memorised', 'unused')
+    """
     if p_k == 0:
         return "unused"
     if spectrum.rank_one:
@@ -97,7 +130,12 @@ def regime(spectrum: ClusterSpectrum, p_k: int) -> str:
 
 
 def predicted_block_loss(spectra, p_per_cluster, n: int, sigma: float, lam: float) -> float:
-    """L of eq. (6) at the block point with stable masks: (1/n) Σ_k [‖X_k‖² − Σ_{j≤p_k} gain_kj]."""
+    """L of eq. (6) at the block point with stable masks: (1/n) Σ_k [‖X_k‖² − Σ_{j≤p_k} gain_kj].
+
+    >>> X = np.array([[3.0, 3.1, -1.0], [0.2, -0.2, 0.0]])      # d = 2, n = 3
+    >>> round(predicted_block_loss(cluster_spectra(X, [0, 0, 1]), [1, 1], 3, 0.1, 0.0), 6)
+    0.036619
+    """
     total = 0.0
     for spectrum, p_k in zip(spectra, p_per_cluster):
         total += spectrum.energy - float(np.sum(direction_gains(spectrum, n, sigma, lam)[:p_k]))
@@ -106,7 +144,10 @@ def predicted_block_loss(spectra, p_per_cluster, n: int, sigma: float, lam: floa
 
 @dataclass(frozen=True)
 class Allocation:
-    """The water-filling allocation: p_k per cluster, the regimes and the predicted loss."""
+    """The water-filling allocation: p_k per cluster, the regimes and the predicted loss.
+
+    Returned by `allocate`.
+    """
 
     labels: tuple[int, ...]
     p_per_cluster: tuple[int, ...]
@@ -120,6 +161,11 @@ def allocate(X, labels, p: int, sigma: float, lam: float = 0.0) -> Allocation:
 
     Ties are broken by cluster label, then by direction. Neurons left over once every gain
     is zero stay at zero (``unused_neurons``).
+
+    >>> X = np.array([[3.0, 3.1, -1.0], [0.2, -0.2, 0.0]])      # d = 2: a pair (rank 2), a single
+    >>> out = allocate(X, [0, 0, 1], p=4, sigma=0.1, lam=0.0)     # only 2 + 1 directions exist
+    >>> out.p_per_cluster, out.regimes, out.unused_neurons
+    ((2, 1), ('generalised', 'memorised'), 1)
     """
     X = as_matrix("X", X, cols_name="n")
     p = positive_int("p", p)

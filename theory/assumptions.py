@@ -43,6 +43,7 @@ class Assumptions:
     ``beta`` (β, ``-inf`` for one cluster, ``nan`` if a cluster mean is zero), ``mask_margin``
     (stable masks; ``inf`` without live columns), ``decay_slack`` (decay condition).
     ``hold`` is True when all three are met; ``failed`` lists the failed ones with values.
+    Returned by `measure` (examples in the module docstring).
     """
     beta: float
     mask_margin: float
@@ -98,6 +99,10 @@ def own_cluster_margin(W_k: np.ndarray, X_k: np.ndarray) -> float:
     """min over columns j and points x of the cluster of w_jᵀx/‖w_j‖ (> 0: the block acts linearly).
 
     ``W_k`` (d, p_k), ``X_k`` (d, n_k); ``inf`` when every column is zero.
+
+    >>> W_k, X_k = np.array([[1.0], [0.0]]), np.array([[2.0, 3.0], [1.0, -1.0]])   # p_k = 1, n_k = 2
+    >>> own_cluster_margin(W_k, X_k)                  # min(2, 3): on for the whole cluster
+    2.0
     """
     W_k = as_matrix("W_k", W_k, cols_name="p_k")
     X_k = data_matrix("X_k", X_k, d=W_k.shape[0], d_source="W_k", cols_name="n_k")
@@ -113,6 +118,10 @@ def switching_margin(W, X) -> float:
 
     The distance from x_i to column j's hyperplane: neuron j flips on x_i + σε with
     probability Φ(−|w_jᵀx_i|/(σ‖w_j‖)) ≤ ½e^{−γ²/(2σ²)}, the source of Theorem 3.1's residual.
+
+    >>> W, X = np.array([[1.0], [0.0]]), np.array([[2.0, -3.0], [1.0, 1.0]])       # p = 1, n = 2
+    >>> switching_margin(W, X)                        # min(|2|, |−3|), either side counts
+    2.0
     """
     W = as_matrix("W", W, cols_name="p")
     X = data_matrix("X", X, d=W.shape[0], d_source="W")
@@ -124,7 +133,13 @@ def switching_margin(W, X) -> float:
 
 
 def measure(W, owners, X, labels, decay_slack: float) -> Assumptions:
-    """The `Assumptions` of a predicted W (d, p) whose column j serves cluster ``owners[j]``."""
+    """The `Assumptions` of a predicted W (d, p) whose column j serves cluster ``owners[j]``.
+
+    >>> X = np.array([[2.0, -1.0], [0.0, 1.0]])        # d = 2, n = 2, each sample its own cluster
+    >>> found = measure(X, [0, 1], X, [0, 1], decay_slack=1.0)   # W = X: column j serves sample j
+    >>> found.hold, round(found.beta, 6), found.mask_margin       # β = −2/(2√2); margin: x_2 vs w_1
+    (True, -0.707107, 1.0)
+    """
     try:
         beta = measured_beta(X, labels)
     except AssumptionError:             # a zero cluster mean: β undefined
@@ -134,7 +149,14 @@ def measure(W, owners, X, labels, decay_slack: float) -> Assumptions:
 
 
 def warn_outside(assumptions: Assumptions, what: str, *, stacklevel: int = 3) -> None:
-    """Warn (`AssumptionWarning`) when ``assumptions`` fail, naming each with its measured value."""
+    """Warn (`AssumptionWarning`) when ``assumptions`` fail, naming each with its measured value.
+
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_outside(Assumptions(beta=0.5, mask_margin=1.0, decay_slack=1.0), "W")
+    >>> caught[0].category.__name__, str(caught[0].message).split(". ")[0]
+    ('AssumptionWarning', 'W is outside its assumptions: β < 0 (largest cos∠ between cluster means): measured 0.5')
+    """
     failed = assumptions.failed
     if failed:
         warnings.warn(f"{what} is outside its assumptions: {'; '.join(failed)}. "

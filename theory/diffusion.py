@@ -55,6 +55,12 @@ class TheoryDenoiser:
     built from (used by :meth:`flip_probability`); ``counts_at(sigma)``, if given, the neurons
     per cluster (:meth:`neurons_per_cluster`). At most ``cache_size`` noise levels are kept
     (least recently used dropped first).
+
+    >>> f = TheoryDenoiser(np.eye(2), lambda sigma: np.eye(2) / (1 + sigma ** 2), "shrink")
+    >>> f(np.array([[1.0], [-2.0]]), 1.0).ravel()          # W[WᵀY]_+ with W = I/2: [0.25, 0]
+    array([0.25, 0.  ])
+    >>> f.weights(1.0) is f.weights(1.0)                    # cached per σ
+    True
     """
 
     def __init__(self, X: np.ndarray, weights_at, description: str, *, counts_at=None, cache_size: int = 512):

@@ -22,6 +22,9 @@ class AssumptionWarning(UserWarning):
     eq. (6), and the exact loss at the weights (``numerics.objective.expected_loss``) may be far
     from the block formula. Silence it deliberately with
     ``warnings.simplefilter("ignore", AssumptionWarning)`` inside ``warnings.catch_warnings()``.
+
+    >>> issubclass(AssumptionWarning, UserWarning)        # filtered like any user warning
+    True
     """
 
 
@@ -29,6 +32,10 @@ class AssumptionError(ValueError):
     """A corollary's assumption fails on the given data.
 
     Attributes ``assumption``, ``measured`` and ``required`` hold what was checked.
+
+    >>> error = AssumptionError("β < 0", 0.31, "< 0")
+    >>> str(error), error.measured, isinstance(error, ValueError)
+    ('β < 0: measured 0.31, required < 0', 0.31, True)
     """
 
     def __init__(self, assumption: str, measured, required: str, hint: str = ""):
@@ -48,7 +55,13 @@ def _fmt(value) -> str:
 
 
 def cluster_means(X, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Return the cluster means (d, K) and the sorted distinct labels of X (d, n)."""
+    """Return the cluster means (d, K) and the sorted distinct labels of X (d, n).
+
+    >>> X = np.array([[3.0, 3.1, -1.0], [0.2, -0.2, 0.0]])       # d = 2, n = 3, K = 2
+    >>> means, ids = cluster_means(X, [0, 0, 1])
+    >>> means.round(2).tolist(), ids.tolist()
+    ([[3.05, -1.0], [0.0, 0.0]], [0, 1])
+    """
     X = as_matrix("X", X, cols_name="n")
     labels = labels_for("labels", labels, X.shape[1])
     ids = np.unique(labels)
@@ -60,6 +73,9 @@ def measured_beta(X, labels) -> float:
     """β of Definition 3.1: the largest cosine between two distinct cluster means.
 
     Returns ``-inf`` for a single cluster (no pair to compare).
+
+    >>> measured_beta(np.array([[1.0, -2.0], [0.0, 0.0]]), [0, 1])   # opposite means: cos = −1
+    -1.0
     """
     means, _ = cluster_means(X, labels)
     if means.shape[1] < 2:
@@ -75,7 +91,13 @@ def measured_beta(X, labels) -> float:
 
 
 def check_negative_beta(X, labels, what: str = "cluster means") -> float:
-    """Raise AssumptionError unless β < 0 (Theorem 3.1); return the measured β."""
+    """Raise AssumptionError unless β < 0 (Theorem 3.1); return the measured β.
+
+    >>> check_negative_beta(np.array([[1.0, 2.0], [0.0, 1.0]]), [0, 1])   # cos∠ = 2/√5
+    Traceback (most recent call last):
+    ...
+    theory.errors.AssumptionError: β < 0 (largest cos∠ between cluster means, ...): measured 0.894427, required < 0
+    """
     beta = measured_beta(X, labels)
     if not beta < 0:
         raise AssumptionError(f"β < 0 (largest cos∠ between {what}, Theorem 3.1)", beta, "< 0")
@@ -83,7 +105,14 @@ def check_negative_beta(X, labels, what: str = "cluster means") -> float:
 
 
 def check_decay(n_lambda: float, smallest_kept_eigenvalue: float, where: str) -> None:
-    """Raise AssumptionError unless nλ < the smallest kept eigenvalue (Theorem 3.1)."""
+    """Raise AssumptionError unless nλ < the smallest kept eigenvalue (Theorem 3.1).
+
+    >>> check_decay(1.5, 2.0, "cluster 0")                     # nλ = 1.5 < 2: passes silently
+    >>> check_decay(2.5, 2.0, "cluster 0")
+    Traceback (most recent call last):
+    ...
+    theory.errors.AssumptionError: nλ < λ_min(Λ^(p_k)) for cluster 0 (Theorem 3.1): measured nλ = 2.5, required < 2
+    """
     if not n_lambda < smallest_kept_eigenvalue:
         raise AssumptionError(f"nλ < λ_min(Λ^(p_k)) for {where} (Theorem 3.1)",
                               f"nλ = {n_lambda:.6g}",
@@ -91,6 +120,12 @@ def check_decay(n_lambda: float, smallest_kept_eigenvalue: float, where: str) ->
 
 
 def check_at_least(name: str, measured: int, required: int, source: str) -> None:
-    """Raise AssumptionError unless ``measured >= required``."""
+    """Raise AssumptionError unless ``measured >= required``.
+
+    >>> check_at_least("p >= n", 2, 3, "Corollary 3.2")        # 2 columns for 3 samples
+    Traceback (most recent call last):
+    ...
+    theory.errors.AssumptionError: p >= n (Corollary 3.2): measured 2, required >= 3
+    """
     if measured < required:
         raise AssumptionError(f"{name} ({source})", measured, f">= {required}")

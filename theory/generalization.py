@@ -44,6 +44,9 @@ def population_limit() -> sp.Expr:
 
     The √n terms stand for the sampling fluctuations of the cluster size and of the sample
     eigenvalue; the limit does not depend on them.
+
+    >>> population_limit().subs(lam, 0)              # λ → 0: the Wiener shrinker of eigenvalue e
+    e/(e + sigma**2)
     """
     b, c = sp.symbols("b c", real=True)
     cluster_size = rho * n + c * sp.sqrt(n)
@@ -58,6 +61,9 @@ def population_risk_per_direction() -> sp.Expr:
 
     Derived from the per-sample noise expectation of Lemma D.1 with E c² = e (the second
     moment of the population along the direction) in place of the sample energy.
+
+    >>> population_risk_per_direction()               # σ²a² + e(a − 1)²
+    a**2*sigma**2 + e*(a**2 - 2*a + 1)
     """
     c = sp.Symbol("c", real=True)
     per_sample = sp.Poly(linear_block.per_sample_noise_expectation(), c)
@@ -66,31 +72,51 @@ def population_risk_per_direction() -> sp.Expr:
 
 @functools.cache
 def risk_at_limit_scale() -> sp.Expr:
-    """Exact population risk of the rank-p_k shrinker per kept direction at λ → 0: eσ²/(e + σ²)."""
+    """Exact population risk of the rank-p_k shrinker per kept direction at λ → 0: eσ²/(e + σ²).
+
+    >>> risk_at_limit_scale()
+    e*sigma**2/(e + sigma**2)
+    """
     scale = population_limit().subs(lam, 0)
     return sp.factor(sp.simplify(population_risk_per_direction().subs(a, scale)))
 
 
 @functools.cache
 def risk_bias_part() -> sp.Expr:
-    """The bias part e(a − 1)² of :func:`risk_at_limit_scale`: eσ⁴/(e + σ²)²."""
+    """The bias part e(a − 1)² of :func:`risk_at_limit_scale`: eσ⁴/(e + σ²)².
+
+    >>> risk_bias_part() == printed_first_term()      # the printed term is the bias part alone
+    True
+    """
     return sp.factor((e * (a - 1) ** 2).subs(a, population_limit().subs(lam, 0)))
 
 
 @functools.cache
 def risk_noise_part() -> sp.Expr:
-    """The noise part σ²a² of :func:`risk_at_limit_scale`: σ²e²/(e + σ²)²."""
+    """The noise part σ²a² of :func:`risk_at_limit_scale`: σ²e²/(e + σ²)².
+
+    >>> sp.simplify(risk_bias_part() + risk_noise_part() - risk_at_limit_scale())
+    0
+    """
     return sp.factor((sigma ** 2 * a ** 2).subs(a, population_limit().subs(lam, 0)))
 
 
 def printed_first_term() -> sp.Expr:
-    """The per-kept-direction term of the printed Cor. 3.3 bound: ``e_j σ⁴/(e_j + σ²)²``."""
+    """The per-kept-direction term of the printed Cor. 3.3 bound: ``e_j σ⁴/(e_j + σ²)²``.
+
+    >>> float(printed_first_term_np(4.0, 1.0))       # 4/25, against the risk 4/5
+    0.16
+    """
     return e * sigma ** 4 / (e + sigma ** 2) ** 2
 
 
 @functools.cache
 def printed_gap() -> sp.Expr:
-    """True risk minus printed term per kept direction: σ²e²/(e + σ²)² > 0 (the missing noise part)."""
+    """True risk minus printed term per kept direction: σ²e²/(e + σ²)² > 0 (the missing noise part).
+
+    >>> printed_gap()
+    e**2*sigma**2/(e + sigma**2)**2
+    """
     return sp.factor(sp.simplify(risk_at_limit_scale() - printed_first_term()))
 
 
@@ -99,6 +125,9 @@ def gaussian_mmse_per_direction() -> sp.Expr:
     """Bayes risk of a centred 1-D Gaussian of variance e under noise σ: min_a e(a−1)² + σ²a².
 
     For a Gaussian prior the posterior mean is linear, so this minimum is the MMSE eσ²/(e + σ²).
+
+    >>> gaussian_mmse_per_direction(), gaussian_mmse_per_direction() == risk_at_limit_scale()
+    (e*sigma**2/(e + sigma**2), True)
     """
     risk = population_risk_per_direction()
     (best,) = sp.solve(sp.diff(risk, a), a)
@@ -146,7 +175,15 @@ def population_block_map(S, p_k: int, rho: float, sigma: float, lam: float) -> n
 
 
 def linear_population_risk(second_moments, weights, p_per_cluster, sigma) -> float:
-    """Population risk (λ → 0, n → ∞) of W_gen at stable masks: Σ_k ρ_k [Σ_{j≤p_k} e_jσ²/(e_j+σ²) + Σ_{j>p_k} e_j]."""
+    """Population risk (λ → 0, n → ∞) of W_gen at stable masks: Σ_k ρ_k [Σ_{j≤p_k} e_jσ²/(e_j+σ²) + Σ_{j>p_k} e_j].
+
+    ``second_moments``: one S_k (d, d) per cluster; ``weights``: the ρ_k; ``p_per_cluster``: the p_k.
+
+    >>> import numpy as np
+    >>> S = [np.diag([4.0, 1.0])]                   # d = 2, one cluster, ρ = 1
+    >>> linear_population_risk(S, [1.0], [1], sigma=1.0)   # 4·1/(4 + 1) kept + 1 dropped
+    1.8
+    """
     total = 0.0
     for S, weight, p_k in zip(second_moments, weights, p_per_cluster):
         values, _ = _spectrum(S)
@@ -158,6 +195,11 @@ def printed_bound(second_moments, weights, p_per_cluster, sigma, n_per_cluster, 
     """The Cor. 3.3 test-loss bound as printed (λ → 0), with constants C_k.
 
     ``Σ_k ρ_k [Σ_{j≤p_k} e_jσ⁴/(e_j+σ²)² + Σ_{j>p_k} e_j + C_k p_k/(σ² n_k)]``, e_j = eig_j(S_k).
+
+    >>> import numpy as np
+    >>> S = [np.diag([4.0, 1.0])]                   # d = 2, one cluster, ρ = 1, n_k = 10, C_k = 1
+    >>> round(printed_bound(S, [1.0], [1], 1.0, [10], [1.0]), 6)    # 4/25 + 1 + 1/10
+    1.26
     """
     total = 0.0
     for S, weight, p_k, n_k_, C in zip(second_moments, weights, p_per_cluster, n_per_cluster, constants):
@@ -173,6 +215,10 @@ def component_bayes_risk(covariances, weights, sigma) -> float:
     Knowing the component label cannot increase the minimum mean-squared error, and given the
     label the posterior mean of a Gaussian is affine with error Σ_j ν_jσ²/(ν_j + σ²),
     ν_j = eig_j(Σ_k) (:func:`gaussian_mmse_per_direction`).
+
+    >>> import numpy as np
+    >>> component_bayes_risk([np.diag([4.0, 1.0])], [1.0], sigma=1.0)   # 4/5 + 1/2
+    1.3
     """
     total = 0.0
     for Sigma, weight in zip(covariances, weights):
@@ -184,7 +230,10 @@ def component_bayes_risk(covariances, weights, sigma) -> float:
 
 @dataclass(frozen=True)
 class PrintedBoundCounterexample:
-    """Numbers of the Cor. 3.3 printed-bound counterexample (see :func:`printed_bound_counterexample`)."""
+    """Numbers of the Cor. 3.3 printed-bound counterexample.
+
+    Returned by `printed_bound_counterexample`.
+    """
 
     means: np.ndarray
     spread: float
@@ -215,6 +264,10 @@ def printed_bound_counterexample(mean: float = 3.0, spread: float = 0.3, sigma: 
     n_k → ∞ value is below :func:`component_bayes_risk`, which every denoiser's test loss
     E‖f(x + σε) − x‖² exceeds, so for n_k > ``n_threshold`` the printed bound is not an
     upper bound for the network at W_gen (nor for any network).
+
+    >>> out = printed_bound_counterexample()          # d = 1, K = 2, mean ±3, spread 0.3, σ = 0.5
+    >>> round(out.printed_bound_limit, 6), round(out.bayes_lower_bound, 6), round(out.n_threshold, 1)
+    (0.006513, 0.066176, 67.0)
     """
     means = np.array([[mean, -mean]])
     covariances = [np.array([[spread ** 2]])] * 2

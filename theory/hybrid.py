@@ -27,30 +27,50 @@ _DUPLICATES = {Lam: n_l * s, n_k: n_l, lam_p: n * lam}
 
 @functools.cache
 def duplicate_r_sq_from_eq8() -> sp.Expr:
-    """r_l² from eq. (8) with p_l = 1 on n_l copies: a*(Λ = n_l s, n_k = n_l, λ' = nλ)/s."""
+    """r_l² from eq. (8) with p_l = 1 on n_l copies: a*(Λ = n_l s, n_k = n_l, λ' = nλ)/s.
+
+    >>> sp.simplify(duplicate_r_sq_from_eq8() - duplicate_r_sq_theory())   # the stated form
+    0
+    """
     return sp.simplify(linear_block.optimal_scale().subs(_DUPLICATES) / s)
 
 
 def duplicate_r_sq_theory() -> sp.Expr:
-    """docs/theory.md's statement ``r_l² = (n_l‖x_l‖² − nλ)/(n_l‖x_l‖⁴ + n_lσ²‖x_l‖²)``."""
+    """docs/theory.md's statement ``r_l² = (n_l‖x_l‖² − nλ)/(n_l‖x_l‖⁴ + n_lσ²‖x_l‖²)``.
+
+    >>> duplicate_r_sq_theory().subs(n_l, 1)         # one copy: r² of eq. (9)
+    (-lambda*n + s)/(s**2 + s*sigma**2)
+    """
     return (n_l * s - n * lam) / (n_l * s ** 2 + n_l * sigma ** 2 * s)
 
 
 @functools.cache
 def duplicate_loss() -> sp.Expr:
-    """Contribution of the n_l copies to n·L (eq. 6) at stable masks, decay included."""
+    """Contribution of the n_l copies to n·L (eq. 6) at stable masks, decay included.
+
+    >>> duplicate_loss()
+    (-lambda**2*n**2 + 2*lambda*n*n_l*s + n_l**2*s*sigma**2)/(n_l*(s + sigma**2))
+    """
     return sp.simplify(linear_block.minimal_value().subs(_DUPLICATES))
 
 
 @functools.cache
 def duplicate_loss_no_decay() -> sp.Expr:
-    """λ → 0: n_l σ² s/(s + σ²) — each copy costs what a memorised sample costs (Cor. 3.2)."""
+    """λ → 0: n_l σ² s/(s + σ²) — each copy costs what a memorised sample costs (Cor. 3.2).
+
+    >>> duplicate_loss_no_decay()
+    n_l*s*sigma**2/(s + sigma**2)
+    """
     return sp.factor(sp.limit(duplicate_loss(), lam, 0))
 
 
 @functools.cache
 def duplicate_validity() -> sp.Rel:
-    """The condition for r_l² > 0: Lemma D.1's Λ > λ', i.e. ``n_l s > nλ``."""
+    """The condition for r_l² > 0: Lemma D.1's Λ > λ', i.e. ``n_l s > nλ``.
+
+    >>> duplicate_validity()
+    n_l*s > lambda*n
+    """
     return linear_block.validity_condition().subs(_DUPLICATES)
 
 

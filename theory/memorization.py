@@ -38,13 +38,21 @@ _RANK_ONE = {Lam: s, n_k: 1, lam_p: n * lam}
 
 @functools.cache
 def r_from_eq8() -> sp.Expr:
-    """r_i from eq. (8) with p_k = 1: the column is (x/‖x‖)·√a*, so r = √a*(Λ = s, n_k = 1, λ' = nλ)/√s."""
+    """r_i from eq. (8) with p_k = 1: the column is (x/‖x‖)·√a*, so r = √a*(Λ = s, n_k = 1, λ' = nλ)/√s.
+
+    >>> sp.simplify(r_from_eq8() - r_eq9())           # eq. (9) is the rank-1 case of eq. (8)
+    0
+    """
     column_scale = linear_block.eq8_column_scale().subs(_RANK_ONE)
     return column_scale / sp.sqrt(s)
 
 
 def r_eq9() -> sp.Expr:
-    """Eq. (9) as printed: ``r_i = √((‖x_i‖² − nλ)/(‖x_i‖⁴ + σ²‖x_i‖²))``."""
+    """Eq. (9) as printed: ``r_i = √((‖x_i‖² − nλ)/(‖x_i‖⁴ + σ²‖x_i‖²))``.
+
+    >>> r_eq9().subs({sigma: 0, lam: 0})             # no noise, no decay: r_i x_i = x_i/‖x_i‖
+    1/sqrt(s)
+    """
     return sp.sqrt((s - n * lam) / (s ** 2 + sigma ** 2 * s))
 
 
@@ -54,25 +62,40 @@ def loss_per_sample() -> sp.Expr:
 
     The minimal value of Lemma D.1's scalar problem with Λ = s, n_k = 1, λ' = nλ; the other
     directions of a rank-1 cluster carry no energy. L = (1/n) Σ_i loss_per_sample(s_i).
+
+    >>> loss_per_sample()
+    (-lambda**2*n**2 + 2*lambda*n*s + s*sigma**2)/(s + sigma**2)
     """
     return sp.simplify(linear_block.minimal_value().subs(_RANK_ONE))
 
 
 @functools.cache
 def loss_per_sample_no_decay() -> sp.Expr:
-    """λ → 0 limit of :func:`loss_per_sample`: ``σ²‖x‖²/(σ² + ‖x‖²)`` (Cor. 3.2)."""
+    """λ → 0 limit of :func:`loss_per_sample`: ``σ²‖x‖²/(σ² + ‖x‖²)`` (Cor. 3.2).
+
+    >>> loss_per_sample_no_decay(), float(loss_per_sample_no_decay_np(4.0, 1.0))   # 4/5
+    (s*sigma**2/(s + sigma**2), 0.8)
+    """
     return sp.factor(sp.limit(loss_per_sample(), lam, 0))
 
 
 @functools.cache
 def gap_below_sigma_sq() -> sp.Expr:
-    """``σ² − σ²s/(σ² + s) = σ⁴/(σ² + s)``: positive, so the Cor. 3.2 loss is < σ² for σ > 0."""
+    """``σ² − σ²s/(σ² + s) = σ⁴/(σ² + s)``: positive, so the Cor. 3.2 loss is < σ² for σ > 0.
+
+    >>> gap_below_sigma_sq(), gap_below_sigma_sq().is_positive
+    (sigma**4/(s + sigma**2), True)
+    """
     return sp.factor(sp.simplify(sigma ** 2 - loss_per_sample_no_decay()))
 
 
 @functools.cache
 def spike_height() -> sp.Expr:
-    """The spike r·xᵀx = r‖x‖² of the representation of the clean sample (≈ ‖x‖ for small σ, λ)."""
+    """The spike r·xᵀx = r‖x‖² of the representation of the clean sample (≈ ‖x‖ for small σ, λ).
+
+    >>> spike_height().subs({sigma: 0, lam: 0})       # ‖x‖
+    sqrt(s)
+    """
     return sp.simplify(r_from_eq8() * s)
 
 
@@ -81,6 +104,10 @@ def expected_spike() -> sp.Expr:
     """E[h_i] for the noisy sample x_i + σε: h_i = [r xᵀ(x + σε)]_+ has mean r s, std σ r √s.
 
     The rectified mean m Φ(m/t) + t φ(m/t) with m/t = ‖x‖/σ (see theory.rectified_gaussian).
+
+    >>> args = (4.0, 1, 0.1, 0.0)                      # ‖x‖² = 4, n = 1, σ = 0.1, λ = 0: ‖x‖/σ = 20
+    >>> round(float(expected_spike_np(*args)), 6), round(float(spike_height_np(*args)), 6)   # 4/√4.01
+    (1.997505, 1.997505)
     """
     mean, std = r_from_eq8() * s, sigma * r_from_eq8() * sp.sqrt(s)
     z = sp.sqrt(s) / sigma
@@ -93,6 +120,9 @@ def onehot_std() -> sp.Expr:
     """Std of a vector in R^p with one entry h ≥ 0 and the rest 0: ``h√(p − 1)/p``.
 
     From ``Std(h)² = ‖h‖²/p − ‖h‖_1²/p²`` (docs/theory.md §4) with ‖h‖² = h², ‖h‖_1 = h.
+
+    >>> onehot_std(), float(np.std([1.0, 0.0, 0.0, 0.0]))       # h = 1, p = 4: √3/4
+    (h*sqrt(p - 1)/p, 0.4330127018922193)
     """
     h = sp.Symbol("h", positive=True)
     return sp.sqrt(sp.factor(h ** 2 / p - h ** 2 / p ** 2))
@@ -100,7 +130,11 @@ def onehot_std() -> sp.Expr:
 
 @functools.cache
 def spike_std() -> sp.Expr:
-    """Predicted Std of the representation of a clean training sample at W_mem (one-hot)."""
+    """Predicted Std of the representation of a clean training sample at W_mem (one-hot).
+
+    >>> spike_std().subs({s: 4, p: 4, sigma: 0, lam: 0})      # spike ‖x‖ = 2, times √3/4
+    sqrt(3)/2
+    """
     h = sp.Symbol("h", positive=True)
     return onehot_std().subs(h, spike_height())
 
@@ -112,6 +146,9 @@ def expected_spike_std() -> sp.Expr:
     Std of a one-hot vector is linear in its entry, so E[Std] = √(p − 1)/p · E[h_i].
     The other neurons j fire with probability Φ(x_jᵀx_i/(σ‖x_j‖)), exponentially small
     when the samples are negatively correlated (β1 < 0), which this formula neglects.
+
+    >>> round(float(expected_spike_std_np(4.0, 1, 0.1, 0.0, 4)), 6)   # 1.997505 · √3/4
+    0.864945
     """
     h = sp.Symbol("h", positive=True)
     return onehot_std().subs(h, expected_spike())
@@ -150,6 +187,9 @@ def new_neuron_correlation() -> sp.Expr:
 
     ``E[u_+] = mΦ(m/t) + tφ(m/t)`` and, by Stein's lemma, ``E[ζ u_+] = Cov(ζ, u)·P(u > 0)
     = σ(aᵀx̂_i)Φ(m/t) = σ(m/√s)Φ(m/t)``; ξ is affine in ζ with the r_i of eq. (9).
+
+    >>> sp.simplify(new_neuron_correlation() - new_neuron_correlation_closed())
+    0
     """
     r_sq = r_from_eq8() ** 2
     z = m_new / t_new
@@ -164,6 +204,11 @@ def new_neuron_correlation_closed() -> sp.Expr:
     The Φ terms of the residual's mean and of its noise cancel except for the decay's share:
     at λ = 0 only ``−σ²tφ(m/t)/(s + σ²)`` is left, negative for every direction a. That is
     why a zero column of W_mem is a saddle direction at λ = 0 (Cor. 3.2 with p > n).
+
+    >>> new_neuron_correlation_np.args                        # its twin's arguments, in order
+    (m, t, s, n, sigma, lambda)
+    >>> round(float(new_neuron_correlation_np(0.0, 1.0, 4.0, 1, 1.0, 0.0)), 6)   # −φ(0)/5
+    -0.079788
     """
     z = m_new / t_new
     return -n * lam * m_new * Phi(z) / s - (sigma ** 2 + n * lam) * t_new * phi(z) / (s + sigma ** 2)
@@ -184,6 +229,8 @@ class SaddleDecay:
     approximation; ``error`` a rigorous bound on ``‖G_exact(a) − G_approx(a)‖/2`` over unit
     directions (so the ratio at λ is exact to ± error/λ; see `neglected_gradient_bound`);
     ``kappa`` the critical σ²/(nλ).
+
+    Returned by `saddle_decay`.
     """
 
     lam: float
@@ -337,6 +384,10 @@ def neglected_gradient_bound(X, sigma, lam) -> float:
     and then Hölder, ``‖E[D_i(aᵀy_i)_+]‖ ≤ Σ_j ‖w_j‖ √E[(w_jᵀy_i)² 1_F] · (E(aᵀy_i)⁴ P(F))^{1/4}``
     with ``E(aᵀy)⁴ ≤ 3(‖x_i‖² + σ²)²`` for unit a; the flip moment is the rectified second
     moment of the far side. Halved, this bounds the error of the stability ratio times λ.
+
+    >>> X = np.array([[3.0, -1.5, -1.5], [0.0, 2.6, -2.6], [0.0, 0.0, 0.0]])   # d = 3, n = 3
+    >>> neglected_gradient_bound(X, 0.2, 3.31e-4) < 3.31e-4 / 4   # small next to λ*/4 (saddle_decay)
+    True
     """
     n = X.shape[1]
     norms_sq = np.sum(X ** 2, axis=0)

@@ -42,30 +42,52 @@ _t = sp.Symbol("t", real=True)          # a standard normal coordinate of the no
 
 @functools.cache
 def stein_noise_moment_by_integration() -> sp.Expr:
-    """``E[ε (m + sε)_+]`` for ε ~ N(0, 1), by integration over ``ε > −m/s``."""
+    """``E[ε (m + sε)_+]`` for ε ~ N(0, 1), by integration over ``ε > −m/s``.
+
+    >>> sp.simplify(stein_noise_moment_by_integration() - stein_noise_moment())   # Stein's lemma
+    0
+    """
     integrand = _t * (m + sd * _t) * phi(_t)
     return sp.simplify(sp.integrate(integrand, (_t, -m / sd, sp.oo), conds="none"))
 
 
 def stein_noise_moment() -> sp.Expr:
-    """Stein's lemma: ``E[ε g(m + sε)] = s E[g'(m + sε)]``; for ``g = (·)_+`` this is ``s Φ(m/s)``."""
+    """Stein's lemma: ``E[ε g(m + sε)] = s E[g'(m + sε)]``; for ``g = (·)_+`` this is ``s Φ(m/s)``.
+
+    >>> stein_noise_moment().subs(m, 0)               # s·Φ(0)
+    s/2
+    """
     return sd * Phi(m / sd)
 
 
 def stein_cross_moment() -> sp.Expr:
-    """``E[(a)_+ a] = m E[a_+] + s E[ε (a)_+] = m E[a_+] + s² Φ(m/s)`` for ``a = m + sε``."""
+    """``E[(a)_+ a] = m E[a_+] + s E[ε (a)_+] = m E[a_+] + s² Φ(m/s)`` for ``a = m + sε``.
+
+    >>> stein_cross_moment().subs({m: 0, sd: 1}), float(stein_cross_moment_np(0.0, 1.0))   # E[ε_+²] = 1/2
+    (1/2, 0.5)
+    """
     return m * relu_mean() + sd * stein_noise_moment()
 
 
 @functools.cache
 def cross_moment_gap() -> sp.Expr:
-    """``E[(a)_+ a] − E[a_+²]`` by the Stein route, simplified: zero (the identity the objective uses)."""
+    """``E[(a)_+ a] − E[a_+²]`` by the Stein route, simplified: zero (the identity the objective uses).
+
+    >>> cross_moment_gap()
+    0
+    """
     return sp.simplify((stein_cross_moment() - relu_second_moment()).rewrite(sp.erf))
 
 
 @functools.cache
 def noisy_coordinate_moments() -> dict:
-    """Per coordinate of ``y = x + σε``: ``E[x y] = x²`` and ``E[y²] = x² + σ²`` (sum: ``‖x‖²``, ``‖x‖² + σ²d``)."""
+    """Per coordinate of ``y = x + σε``: ``E[x y] = x²`` and ``E[y²] = x² + σ²`` (sum: ``‖x‖²``, ``‖x‖² + σ²d``).
+
+    Each value is a pair (by integration, claimed form).
+
+    >>> all(sp.simplify(found - claimed) == 0 for found, claimed in noisy_coordinate_moments().values())
+    True
+    """
     x = sp.Symbol("x", real=True)
     density = phi(_t)
     first = sp.integrate(x * (x + sigma * _t) * density, (_t, -sp.oo, sp.oo))
@@ -74,13 +96,22 @@ def noisy_coordinate_moments() -> dict:
 
 
 def skip_expansion() -> tuple[sp.Expr, sp.Expr]:
-    """``(F + s y − x)²`` against ``(F − x)² + 2s(F y − x y) + s² y²`` (coordinate-wise, so for sums too)."""
+    """``(F + s y − x)²`` against ``(F − x)² + 2s(F y − x y) + s² y²`` (coordinate-wise, so for sums too).
+
+    >>> square, split = skip_expansion()
+    >>> sp.expand(square - split)
+    0
+    """
     F, x, y, s = sp.symbols("F x y s", real=True)
     return sp.expand((F + s * y - x) ** 2), sp.expand((F - x) ** 2 + 2 * s * (F * y - x * y) + s ** 2 * y ** 2)
 
 
 def decay_mapping() -> sp.Expr:
-    """λ such that PyTorch's step ``∂ℓ/∂θ + wd·θ`` with ``ℓ = L/d`` is ``(1/d)∂(L + λθ²)/∂θ``: ``d·wd/2``."""
+    """λ such that PyTorch's step ``∂ℓ/∂θ + wd·θ`` with ``ℓ = L/d`` is ``(1/d)∂(L + λθ²)/∂θ``: ``d·wd/2``.
+
+    >>> decay_mapping()
+    d*w_d/2
+    """
     theta, wd, d, lam = sp.symbols("theta w_d d lambda", positive=True)
     L = sp.Function("L")(theta)
     torch_step = sp.diff(L / d, theta) + wd * theta
@@ -94,6 +125,9 @@ def gain_rescaling() -> dict:
     Returns expressions that simplify to zero: the change of ``g_j w_j w_jᵀ`` (scalar stand-in
     ``g w²``) and of ``g_j E[(a_j)_+²]`` (degree-2 homogeneity of ``E[a_+²]`` in (m, s), both
     linear in w_j).
+
+    >>> gain_rescaling()
+    {'decoder map': 0, 'skip Stein term': 0}
     """
     c, g, w = sp.symbols("c g w", positive=True)
     second = relu_second_moment()
@@ -109,5 +143,8 @@ def skip_terms_np(energy_x, gain_energy, s, sigma_value, d):
     """``2s(Σ_j g_j E[(a_j)_+²] − ‖x‖²) + s²(‖x‖² + σ²d)``: what the skip adds to ``E‖F − x‖²``.
 
     ``energy_x = ‖x‖²``; ``gain_energy = Σ_j g_j E[(a_j)_+²]`` (from :func:`stein_cross_moment_np`).
+
+    >>> skip_terms_np(1.0, 1.0, 0.5, 0.0, 2)          # σ = 0 and F = x: only s²‖x‖² = 1/4 is left
+    0.25
     """
     return 2.0 * s * (gain_energy - energy_x) + s * s * (energy_x + sigma_value ** 2 * d)

@@ -90,6 +90,11 @@ def block_linear_map(X_k, p_k: int, n: int, sigma: float, lam: float) -> np.ndar
     """The block's linear map ``W_k W_kᵀ = U diag(a*) Uᵀ`` (d, d) of eq. (8); independent of O_k.
 
     ``a*_j = (Λ_j − nλ)/(Λ_j + n_kσ²)`` (Lemma D.1, :func:`theory.linear_block.optimal_scale`).
+
+    >>> X_k = np.array([[2.0, 2.0], [0.0, 0.0]])          # d = 2, n_k = 2: Λ = 8 along e1
+    >>> A = block_linear_map(X_k, 1, n=2, sigma=0.1, lam=0.0)
+    >>> A.shape, round(float(np.trace(A)), 6)            # a* = 8/(8 + 2·0.01)
+    ((2, 2), 0.997506)
     """
     X_k = as_matrix("X_k", X_k, cols_name="n_k")
     p_k = positive_int("p_k", p_k, minimum=0)
@@ -422,6 +427,12 @@ def expected_representation(W, Y, sigma: float) -> np.ndarray:
 
     Entry (j, i) is the rectified mean m Φ(m/s) + s φ(m/s), m = w_jᵀy_i, s = σ‖w_j‖
     (``theory.rectified_gaussian``).
+
+    >>> Y = np.array([[1.0], [-1.0]])                    # d = 2, m = 1; W = I (p = 2)
+    >>> expected_representation(np.eye(2), Y, 0.0).ravel()            # σ = 0: [WᵀY]_+
+    array([1., 0.])
+    >>> expected_representation(np.eye(2), Y, 1.0).round(6).ravel()    # m = ±1, s = 1: ±Φ(±1) + φ(1)
+    array([1.083315, 0.083315])
     """
     W = as_matrix("W", W, cols_name="p")
     Y = data_matrix("Y", Y, d=W.shape[0], d_source="W", cols_name="m")
@@ -452,6 +463,8 @@ class Prediction:
     * ``beta``: the measured β between cluster means;
     * ``assumptions``: `Assumptions` — β, the signed stable-mask margin and the decay slack,
       with ``.hold`` and ``.failed``; ``sigma``, ``lam``: the noise level and decay used.
+
+    Returned by `predict`.
     """
 
     W: np.ndarray

@@ -42,12 +42,20 @@ p = sp.Symbol("p", positive=True)
 
 
 def Phi(z):
-    """Standard normal CDF as a sympy expression (erfc form: accurate in both tails)."""
+    """Standard normal CDF as a sympy expression (erfc form: accurate in both tails).
+
+    >>> Phi(0), Phi(sp.oo)
+    (1/2, 1)
+    """
     return sp.erfc(-z / sp.sqrt(2)) / 2
 
 
 def phi(z):
-    """Standard normal density as a sympy expression."""
+    """Standard normal density as a sympy expression.
+
+    >>> phi(0), sp.integrate(phi(a), (a, -sp.oo, sp.oo))      # 1/√(2π); a density
+    (sqrt(2)/(2*sqrt(pi)), 1)
+    """
     return sp.exp(-z ** 2 / 2) / sp.sqrt(2 * sp.pi)
 
 
@@ -56,6 +64,11 @@ class NumericTwin:
 
     ``twin.derivation()`` returns the sympy expression, ``twin.args`` its arguments in call
     order, ``twin(*values)`` evaluates it (broadcasting over numpy arrays).
+
+    >>> import numpy as np
+    >>> square = NumericTwin(lambda: Lam ** 2, (Lam,))
+    >>> square.args, square(np.array([1.0, 3.0]))
+    ((Lambda,), array([1., 9.]))
     """
 
     def __init__(self, derivation: Callable[[], sp.Expr], args: Sequence[sp.Symbol]):
@@ -78,5 +91,11 @@ class NumericTwin:
 
 
 def numeric_twin(derivation: Callable[[], sp.Expr], args: Sequence[sp.Symbol]) -> NumericTwin:
-    """Return the numeric twin of ``derivation`` taking ``args`` in that order."""
+    """Return the numeric twin of ``derivation`` taking ``args`` in that order.
+
+    >>> from theory.linear_block import optimal_scale                 # (Λ − λ')/(Λ + n_kσ²)
+    >>> twin = numeric_twin(optimal_scale, (Lam, n_k, sigma, lam_p))
+    >>> float(twin(4.0, 1, 1.0, 0.0))                                 # 4/(4 + 1)
+    0.8
+    """
     return NumericTwin(derivation, args)

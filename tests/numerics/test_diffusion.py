@@ -92,6 +92,7 @@ SAMPLERS = [(ve_sample, ve_moments, 2000), (heun_sample, heun_moments, 200)]
 M_SAMPLES, SIGMA_MAX, SIGMA_MIN = 4000, 100.0, 0.002
 
 
+@pytest.mark.slow          # 15–90 s per sampler on two shared cores
 @pytest.mark.parametrize("sampler, oracle, steps", SAMPLERS, ids=["ve", "heun"])
 def test_gaussian_data_mean_and_covariance(sampler, oracle, steps):
     mu, Sigma, denoiser = gaussian_case()

@@ -96,7 +96,8 @@ def _sigma_for_margin(X, margin):
     return float(min(np.linalg.norm(X, axis=0).min(), gaps.min()) / margin)
 
 
-@settings(max_examples=12)   # each example trains and certifies twice (~1 s)
+@pytest.mark.slow            # ~1 min: 12 examples, each trains and certifies twice
+@settings(max_examples=12)
 @given(d=st.integers(3, 8), n=st.integers(2, 4), extra=st.integers(1, 2), margin=st.floats(4.0, 7.0),
        norms=st.lists(st.floats(1.0, 3.0), min_size=4, max_size=4), seed=st.integers(0, 2 ** 16))
 def test_certify_meets_the_threshold_on_both_sides(d, n, extra, margin, norms, seed):
