@@ -52,6 +52,12 @@ def neuron_moments(means, scales, cov_diag, threshold, n_chunks):
     (``φ(z)``; both zero unless undecided), ``undecided`` (1 where ``|z| ≤ threshold``)
     and the (p,) sums of second moments. Decided-on entries have ``μ = m``, ``Φ = 1``;
     zero-scale neurons (``s_j = 0``) are decided by the sign of ``m``.
+
+    >>> import numpy as np
+    >>> means, scales = np.array([[0.0, 5.0], [-9.0, 0.1]]), np.array([1.0, 0.5])
+    >>> mean_h, cdf, z, pdf, undecided, squares = neuron_moments(means, scales, scales**2, 8.5, 1)
+    >>> undecided.tolist(), float(mean_h[0, 1])        # z = 10 > 8.5: on, E[h] = m
+    ([[1, 0], [0, 1]], 5.0)
     """
     n, p = means.shape
     mean_h = np.zeros((n, p))
@@ -103,6 +109,17 @@ def pair_brackets(means, scales, z, cdf, pdf, mean_h, undecided, pair_j, pair_k,
     leading terms are exact). Returns per pair the brackets of ``Σ_i E[h_j h_k]`` and of
     ``Σ_i P(both on)``, the (n, p) bracket of ``Σ_k G_jk E[1{a_j>0} h_k]`` and the (p,)
     bracket of ``Σ_i Σ_k G_jk E[δ(a_j) h_k]`` (the last two only when ``need_grad``).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> W, X = rng.normal(size=(3, 2)), rng.normal(size=(3, 5))
+    >>> m, s, cov = X.T @ W, 0.5 * np.linalg.norm(W, axis=0), 0.25 * W.T @ W
+    >>> rho = cov / np.outer(s, s)
+    >>> mean_h, cdf, z, pdf, undecided, _ = neuron_moments(m, s, np.diag(cov).copy(), 8.5, 1)
+    >>> out = pair_brackets(m, s, z, cdf, pdf, mean_h, undecided, np.array([0]), np.array([1]),
+    ...                     rho, cov, W.T @ W, 1, True)
+    >>> [np.shape(part) for part in out]
+    [(1,), (1,), (5, 2), (2,)]
     """
     n, p = means.shape
     n_pairs = pair_j.shape[0]
@@ -142,6 +159,11 @@ def hermite_coefficients(z, pdf, first, count):
     The Hermite polynomials are normalised, ``ĥ_m = He_m/√(m!)``, so that the recurrence
     ``ĥ_m = (z ĥ_{m−1} − √(m−1) ĥ_{m−2})/√m`` stays bounded. Entries with ``pdf = 0``
     (decided neurons) give zero.
+
+    >>> import numpy as np
+    >>> A2 = next(hermite_coefficients(np.zeros((1, 1)), np.full((1, 1), 1 / np.sqrt(2 * np.pi)), 2, 3))
+    >>> round(float(A2[0, 0]), 4)                      # c₂(0)/√2! = φ(0)/√2
+    0.2821
     """
     h_prev, h_cur = np.zeros_like(z), np.where(pdf > 0.0, 1.0, 0.0)  # ĥ_{m−1}, ĥ_m, m = n − 2
     for n in range(2, count):
@@ -187,6 +209,11 @@ def row_blocks(undecided, rows_per_block):
     neurons undecided somewhere in it only (at the block solution of eq. (8) a sample's
     undecided neurons are mostly those of its own cluster). Samples with no undecided
     neuron are left out. Deterministic: the blocks depend on the pattern only.
+
+    >>> import numpy as np
+    >>> undecided = np.array([[1, 1, 0], [0, 0, 1], [1, 1, 0]], dtype=np.uint8)
+    >>> [(rows.tolist(), columns.tolist()) for rows, columns in row_blocks(undecided, 2)]
+    [([0, 1], [0, 1, 2]), ([2], [0, 1])]
     """
     active = np.flatnonzero(undecided.any(axis=1))
     if active.size == 0:
@@ -218,6 +245,16 @@ def mehler_brackets(z, pdf, undecided, rho, weight, n_max, need_grad):
     `N_PARTS` threads, each product with one BLAS thread (independent products, no
     synchronisation inside BLAS); blocks are added in a fixed order, so results do not
     depend on the thread count.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> W, X = rng.normal(size=(3, 2)), rng.normal(size=(3, 5))
+    >>> m, s, cov = X.T @ W, 0.5 * np.linalg.norm(W, axis=0), 0.25 * W.T @ W
+    >>> rho = np.where(np.eye(2) > 0, 0.0, cov / np.outer(s, s))
+    >>> _, _, z, pdf, undecided, _ = neuron_moments(m, s, np.diag(cov).copy(), 8.5, 1)
+    >>> out = mehler_brackets(z, pdf, undecided, rho, (W.T @ W) * s[None, :], 6, True)
+    >>> [np.shape(part) for part in out]
+    [(2, 2), (2, 2), (5, 2), (2,)]
     """
     n, q = z.shape
     blocks = row_blocks(undecided, ROWS_PER_BLOCK)
@@ -266,7 +303,21 @@ class MomentSums:
 
 def moment_sums(means, targets, scales, cov, rho, gram, n_terms, threshold, need_grad):
     """All sample sums of eq. (6) (module docstring); ``n_terms`` (p, p) upper triangle:
-    Mehler terms of each pair (0: closed form with Φ2)."""
+    Mehler terms of each pair (0: closed form with Φ2).
+
+    Tied weights W: the data term of eq. (6) is ``(Σ G∘S − 2 Σ b∘μ + ‖X‖²)/n``.
+
+    >>> import numpy as np
+    >>> from numerics.objective import expected_loss
+    >>> rng = np.random.default_rng(0)
+    >>> W, X, sigma = rng.normal(size=(3, 2)), rng.normal(size=(3, 5)), 0.5
+    >>> m, norms = X.T @ W, np.linalg.norm(W, axis=0)
+    >>> sums = moment_sums(m, m, sigma * norms, sigma**2 * W.T @ W, W.T @ W / np.outer(norms, norms),
+    ...                    W.T @ W, np.zeros((2, 2), dtype=np.int64), 8.5, True)
+    >>> loss = (np.sum(W.T @ W * sums.second) - 2 * np.sum(m * sums.mean_h) + np.sum(X * X)) / 5
+    >>> bool(np.isclose(loss, expected_loss(W, W, X, sigma)))
+    True
+    """
     n, p = means.shape
     noisy = scales > 0.0
     safe_scales = np.where(noisy, scales, 1.0)
