@@ -84,7 +84,11 @@ def _gauss_legendre_range(abs_r):
 
 @njit(cache=True)
 def _upper_bvn(dh, dk, r):
-    """P(X > dh, Y > dk) for a standard bivariate normal with correlation r (Genz's BVNU)."""
+    """P(X > dh, Y > dk) for a standard bivariate normal with correlation r (Genz's BVNU).
+
+    >>> float(upper_bvn(0.0, 0.0, 0.0))
+    0.25
+    """
     if r == 0.0:
         return norm_cdf(-dh) * norm_cdf(-dk)
     first, last = _gauss_legendre_range(abs(r))
@@ -221,6 +225,11 @@ def delta_pair_moments(s_j, z_j, pdf_j, s_k, z_k, pdf_k, rho):
     ``E[δ'_j 1_k] = (φ_j/s_j²)(−z_j c_1 − r c_2)``,
     ``E[δ''_j a_k+] = (s_k q/s_j³) φ_j ((z_j² − 1) c_0 + 2 z_j r c_1 + r² c_2)``,
     ``E[δ_j δ_k] = φ_j φ(A)/(s_j s_k q)`` (the bivariate density), and symmetrically.
+
+    >>> import numpy as np
+    >>> phi0 = 1 / np.sqrt(2 * np.pi)                  # independent, centred: E[δ_j δ_k] = φ(0)²
+    >>> bool(np.isclose(delta_pair_moments(1.0, 0.0, phi0, 1.0, 0.0, phi0, 0.0)[2], phi0**2))
+    True
     """
     q = math.sqrt((1.0 - rho) * (1.0 + rho))
     r = rho / q

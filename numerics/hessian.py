@@ -334,5 +334,11 @@ def expected_hessian_vector_product(W1, W2, X, sigma, lam, V1, V2):
 
     For tied weights the Hessian of ``W ↦ L(W, W)`` along V is ``H1 + H2`` with
     ``W1 = W2 = W`` and ``V1 = V2 = V``. Several products at one point: `HessianVectorProduct`.
+
+    >>> import numpy as np
+    >>> X = np.array([[2.0, -1.0, 0.3], [0.0, 1.7, -0.4]]); W = np.array([[1.0, -0.5], [0.1, 0.8]])
+    >>> H1, H2 = expected_hessian_vector_product(W, W, X, 0.2, 0.01, np.ones((2, 2)), np.zeros((2, 2)))
+    >>> H1.shape, H2.shape
+    ((2, 2), (2, 2))
     """
     return HessianVectorProduct(W1, W2, X, sigma, lam)(V1, V2)
