@@ -41,6 +41,12 @@ def atomic_write(path: str, write) -> None:
     """Write ``path`` through a temporary file in the same folder and ``os.replace``.
 
     ``write(stream)`` receives a binary stream; a reader never sees a half-written file.
+
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "bytes.bin")
+    >>> atomic_write(path, lambda stream: stream.write(b"abc"))
+    >>> open(path, "rb").read()
+    b'abc'
     """
     path = _path_part("path", path)
     if not callable(write):
@@ -61,7 +67,14 @@ def atomic_write(path: str, write) -> None:
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    """`atomic_write` of a UTF-8 text."""
+    """`atomic_write` of a UTF-8 text.
+
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "note.txt")
+    >>> atomic_write_text(path, "σ = 0.2")
+    >>> open(path, encoding="utf-8").read()
+    'σ = 0.2'
+    """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str; got {type(text).__name__}")
     data = text.encode("utf-8")
@@ -69,7 +82,11 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def jsonable(value):
-    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to strings."""
+    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to strings.
+
+    >>> jsonable({"W": np.eye(2), "loss": np.float64(np.inf), "p": np.int64(3)})
+    {'W': [[1.0, 0.0], [0.0, 1.0]], 'loss': 'inf', 'p': 3}
+    """
     if isinstance(value, dict):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -84,7 +101,14 @@ def jsonable(value):
 
 
 def save_checkpoint(folder: str, name: str, arrays: dict, meta: dict) -> None:
-    """Write ``folder/name.npz`` then ``folder/name.json`` atomically (JSON last)."""
+    """Write ``folder/name.npz`` then ``folder/name.json`` atomically (JSON last).
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> save_checkpoint(folder, "run", {"W1": np.zeros((3, 2))}, {"sigma": 0.2})   # W1 (d, p)
+    >>> sorted(os.listdir(folder))
+    ['run.json', 'run.npz']
+    """
     folder, name = _path_part("folder", folder), _path_part("name", name)
     if not isinstance(arrays, dict) or not isinstance(meta, dict):
         bad = "arrays" if not isinstance(arrays, dict) else "meta"
@@ -96,7 +120,18 @@ def save_checkpoint(folder: str, name: str, arrays: dict, meta: dict) -> None:
 
 
 class CorruptFileError(ValueError):
-    """A checkpoint or cache file exists but cannot be read (truncated, garbage); names the file."""
+    """A checkpoint or cache file exists but cannot be read (truncated, garbage); names the file.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> save_checkpoint(folder, "run", {"W": np.eye(2)}, {"loss": 1.5})
+    >>> atomic_write_text(os.path.join(folder, "run.json"), "{truncated")
+    >>> try:
+    ...     load_checkpoint(folder, "run")
+    ... except CorruptFileError as error:
+    ...     print(os.path.basename(error.path))
+    run.json
+    """
 
     def __init__(self, path: str, reason: str):
         super().__init__(f"cannot read {path}: {reason} (delete the file to recompute it)")
@@ -107,6 +142,15 @@ def load_checkpoint(folder: str, name: str):
     """Return ``(arrays, meta)`` of a complete checkpoint, or ``None`` if there is none.
 
     A file that exists but cannot be read raises `CorruptFileError` naming it.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> load_checkpoint(folder, "run") is None              # nothing saved yet
+    True
+    >>> save_checkpoint(folder, "run", {"W": np.eye(2)}, {"loss": 1.5})
+    >>> arrays, meta = load_checkpoint(folder, "run")
+    >>> arrays["W"].shape, meta
+    ((2, 2), {'loss': 1.5})
     """
     folder, name = _path_part("folder", folder), _path_part("name", name)
     meta_path = os.path.join(folder, name + ".json")
@@ -127,7 +171,13 @@ def load_checkpoint(folder: str, name: str):
 
 
 def fingerprint(*arrays, **params) -> str:
-    """A short hash of arrays and parameters, stored with checkpoints to refuse mixing runs."""
+    """A short hash of arrays and parameters, stored with checkpoints to refuse mixing runs.
+
+    >>> X = np.ones((3, 4))                                  # X (d, n)
+    >>> key = fingerprint(X, sigma=0.2)
+    >>> len(key), key == fingerprint(X, sigma=0.2), key == fingerprint(X, sigma=0.3)
+    (16, True, False)
+    """
     digest = hashlib.sha256()
     for index, array in enumerate(arrays):
         array = np.ascontiguousarray(real_array(f"arrays[{index}]", array))
@@ -138,7 +188,11 @@ def fingerprint(*arrays, **params) -> str:
 
 
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel (an IPython shell with a kernel attached), where stderr is no TTY."""
+    """True inside a Jupyter kernel (an IPython shell with a kernel attached), where stderr is no TTY.
+
+    >>> in_notebook()                                        # a doctest runs in no Jupyter kernel
+    False
+    """
     ipython = sys.modules.get("IPython")
     if ipython is None:
         return False
@@ -171,6 +225,12 @@ def progress_bar(progress=None, **kwargs):
 
     In a notebook with ipywidgets installed it is a widget, otherwise a text bar on stderr
     (which notebooks render as well).
+
+    >>> import io
+    >>> with progress_bar(True, total=3, file=io.StringIO()) as bar:
+    ...     _ = bar.update(3)
+    >>> bar.n, progress_bar(False, total=3).disable        # False: no bar at all (CI, log files)
+    (3, True)
     """
     enabled = progress_enabled(progress)
     if enabled and in_notebook() and importlib.util.find_spec("ipywidgets") is not None:

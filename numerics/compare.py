@@ -93,24 +93,44 @@ def _ratio(numerator, denominator) -> np.ndarray:
 
 
 def representation_std(H) -> np.ndarray:
-    """Std(h) of every column h of H (p, m): population standard deviation of its p entries."""
+    """Std(h) of every column h of H (p, m): population standard deviation of its p entries.
+
+    >>> H = np.array([[2.0, 1.0], [0.0, 1.0]])        # (p, m) = (2, 2): a spike and a balanced pair
+    >>> representation_std(H).tolist()
+    [1.0, 0.0]
+    """
     return np.std(_columns(H), axis=0)
 
 
 def norm_ratio(H) -> np.ndarray:
-    """``‖h‖₄/‖h‖₂`` of every column of H (p, m)."""
+    """``‖h‖₄/‖h‖₂`` of every column of H (p, m).
+
+    >>> H = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])   # (p, m) = (4, 2): one-hot, 4 equal
+    >>> np.round(norm_ratio(H), 4).tolist()                             # 1 and 4^(−1/4)
+    [1.0, 0.7071]
+    """
     H = _scaled_columns(H)
     return _ratio(np.sum(H ** 4, axis=0) ** 0.25, np.sqrt(np.sum(H ** 2, axis=0)))
 
 
 def participation_ratio(H) -> np.ndarray:
-    """``‖h‖₂⁴/‖h‖₄⁴`` of every column of H (p, m): how many neurons share the energy."""
+    """``‖h‖₂⁴/‖h‖₄⁴`` of every column of H (p, m): how many neurons share the energy.
+
+    >>> H = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])   # (p, m) = (4, 2): one-hot, 4 equal
+    >>> participation_ratio(H).tolist()
+    [1.0, 4.0]
+    """
     H = _scaled_columns(H)
     return _ratio(np.sum(H ** 2, axis=0) ** 2, np.sum(H ** 4, axis=0))
 
 
 def top_share(H) -> np.ndarray:
-    """Share of ``‖h‖²`` in the largest entry of every column of H (p, m)."""
+    """Share of ``‖h‖²`` in the largest entry of every column of H (p, m).
+
+    >>> H = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])   # (p, m) = (4, 2): one-hot, 4 equal
+    >>> top_share(H).tolist()
+    [1.0, 0.25]
+    """
     H = _scaled_columns(H)
     return _ratio(np.max(H ** 2, axis=0), np.sum(H ** 2, axis=0))
 
@@ -130,6 +150,7 @@ class ColumnStructure:
     over live columns, ``owner`` (n,) the column attaining it, ``memorized`` (n,) whether
     it reaches the threshold; counts ``n_live``, ``n_zero``, ``n_idle``, ``n_mixed``,
     ``n_memorized`` and ``n_memorizing_columns`` (distinct owners of memorised samples).
+    Returned by `column_structure`.
     """
     n_live: int
     n_zero: int
@@ -344,6 +365,7 @@ class PredictionComparison:
     predicted)} neurons on for every point of the cluster; ``same_blocks``: equal counts
     everywhere; ``aligned_W1``, ``aligned_W2``: `aligned_distance` of each factor over
     ``‖W_pred‖_F`` (``inf`` when the blocks differ); ``factor_gap``: ``‖W1 − W2‖/‖W1‖`` (0 for tied).
+    Returned by `compare_to_prediction`.
     """
     map_error: float
     map_errors: dict

@@ -162,6 +162,11 @@ def linear_block_certificate(X, sigma, lam_prime, p=None) -> LinearBlockCertific
     """Solve ``min_A ‖AX − X‖² + nσ²‖A‖_F² + 2λ'‖A‖_*`` with CLARABEL and compare to Lemma D.1.
 
     ``p=None`` means p = d (no rank restriction). Returns a `LinearBlockCertificate`.
+
+    >>> X = np.random.default_rng(0).normal(size=(3, 5))          # X (d, n) = (3, 5)
+    >>> cert = linear_block_certificate(X, sigma=0.3, lam_prime=0.5)
+    >>> cert.condition, bool(cert.rel_error < 1e-6)                 # p = d ≥ kept: the values agree
+    (True, True)
     """
     cp = _cvxpy()
     X = as_matrix("X", X, cols_name="n")
@@ -192,7 +197,13 @@ def linear_block_certificate(X, sigma, lam_prime, p=None) -> LinearBlockCertific
 
 
 def noisy_inputs(X, sigma, draws, seed=0):
-    """Sampled-noise data set: ``Y = [x_i + σε_ir]``, ``T = [x_i]`` (d, n·draws), draw-major."""
+    """Sampled-noise data set: ``Y = [x_i + σε_ir]``, ``T = [x_i]`` (d, n·draws), draw-major.
+
+    >>> X = np.ones((2, 3))                                         # X (d, n) = (2, 3)
+    >>> Y, T = noisy_inputs(X, sigma=0.1, draws=4, seed=0)
+    >>> Y.shape, np.array_equal(T[:, :3], X)                        # (d, n·draws), draw-major
+    ((2, 12), True)
+    """
     X = as_matrix("X", X, cols_name="n")
     sigma = nonnegative("sigma", sigma, symbol="σ")
     draws = positive_int("draws", draws)
@@ -208,6 +219,11 @@ def activation_patterns(Y) -> np.ndarray:
     a ray where d − 1 of them meet (general position); around that ray the d − 1 signs take
     all 2^{d−1} values and the others are fixed. Returns a boolean (P, N) array of distinct
     non-empty patterns.
+
+    >>> activation_patterns(np.eye(2)).astype(int)    # Y (d, N) = (2, 2): the four quadrants but the all-off one
+    array([[0, 1],
+           [1, 0],
+           [1, 1]])
     """
     Y = as_matrix("Y", Y, cols_name="N")
     d, N = Y.shape
@@ -234,7 +250,11 @@ def activation_patterns(Y) -> np.ndarray:
 
 
 def sampled_patterns(Y, count, seed=0) -> np.ndarray:
-    """Patterns of ``count`` random directions (no completeness guarantee; any d)."""
+    """Patterns of ``count`` random directions (no completeness guarantee; any d).
+
+    >>> len(sampled_patterns(np.eye(2), count=100, seed=0))        # the 3 exact patterns of activation_patterns
+    3
+    """
     Y = as_matrix("Y", Y, cols_name="N")
     rng = as_rng("seed", seed)
     patterns = (rng.standard_normal((positive_int("count", count), Y.shape[0])) @ Y) >= 0
@@ -246,6 +266,11 @@ def sampled_loss_and_grad(W1, W2, Y, T, lam):
     """``L_s = (1/N)‖W2[W1ᵀY]_+ − T‖_F² + λ(‖W1‖² + ‖W2‖²)`` and its gradient (ReLU'(0) = 0).
 
     ``Y`` (d, N) sampled noisy inputs, ``T`` (d, N) their targets (`noisy_inputs`).
+
+    >>> Y = T = np.ones((2, 4))                                     # (d, N) = (2, 4)
+    >>> loss, g1, g2 = sampled_loss_and_grad(np.zeros((2, 3)), np.zeros((2, 3)), Y, T, lam=0.1)
+    >>> float(loss), g1.shape                                       # W = 0: L_s = ‖T‖²/N = 8/4
+    (2.0, (2, 3))
     """
     Y, W1, W2 = data_and_weights(Y, W1, W2, name="Y")
     T = data_matrix("T", T, d=Y.shape[0], n=Y.shape[1], d_source="Y", n_source="the columns of Y")
@@ -266,7 +291,12 @@ def _sampled_loss_and_grad(W1, W2, Y, T, lam):
 
 
 def minimize_sampled(Y, T, p, lam, *, init=None, tied=False, seed=0, max_iter=5000):
-    """L-BFGS on the sampled objective L_s from ``init`` (pair) or a random start: (loss, W1, W2)."""
+    """L-BFGS on the sampled objective L_s from ``init`` (pair) or a random start: (loss, W1, W2).
+
+    >>> loss, W1, W2 = minimize_sampled(np.eye(2), np.eye(2), p=2, lam=0.01, seed=0)   # Y = T (d, N) = (2, 2)
+    >>> round(loss, 6), W1.shape                     # one neuron per sample: 4λ(1 − λ) = 0.0396
+    (0.0396, (2, 2))
+    """
     Y = as_matrix("Y", Y, cols_name="N")
     T = data_matrix("T", T, d=Y.shape[0], n=Y.shape[1], d_source="Y", n_source="the columns of Y")
     p = positive_int("p", p)
@@ -358,6 +388,11 @@ def relu_lower_bound(X, sigma, lam, p, *, draws=4, seed=0, tied=False, n_random_
     explicitly otherwise, and ``exact_patterns`` is then False). ``p`` is the width used for
     the solver side; ``init`` an extra (W1, W2) start for it, e.g. `numerics.solvers.train`'s
     result on the exact objective. Tied weights are a restriction, so B bounds them too.
+
+    >>> X = np.random.default_rng(0).normal(size=(2, 3))           # X (d, n) = (2, 3)
+    >>> result = relu_lower_bound(X, sigma=0.2, lam=0.05, p=2, draws=2, n_random_starts=0)
+    >>> result.exact_patterns, bool(result.bound <= result.solver_loss), bool(result.rel_gap < 0.01)
+    (True, True, True)
     """
     cp = _cvxpy()
     X = as_matrix("X", X, cols_name="n")

@@ -78,6 +78,8 @@ class Separability:
     ``alpha = max_k alphas[k]``, ``alphas[k] = max_j ‖x_kj − x̄_k‖ / ‖x̄_k‖``;
     ``beta = max_{k≠l} cosines[k, l]``, ``-inf`` for a single cluster (the condition over
     pairs k ≠ l is then vacuous). ``clusters`` lists the label of each row of ``cosines``.
+
+    Returned by `separability`.
     """
     alpha: float
     beta: float
@@ -164,6 +166,12 @@ class Clusters:
     ``alpha`` and ``beta`` are the values achieved by construction (they equal the measured
     ``separability(X, labels)`` up to rounding); ``beta = -inf`` for a single cluster.
     Columns are ordered cluster by cluster, labels are 0 … M−1.
+
+    Returned by `separable_clusters`.
+
+    >>> data = separable_clusters(4, [2, 1], seed=0)          # d = 4, cluster sizes 2 and 1
+    >>> data.sizes.tolist(), data.cluster(0).shape             # cluster 0 as (d, n_0)
+    ([2, 1], (4, 2))
     """
     X: np.ndarray
     labels: np.ndarray
@@ -253,6 +261,13 @@ class GaussianMixture:
     ``means`` (d, K), ``factors`` (K, d, r) with Σ_k = F_k F_kᵀ, ``weights`` ρ_k (K,).
     ``second_moment(k)`` is S_k = μ_k μ_kᵀ + Σ_k of eq. (10); matrices of size d × d are
     only built on request (8 MB each at d = 1024).
+
+    Returned by `gaussian_mixture`.
+
+    >>> mix = gaussian_mixture(d=4, K=2, rank=1, n=10, seed=0)
+    >>> X_test, labels = mix.sample(6, seed=1)                 # a fresh test set, X_test (d, 6)
+    >>> X_test.shape, labels.tolist(), mix.second_moment(0).shape
+    ((4, 6), [0, 0, 0, 1, 1, 1], (4, 4))
     """
     X: np.ndarray
     labels: np.ndarray
@@ -375,6 +390,12 @@ class Duplicated:
     ``X`` (d, n), ``labels`` (n,); ``duplicates`` (m,) are the labels of the duplicate
     clusters, ``points`` (d, m) the duplicated vectors x_l, ``n_copies`` (m,) the n_l;
     ``base`` is the data object the duplicates were added to (None for a plain array).
+
+    Returned by `duplicated_samples` and `hybrid_mixture`.
+
+    >>> dup = duplicated_samples(np.eye(3), [0, 0, 1], n_copies=2, points=np.ones((3, 1)))   # X (d, n) = (3, 3)
+    >>> dup.labels.tolist(), dup.is_duplicate.tolist()
+    ([0, 0, 1, 2, 2], [False, False, False, True, True])
     """
     X: np.ndarray
     labels: np.ndarray

@@ -101,6 +101,8 @@ class RocSummary:
     ``threshold_at_1pct_fpr`` is the score threshold reaching it (flag ``score >= threshold``).
     ``seconds_per_sample`` is ``seconds / (n_memorised + n_generalised)`` when the time spent
     scoring all samples was given, else ``None``.
+
+    Returned by `roc_summary`.
     """
 
     auroc: float

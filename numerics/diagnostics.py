@@ -31,7 +31,10 @@ def _finite(name: str, value, shape=None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SlopeTest:
-    """Steps, remainders and the least-squares slope of log r(t) against log t."""
+    """Steps, remainders and the least-squares slope of log r(t) against log t.
+
+    Returned by `taylor_remainder_slope`.
+    """
 
     steps: np.ndarray
     remainders: np.ndarray
@@ -43,6 +46,12 @@ def taylor_remainder_slope(f, x, gradient, direction, steps=None) -> SlopeTest:
 
     ``steps`` defaults to 13 values over three decades, 1e-5 … 1e-2 times ‖x‖/‖direction‖,
     a range where the O(t³) term is still small and rounding (≈1e-16·|f|) is far below r(t).
+
+    >>> f = lambda x: float(np.sum(x ** 3))                    # gradient 3x²
+    >>> x, v = np.array([1.0, 2.0]), np.array([1.0, -1.0])
+    >>> right, wrong = (taylor_remainder_slope(f, x, g, v) for g in (3 * x ** 2, 2 * x ** 2))
+    >>> round(right.slope, 1), round(wrong.slope, 1)            # a wrong gradient: slope 1
+    (2.0, 1.0)
     """
     if not callable(f):
         raise TypeError(f"f must be a callable returning a float; got {type(f).__name__}")

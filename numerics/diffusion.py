@@ -42,7 +42,14 @@ NEIGHBOUR_MEMORY = 64 * 2 ** 20
 class Trajectory:
     """A sampler's path: ``sigmas`` (steps + 1,) from σ_max down to 0; ``states`` (steps + 1, d, m),
     the state before each step and, last, the returned samples; ``denoised`` (steps, d, m), the
-    denoiser's output ``f(x_i, σ_i)`` at each step (for Heun, its first evaluation)."""
+    denoiser's output ``f(x_i, σ_i)`` at each step (for Heun, its first evaluation).
+
+    Returned by `ve_sample` and `heun_sample` with ``record=True``.
+
+    >>> x, path = heun_sample(lambda Y, s: 0.0 * Y, d=2, n_samples=3, steps=4, record=True)   # x (d, m) = (2, 3)
+    >>> path.states.shape, path.denoised.shape, path.snapshots(3)[1].shape   # (steps + 1, d, m), (steps, d, m)
+    ((5, 2, 3), (4, 2, 3), (3, 2, 3))
+    """
 
     sigmas: np.ndarray
     states: np.ndarray
@@ -190,7 +197,10 @@ def shifted(denoiser, offset):
 @dataclass(frozen=True, eq=False)
 class Neighbours:
     """The k nearest training samples of every sample: ``indices`` and ``distances``, both (k, m),
-    row 0 the nearest (column j belongs to sample j), distances ascending down each column."""
+    row 0 the nearest (column j belongs to sample j), distances ascending down each column.
+
+    Returned by `nearest_neighbours`.
+    """
 
     indices: np.ndarray
     distances: np.ndarray
@@ -273,7 +283,10 @@ def nearest_neighbours(samples, X, *, metric: str = "l2", k: int = 2, chunk: int
 class MemorizationReport:
     """Per-sample outcome of the ratio rule: ``memorized`` (m,) bool, ``nearest`` (m,) index of the
     nearest training sample, ``first``/``second`` (m,) the two smallest distances, ``ratio`` the
-    fraction memorised, with the ``threshold`` and ``metric`` used."""
+    fraction memorised, with the ``threshold`` and ``metric`` used.
+
+    Returned by `memorization_report`.
+    """
 
     ratio: float
     memorized: np.ndarray
@@ -309,6 +322,11 @@ def memorization_report(samples, X, threshold: float = 1 / 3, metric: str = "l2"
 
     Needs n ≥ 2 training samples. Duplicated training samples make both distances 0 for a
     sample on them; such a sample is *not* counted (0 < 0 fails), so deduplicate X first.
+
+    >>> X = np.array([[3.0, -3.0], [0.0, 0.0]])                 # two training points, X (d, n) = (2, 2)
+    >>> report = memorization_report(np.array([[2.9, 0.0], [0.0, 1.0]]), X)   # samples (d, m) = (2, 2)
+    >>> report.memorized.tolist(), report.ratio, np.round(report.distance_ratio, 3).tolist()   # 0.1/5.9; a tie
+    ([True, False], 0.5, [0.017, 1.0])
     """
     threshold = positive("threshold", threshold)
     if threshold > 1:

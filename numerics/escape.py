@@ -86,6 +86,11 @@ def train_to_minimum(X, p, sigma, lam, seed=0, *, max_escapes=3, certify_options
     to `certify` (``hvp_step`` and ``zero_tol`` also set what counts as a short column).
     At most ``max_escapes`` saddle escapes are tried; if the last point is still a saddle,
     or `train` did not converge, ``certified`` is False and the report says why.
+
+    >>> X = np.array([[2.0, -1.0], [0.0, 1.7]])                # X (d, n) = (2, 2), p = 2 tied columns
+    >>> out = train_to_minimum(X, 2, 0.1, 0.01, tied=True, init=np.zeros((2, 2)))   # W = 0 is a saddle
+    >>> [r["verdict"] for r in out.rounds][0], out.n_escapes >= 1, out.certified, out.fit.W1.shape
+    ('saddle', True, True, (2, 2))
     """
     started = time.perf_counter()
     X = as_matrix("X", X, cols_name="n")

@@ -44,6 +44,8 @@ _ADDRESS = re.compile(rf"^(?:(?:{'|'.join(_SCHEMES)})://)?[\w.\-\[\]:]+:\d+/?$")
 _CONNECTIONS: dict = {}          # "dask:..." spec -> (client, cluster or None), opened by `connect`
 _EXIT_HOOK: list = []            # non-empty once `disconnect` is registered to run at exit
 
+__doctest_requires__ = {("DaskCluster", "connect", "disconnect"): ["distributed"]}
+
 
 def _call_task(function, params: dict, seed, shared: dict):
     """Run one task: ``function(**shared, **params, seed=seed)`` with one BLAS and one numba thread."""
@@ -64,7 +66,12 @@ def _is_client(value) -> bool:
 
 
 class InProcess:
-    """Tasks in this process, in order; the first failure stops the rest."""
+    """Tasks in this process, in order; the first failure stops the rest.
+
+    >>> jobs = [(0, {"exp": 3}, None), (1, {"exp": 2}, None)]    # (index, parameters, seed) per task
+    >>> list(InProcess().run(pow, jobs, {"base": 2}))           # (index, value, error) as they finish
+    [(0, 8, None), (1, 4, None)]
+    """
 
     name = "this process"
     dashboard = None
@@ -100,6 +107,10 @@ class LocalProcesses:
     loky starts workers without re-running the main script (no ``__main__`` guard needed) and
     pickles functions with cloudpickle (a function defined in a script is sent by value).
     After a failure, tasks not yet started are cancelled; started ones finish and are reported.
+
+    >>> run = LocalProcesses(2)                        # what runner(None, workers=2) returns
+    >>> run.name, run.dashboard
+    ('2 local processes', None)
     """
 
     def __init__(self, workers: int):
@@ -142,7 +153,14 @@ def _distributed():
 
 
 class DaskCluster:
-    """Tasks as futures on a Dask cluster; shared data scattered once to every worker (broadcast)."""
+    """Tasks as futures on a Dask cluster; shared data scattered once to every worker (broadcast).
+
+    >>> import distributed
+    >>> client = distributed.Client(processes=False, n_workers=1, dashboard_address=None)   # threads, in process
+    >>> sorted(DaskCluster(client).run(pow, [(0, {"exp": 3}, None), (1, {"exp": 2}, None)], {"base": 2}))
+    [(0, 8, None), (1, 4, None)]
+    >>> client.close()
+    """
 
     def __init__(self, client):
         self.client = client
@@ -230,6 +248,13 @@ def connect(executor, workers: int = 2, *, timeout: float = 10.0):
     ``"dask:ADDRESS"`` connects within ``timeout`` seconds, else ``ConnectionError`` naming the
     address. A ``distributed.Client`` is returned as it is. Nothing is computed here, so a
     command line can call it to fail early on a wrong address.
+
+    >>> from distributed import LocalCluster
+    >>> cluster = LocalCluster(n_workers=1, processes=False, protocol="tcp", dashboard_address=None)
+    >>> executor = "dask:" + cluster.scheduler_address            # "dask:tcp://127.0.0.1:PORT"
+    >>> connect(executor) is connect(executor), connect(executor).status   # opened once, then reused
+    (True, 'running')
+    >>> disconnect(executor); cluster.close()
     """
     if _is_client(executor):
         return executor
@@ -265,7 +290,11 @@ def connect(executor, workers: int = 2, *, timeout: float = 10.0):
 
 def connection_problem(executor, workers: int = 2) -> str | None:
     """None once a ``"dask:..."`` executor is connected (`connect`), else why it cannot be: for a
-    command line to report before any work (an unknown form, no scheduler, no [dask] extra)."""
+    command line to report before any work (an unknown form, no scheduler, no [dask] extra).
+
+    >>> connection_problem("dask:nowhere")
+    "executor 'dask:nowhere': after 'dask:' expected 'local', a scheduler address (tcp://host:8786 or host:8786) or a scheduler file (.json); got 'nowhere'"
+    """
     workers = positive_int("workers", workers)
     try:
         connect(executor, workers)
@@ -275,7 +304,15 @@ def connection_problem(executor, workers: int = 2) -> str | None:
 
 
 def disconnect(executor=None) -> None:
-    """Close the clients (and LocalClusters) that `connect` opened: all of them, or those of ``executor``."""
+    """Close the clients (and LocalClusters) that `connect` opened: all of them, or those of ``executor``.
+
+    >>> from distributed import LocalCluster
+    >>> cluster = LocalCluster(n_workers=1, processes=False, protocol="tcp", dashboard_address=None)
+    >>> client = connect("dask:" + cluster.scheduler_address)
+    >>> disconnect("dask:" + cluster.scheduler_address); client.status
+    'closed'
+    >>> cluster.close()
+    """
     if executor is not None and not isinstance(executor, str):
         raise TypeError(f"executor must be a 'dask:...' string or None; got {type(executor).__name__}")
     for spec in list(_CONNECTIONS):

@@ -43,7 +43,11 @@ POOLINGS = ("max", "mean")
 
 
 def require_torch():
-    """Import and return torch, or raise an ImportError naming the ``[torch]`` extra."""
+    """Import and return torch, or raise an ImportError naming the ``[torch]`` extra.
+
+    >>> require_torch().__name__                   # with the [torch] extra installed
+    'torch'
+    """
     try:
         import torch
     except ImportError as error:                                  # pragma: no cover
@@ -194,7 +198,17 @@ def _stack(name: str, pooled: list, calls, torch) -> np.ndarray:
 
 @dataclass
 class Steering:
-    """What a `steer` context did: how many forward calls of the model it saw, which it steered."""
+    """What a `steer` context did: how many forward calls of the model it saw, which it steered.
+
+    Yielded by `steer` (the target of its ``with ... as``).
+
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Identity())
+    >>> with steer(model, {"0": [1.0]}, 0.5, steps=[0, 2]) as record:
+    ...     _ = [model(torch.zeros(1, 1)) for _ in range(3)]
+    >>> record.calls, record.steered
+    (3, [0, 2])
+    """
 
     calls: int = 0
     steered: list = field(default_factory=list)

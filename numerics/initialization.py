@@ -25,6 +25,10 @@ def random_init(d, p, *, tied=False, seed=0, scale=None):
 
     ``scale`` overrides s; ``seed`` is an int or a numpy Generator. Tied returns the same
     array twice.
+
+    >>> W1, W2 = random_init(4, 3, seed=0)                     # (d, p) = (4, 3), untied
+    >>> W1.shape, W1 is W2, bool(np.abs(W1).max() <= 1 / np.sqrt(4))
+    ((4, 3), False, True)
     """
     d = positive_int("d", d)
     p = positive_int("p", p)
@@ -42,6 +46,10 @@ def given_weights(init, d: int, p: int, *, tied: bool, name: str = "init", n: in
 
     With ``tied=True`` a pair must have W1 == W2; the result is then the same array twice.
     ``n`` (the data's column count) lets the error say when the data look transposed.
+
+    >>> W1, W2 = given_weights(np.ones((3, 2)), 3, 2, tied=False)   # one W: W1 = W2 = W, (d, p) = (3, 2)
+    >>> W1.shape, W1 is W2, np.array_equal(W1, W2)                  # untied: two copies
+    ((3, 2), False, True)
     """
     d, p = positive_int("d", d), positive_int("p", p)
     tied = flag("tied", tied)

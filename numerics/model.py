@@ -17,7 +17,13 @@ __all__ = ["representation", "forward"]
 
 
 def representation(W1, Y) -> np.ndarray:
-    """The representation ``H = [W1ᵀ Y]_+`` of eq. (5), shape ``(p, m)`` for W1 (d, p), Y (d, m)."""
+    """The representation ``H = [W1ᵀ Y]_+`` of eq. (5), shape ``(p, m)`` for W1 (d, p), Y (d, m).
+
+    >>> W1 = np.eye(3)[:, :2]                                   # (d, p) = (3, 2)
+    >>> representation(W1, np.array([[1.0, 0.5], [-2.0, 0.0], [5.0, 1.0]]))   # Y (d, m) = (3, 2) → H (p, m)
+    array([[1. , 0.5],
+           [0. , 0. ]])
+    """
     W1 = as_matrix("W1", W1, cols_name="p")
     Y = data_matrix("Y", Y, d=W1.shape[0], cols_name="m")
     return np.maximum(W1.T @ Y, 0.0)

@@ -109,6 +109,13 @@ def multistart(X, p, sigma, lam, n_starts=32, *, seed=0, labels=None, workers=2,
     ``checkpoint_every`` seconds of `train`; on a cluster the worker writes it, so resuming a
     partial start there needs a shared folder). A checkpoint_dir holds one run: starts saved
     with other arguments are a ValueError. Every start runs with one numba and one BLAS thread.
+
+    >>> X = np.array([[2.0, -1.0], [0.0, 1.7]])                # X (d, n) = (2, 2)
+    >>> runs = multistart(X, 2, 0.1, 0.01, n_starts=3, workers=1, tied=True, progress=False)
+    >>> [(round(loss, 4), count) for loss, count in runs.loss_levels()]   # two loss levels over 3 starts
+    [(0.0498, 2), (1.9699, 1)]
+    >>> runs.structures[runs.best_index][0]                    # at the lowest loss both samples are memorised
+    2
     """
     X = as_matrix("X", X, cols_name="n")
     p = positive_int("p", p)

@@ -45,6 +45,10 @@ from numerics.validation import positive_int
 __all__ = ["PRESETS", "ALL_LAYERS", "load_pipeline", "family", "preset_layers", "load_images",
            "encode_latents", "empty_prompt", "detection_scores", "steering_vectors", "steered_images", "main"]
 
+# These examples build a tiny pipeline: they need the optional extra [torch].
+__doctest_requires__ = {("load_pipeline", "family", "preset_layers", "encode_latents", "empty_prompt", "detection_scores",
+                         "steering_vectors", "steered_images", "main"): ["torch", "diffusers", "transformers"]}
+
 ALL_LAYERS = "all layers"
 # Image i uses seed + i for its VAE draw and seed + i + NOISE_SEED_OFFSET for the added noise.
 NOISE_SEED_OFFSET = 1_000_003
@@ -61,6 +65,13 @@ def load_pipeline(path: str, *, device: str = "cpu", dtype=None):
     """A diffusers pipeline from the local folder ``path`` (no download), moved to ``device``.
 
     ``dtype`` (e.g. ``torch.float16`` on a GPU) is passed as ``torch_dtype``.
+
+    >>> import diffusers, tempfile
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> folder = tempfile.mkdtemp()                             # a tiny untrained pipeline saved to disk
+    >>> diffusers.DDPMPipeline(unet=build_unet(DDPMConfig.fast()), scheduler=diffusers.DDPMScheduler()).save_pretrained(folder)
+    >>> type(load_pipeline(folder)).__name__
+    'DDPMPipeline'
     """
     require_torch()
     from diffusers import DiffusionPipeline
@@ -75,7 +86,13 @@ def load_pipeline(path: str, *, device: str = "cpu", dtype=None):
 
 
 def family(pipe) -> str:
-    """``"stable-diffusion"`` (conditional UNet, VAE, text encoder) or ``"unet2d"`` (unconditional)."""
+    """``"stable-diffusion"`` (conditional UNet, VAE, text encoder) or ``"unet2d"`` (unconditional).
+
+    >>> import diffusers
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> family(diffusers.DDPMPipeline(unet=build_unet(DDPMConfig.fast()), scheduler=diffusers.DDPMScheduler()))
+    'unet2d'
+    """
     from diffusers import UNet2DConditionModel, UNet2DModel
 
     unet = getattr(pipe, "unet", None)
@@ -89,7 +106,14 @@ def family(pipe) -> str:
 
 
 def preset_layers(pipe, purpose: str = "detection") -> list[str]:
-    """The preset layer names of the pipeline's family for ``purpose`` (detection / steering)."""
+    """The preset layer names of the pipeline's family for ``purpose`` (detection / steering).
+
+    >>> import diffusers
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> pipe = diffusers.DDPMPipeline(unet=build_unet(DDPMConfig.fast()), scheduler=diffusers.DDPMScheduler())
+    >>> preset_layers(pipe, "steering")
+    ['up_blocks.0.resnets.0', 'up_blocks.0.resnets.1', 'up_blocks.1.resnets.0', 'up_blocks.1.resnets.1']
+    """
     if purpose not in ("detection", "steering"):
         raise ValueError(f"purpose must be 'detection' or 'steering'; got {purpose!r}")
     kind = family(pipe)
@@ -174,7 +198,15 @@ def _noise(shape, seeds, torch):
 
 def encode_latents(pipe, batch: np.ndarray, seeds):
     """VAE latents × ``scaling_factor`` (a draw from the latent distribution, one seed per image,
-    as the authors' ``latent_dist.sample()``); the images themselves without a VAE."""
+    as the authors' ``latent_dist.sample()``); the images themselves without a VAE.
+
+    >>> import diffusers
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> pipe = diffusers.DDPMPipeline(unet=build_unet(DDPMConfig.fast()), scheduler=diffusers.DDPMScheduler())
+    >>> latents = encode_latents(pipe, np.zeros((2, 1, 8, 8)), seeds=[0, 1])   # no VAE: the images themselves
+    >>> tuple(latents.shape), str(latents.dtype)
+    ((2, 1, 8, 8), 'torch.float32')
+    """
     torch = require_torch()
     unet = pipe.unet
     x = torch.tensor(batch, dtype=unet.dtype, device=unet.device)
@@ -187,7 +219,18 @@ def encode_latents(pipe, batch: np.ndarray, seeds):
 
 
 def empty_prompt(pipe, batch: int, prompt: str = ""):
-    """Text-encoder states of ``prompt`` (the empty prompt by default) for ``batch`` images."""
+    """Text-encoder states of ``prompt`` (the empty prompt by default) for ``batch`` images.
+
+    >>> import tokenizers, torch, transformers, types          # a tiny text encoder standing in for CLIP's
+    >>> words = tokenizers.Tokenizer(tokenizers.models.WordLevel({"<pad>": 0, "<unk>": 1}, unk_token="<unk>"))
+    >>> tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=words, pad_token="<pad>", model_max_length=4)
+    >>> encoder = transformers.CLIPTextModel(transformers.CLIPTextConfig(
+    ...     vocab_size=2, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+    ...     max_position_embeddings=4, bos_token_id=0, eos_token_id=1, pad_token_id=0))
+    >>> unet = types.SimpleNamespace(device=torch.device("cpu"), dtype=torch.float32)
+    >>> empty_prompt(types.SimpleNamespace(tokenizer=tokenizer, text_encoder=encoder, unet=unet), batch=3).shape
+    torch.Size([3, 4, 8])
+    """
     torch = require_torch()
     tokens = pipe.tokenizer(prompt, padding="max_length", max_length=pipe.tokenizer.model_max_length,
                             truncation=True, return_tensors="pt")
@@ -227,6 +270,13 @@ def detection_scores(pipe, images, *, t: int = 50, layers=None, kind: str = "std
     A diffusers ``nonlinearity`` module runs three times per resnet; its last call (the
     features before the block's second convolution) is read, as the authors' hooks keep it.
     Besides one entry per layer, ``ALL_LAYERS`` scores the concatenation of all of them.
+
+    >>> import diffusers
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> pipe = diffusers.DDPMPipeline(unet=build_unet(DDPMConfig.fast()), scheduler=diffusers.DDPMScheduler())
+    >>> scores = detection_scores(pipe, np.random.default_rng(0).uniform(size=(3, 8, 8, 1)), t=50)   # 3 grey 8 × 8
+    >>> sorted(scores) == sorted(preset_layers(pipe) + [ALL_LAYERS]), scores[ALL_LAYERS].shape
+    (True, (3,))
     """
     t = _checked_t(pipe, t)
     layers = list(layers) if layers is not None else preset_layers(pipe, "detection")
@@ -247,7 +297,15 @@ def detection_scores(pipe, images, *, t: int = 50, layers=None, kind: str = "std
 
 def steering_vectors(pipe, images, *, t: int = 10, prompt: str = "", layers=None, seed: int = 0) -> dict:
     """Eq. (11)'s ``v``: the mean over reference images of each steering layer's spatial-mean
-    output at timestep ``t`` (the authors use t = 10 and the reference prompt)."""
+    output at timestep ``t`` (the authors use t = 10 and the reference prompt).
+
+    >>> import diffusers
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> pipe = diffusers.DDPMPipeline(unet=build_unet(DDPMConfig.fast()), scheduler=diffusers.DDPMScheduler())
+    >>> vectors = steering_vectors(pipe, np.random.default_rng(0).uniform(size=(3, 8, 8, 1)), t=10)
+    >>> {name: v.shape for name, v in vectors.items()}          # one length-C vector per steering layer
+    {'up_blocks.0.resnets.0': (16,), 'up_blocks.0.resnets.1': (16,), 'up_blocks.1.resnets.0': (8,), 'up_blocks.1.resnets.1': (8,)}
+    """
     t = _checked_t(pipe, t)
     layers = list(layers) if layers is not None else preset_layers(pipe, "steering")
     channels = pipe.unet.config.in_channels if getattr(pipe, "vae", None) is None else 3
@@ -262,6 +320,14 @@ def steered_images(pipe, vectors: dict, strengths, *, prompt: str = "", num_infe
 
     Steering acts in `denoising_window` ``(num_inference_steps, *window)`` — the last 20 steps
     except the final 2 by default, as the authors do (DDIM 40 steps, guidance 7.5 for SD).
+
+    >>> import diffusers, torch
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> pipe = diffusers.DDPMPipeline(unet=build_unet(DDPMConfig.fast()), scheduler=diffusers.DDPMScheduler())
+    >>> zero, strong = steered_images(pipe, {"up_blocks.0.resnets.0": np.ones(16)}, [0.0, 5.0], num_inference_steps=4, window=(2, 1))
+    >>> plain = pipe(generator=torch.Generator().manual_seed(0), num_inference_steps=4, output_type="np").images[0]
+    >>> zero.shape, np.array_equal(zero, plain), bool(np.abs(strong - plain).max() > 0)   # a = 0 changes nothing
+    ((8, 8, 1), True, True)
     """
     torch = require_torch()
     steps = positive_int("num_inference_steps", num_inference_steps)
@@ -300,7 +366,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Command-line entry: ``detect`` prints one CSV row of scores per image."""
+    """Command-line entry: ``detect`` prints one CSV row of scores per image.
+
+    >>> import diffusers, tempfile
+    >>> from PIL import Image
+    >>> from numerics.unet_ddpm import DDPMConfig, build_unet
+    >>> model, images = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> diffusers.DDPMPipeline(unet=build_unet(DDPMConfig.fast()), scheduler=diffusers.DDPMScheduler()).save_pretrained(model)
+    >>> for i in range(2):                                      # two 8 × 8 grey images
+    ...     Image.fromarray(np.full((8, 8), 100 * i, np.uint8)).save(os.path.join(images, f"{i}.png"))
+    >>> main(["detect", "--model", model, "--images", images])  # one CSV row of scores per image
+    group,image,up_blocks.0.resnets.0.nonlinearity,up_blocks.0.resnets.1.nonlinearity,up_blocks.1.resnets.0.nonlinearity,all layers
+    images,.../0.png,...
+    images,.../1.png,...
+    0
+    """
     args = _parser().parse_args(argv)
     groups = {name: folder for name, folder in
               (("images", args.images), ("memorised", args.memorised), ("generalised", args.generalised)) if folder}

@@ -62,7 +62,11 @@ def lambda_from_weight_decay(weight_decay, d, tied=True) -> float:
 
 
 def weight_decay_from_lambda(lam, d, tied=True) -> float:
-    """Inverse of `lambda_from_weight_decay`."""
+    """Inverse of `lambda_from_weight_decay`.
+
+    >>> weight_decay_from_lambda(lambda_from_weight_decay(0.01, d=8), d=8)    # a round trip
+    0.01
+    """
     lam = nonnegative("lam", lam, symbol="λ")
     d = positive_int("d", d)
     return lam * (4.0 if flag("tied", tied) else 2.0) / d
@@ -129,6 +133,11 @@ class Adam(_TorchOptimizer):
 
     ``m ← β1 m + (1−β1) g``, ``v ← β2 v + (1−β2) g²``,
     ``θ ← θ − lr · (m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + eps)`` with ``g = ∇ℓ + wd·θ``.
+
+    >>> w = np.array([1.0, -2.0])
+    >>> Adam(lr=0.1).step([w], [np.array([3.0, -0.5])])   # the first step moves by lr·sign(g)
+    >>> np.round(w, 6).tolist()
+    [0.9, -1.9]
     """
     lr: float = 1e-3
     betas: tuple = (0.9, 0.999)
@@ -165,6 +174,11 @@ class RMSprop(_TorchOptimizer):
 
     ``s ← α s + (1−α) g²``, ``θ ← θ − lr · g / (√s + eps)`` with ``g = ∇ℓ + wd·θ``;
     with ``momentum > 0``: ``b ← μ b + g/(√s + eps)``, ``θ ← θ − lr·b``.
+
+    >>> w = np.array([1.0, -2.0])
+    >>> RMSprop(lr=0.01).step([w], [np.array([3.0, -0.5])])   # first step: g/√((1−α)g²) = 10·sign(g)
+    >>> np.round(w, 6).tolist()
+    [0.9, -1.9]
     """
     lr: float = 1e-2
     alpha: float = 0.99
@@ -199,6 +213,11 @@ class AdamW(Adam):
     """``torch.optim.AdamW``: Adam on the loss gradient, with *decoupled* decay ``θ ← θ(1 − lr·wd)`` first.
 
     Its decay is not a penalty in the loss, so eq. (6)'s λ does not describe it exactly.
+
+    >>> w = np.array([1.0, -2.0])
+    >>> AdamW(lr=0.1, weight_decay=0.5).step([w], [np.zeros(2)])   # zero gradient: only θ(1 − lr·wd)
+    >>> w.tolist()
+    [0.95, -1.9]
     """
     weight_decay: float = 1e-2
 
@@ -218,6 +237,12 @@ class SGD(_TorchOptimizer):
     """``torch.optim.SGD`` (dampening 0, nesterov False): ``b ← μb + g``, ``θ ← θ − lr·b``, g = ∇ℓ + wd·θ.
 
     The first step sets the momentum buffer to g, as torch does; the second state array is unused.
+
+    >>> w, opt = np.array([1.0]), SGD(lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     opt.step([w], [np.ones(1)])                   # buffer 1, then 0.9·1 + 1 = 1.9
+    >>> np.round(w, 12).tolist()                          # 1 − 0.1 − 0.19
+    [0.71]
     """
     lr: float = 1e-3
     momentum: float = 0.0

@@ -48,7 +48,10 @@ class Spectrum:
     """Smallest ``eigenvalues`` (ascending) of the compressed Hessian, ``lambda_max``, the number of
     removed symmetry directions, their largest |Rayleigh quotient| (``symmetry_curvature``),
     ``method``, Hessian-vector products spent and the unit ``lowest_mode`` (a vector here;
-    `numerics.certify` unpacks it to weights)."""
+    `numerics.certify` unpacks it to weights).
+
+    Returned by `dense_spectrum` and `lanczos_spectrum`.
+    """
     eigenvalues: np.ndarray = field(default_factory=lambda: np.array([]))
     lambda_max: float = float("nan")
     n_symmetry: int = 0
@@ -63,6 +66,12 @@ def dense_spectrum(hvp, projector, m: int, n_eigs: int, rng) -> Spectrum:
 
     ``hvp(v)`` is the Hessian-vector product, ``projector`` a `numerics.symmetry.SymmetryProjector`,
     ``rng`` draws the removed directions whose curvature is reported.
+
+    >>> from numerics.symmetry import SymmetryProjector
+    >>> W = np.eye(2)[:, :1]                                  # tied (d, p) = (2, 1): m = 2 coordinates
+    >>> projector = SymmetryProjector(W, W, [], tied=True, family="rotation")   # one column: no symmetry
+    >>> dense_spectrum(lambda v: np.diag([3.0, 1.0]) @ v, projector, 2, 2, np.random.default_rng(0)).eigenvalues.tolist()
+    [1.0, 3.0]
     """
     m, n_eigs = _checked(hvp, projector, m, n_eigs)
     H = np.column_stack([hvp(e) for e in np.eye(m)])
@@ -86,7 +95,15 @@ def dense_spectrum(hvp, projector, m: int, n_eigs: int, rng) -> Spectrum:
 
 
 def lanczos_spectrum(hvp, projector, m: int, n_eigs: int, lanczos_tol: float, rng) -> Spectrum:
-    """Lanczos (ARPACK) on the shifted operator ``P H P + c I + 2c (I − P)``, c ≈ λ_max."""
+    """Lanczos (ARPACK) on the shifted operator ``P H P + c I + 2c (I − P)``, c ≈ λ_max.
+
+    >>> from numerics.symmetry import SymmetryProjector
+    >>> W = np.eye(4)[:, :1]                                  # tied (d, p) = (4, 1): m = 4 coordinates
+    >>> projector = SymmetryProjector(W, W, [], tied=True, family="rotation")
+    >>> out = lanczos_spectrum(lambda v: np.diag([4.0, 3.0, 2.0, 1.0]) @ v, projector, 4, 2, 1e-10, np.random.default_rng(0))
+    >>> np.round(out.eigenvalues, 8).tolist(), round(out.lambda_max, 2)
+    ([1.0, 2.0], 4.0)
+    """
     m, n_eigs = _checked(hvp, projector, m, n_eigs)
     lanczos_tol = nonnegative("lanczos_tol", lanczos_tol)
     out = Spectrum(method="lanczos", n_symmetry=projector.dimension)
@@ -141,7 +158,14 @@ def hessian_matrix(W1, W2, X, sigma, lam, *, tied=None, step_rel=HVP_STEP) -> np
 
 @contextlib.contextmanager
 def difference_range():
-    """Finite differences that step out of the float64 range are the inputs' scale: say so."""
+    """Finite differences that step out of the float64 range are the inputs' scale: say so.
+
+    >>> with difference_range():
+    ...     raise NonFiniteStep("the step left the float64 range")
+    Traceback (most recent call last):
+    ...
+    ValueError: the finite-difference Hessian of eq. (6) leaves the float64 range at these weights ...
+    """
     try:
         yield
     except NonFiniteStep as error:

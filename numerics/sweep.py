@@ -131,7 +131,15 @@ def _checked_tasks(tasks, shared: dict, unkeyed: dict, seeded: bool) -> list:
 
 
 def task_keys(function, tasks, *, shared=None, seed=None, version="") -> list:
-    """The cache key of each task of ``sweep(function, tasks, shared=shared, seed=seed, version=version)``."""
+    """The cache key of each task of ``sweep(function, tasks, shared=shared, seed=seed, version=version)``.
+
+    >>> import tempfile
+    >>> from numerics.objective import expected_loss
+    >>> tasks, shared = [dict(sigma=0.1), dict(sigma=0.2)], dict(X=np.eye(2), W1=np.eye(2), W2=np.eye(2))
+    >>> keys = task_keys(expected_loss, tasks, shared=shared)
+    >>> keys == sweep(expected_loss, tasks, shared=shared, workers=1, cache_dir=tempfile.mkdtemp()).keys
+    True
+    """
     name = _qualified_name(function)
     shared = _parameter_dict("shared", shared)
     tasks = _checked_tasks(tasks, shared, {}, seed is not None)
@@ -169,6 +177,14 @@ def sweep(function, tasks, *, shared=None, unkeyed=None, seed=None, executor=Non
     ``start_0003``; such a folder then belongs to one run, and an entry of another run is a
     ValueError. ``progress``: a tqdm bar (None: only on a terminal and outside CI); with Dask
     it also prints the dashboard link.
+
+    >>> import tempfile
+    >>> from numerics.objective import expected_loss
+    >>> tasks, shared, folder = [dict(sigma=0.1), dict(sigma=0.2)], dict(X=np.eye(2), W1=np.eye(2), W2=np.eye(2)), tempfile.mkdtemp()
+    >>> first = sweep(expected_loss, tasks, shared=shared, workers=1, cache_dir=folder)    # X, W1, W2 (d, ·) = (2, 2)
+    >>> again = sweep(expected_loss, tasks, shared=shared, workers=1, cache_dir=folder)    # every task cached
+    >>> first.computed, again.computed, again.results == first.results
+    ([0, 1], [], True)
     """
     qualified = _qualified_name(function)
     shared = _parameter_dict("shared", shared)

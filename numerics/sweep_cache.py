@@ -43,7 +43,12 @@ _TAGS = ("__array__", "__tuple__", "__float__", "__items__")
 
 
 def encode(value, arrays: dict | None = None, where: str = "result"):
-    """``(arrays, tree)``: ``tree`` JSON-ready, every numpy array moved to ``arrays`` under a tag."""
+    """``(arrays, tree)``: ``tree`` JSON-ready, every numpy array moved to ``arrays`` under a tag.
+
+    >>> arrays, tree = encode({"W": np.eye(2), "pair": (1, 2)})
+    >>> tree, list(arrays)
+    ({'W': {'__array__': 'a0'}, 'pair': {'__tuple__': [1, 2]}}, ['a0'])
+    """
     arrays = {} if arrays is None else arrays
     return arrays, _encode(value, arrays, where)
 
@@ -78,7 +83,12 @@ def _encode(value, arrays: dict, where: str):
 
 
 def decode(arrays: dict, tree):
-    """The value `encode` turned into ``(arrays, tree)``."""
+    """The value `encode` turned into ``(arrays, tree)``.
+
+    >>> back = decode(*encode((1.5, np.eye(2))))
+    >>> type(back).__name__, back[0], back[1].shape
+    ('tuple', 1.5, (2, 2))
+    """
     if isinstance(tree, list):
         return [decode(arrays, item) for item in tree]
     if not isinstance(tree, dict):
@@ -125,13 +135,24 @@ def _hash(arrays, where: str, **params) -> str:
 
 
 def shared_digest(shared: dict) -> str:
-    """A digest of the shared data (names, dtypes, shapes and bytes of arrays; JSON of the rest)."""
+    """A digest of the shared data (names, dtypes, shapes and bytes of arrays; JSON of the rest).
+
+    >>> X = np.ones((3, 4))                                   # X (d, n)
+    >>> shared_digest({"X": X}) == shared_digest({"X": X.copy()}), shared_digest({"X": X}) == shared_digest({"X": 2 * X})
+    (True, False)
+    """
     arrays, rest = _split_arrays(shared)
     return _hash(arrays, "shared", shared=rest)
 
 
 def task_key(function_name: str, params: dict, seed, shared: str, version="") -> str:
-    """The cache key of one task: fingerprint of function, parameters, seed, shared-data digest, version."""
+    """The cache key of one task: fingerprint of function, parameters, seed, shared-data digest, version.
+
+    >>> digest = shared_digest({"X": np.ones((3, 4))})
+    >>> key = task_key("numerics.objective.expected_loss", {"sigma": 0.1}, None, digest)
+    >>> len(key), key == task_key("numerics.objective.expected_loss", {"sigma": 0.2}, None, digest)
+    (16, False)
+    """
     arrays, rest = _split_arrays(params)
     return _hash(arrays, f"the parameters {sorted(params)}", function=function_name, params=rest, seed=seed,
                  shared=shared, version=version)
@@ -150,6 +171,13 @@ def save_entry(folder: str, name: str, value, task: dict):
 
     Arrays go to ``name.npz``; the rest, with ``task`` (key, function, parameters, seed) under
     ``"sweep_task"``, to ``name.json`` — at its top level when ``value`` is a dict with string keys.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> save_entry(folder, "cell", {"loss": np.float64(0.5), "pair": (1, 2)}, {"key": "k1"})
+    {'loss': 0.5, 'pair': (1, 2)}
+    >>> sorted(os.listdir(folder))
+    ['cell.json', 'cell.npz']
     """
     if not isinstance(task, dict):
         raise TypeError(f"task must be a dict (key, function, parameters, seed); got {type(task).__name__}")
@@ -169,6 +197,12 @@ def load_entry(folder: str, name: str, key: str, *, strict: bool):
     be recomputed and overwritten). An entry holding another key is missing too, unless
     ``strict`` (entries named by the caller, one per task index): then it is a ValueError,
     since it means the folder holds another run.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = save_entry(folder, "cell", {"loss": 0.5}, {"key": "k1"})
+    >>> load_entry(folder, "cell", "k1", strict=False), load_entry(folder, "cell", "k2", strict=False)
+    ((True, {'loss': 0.5}), (False, None))
     """
     if not isinstance(key, str):
         raise TypeError(f"key must be a str; got {type(key).__name__}")

@@ -32,6 +32,11 @@ def activation_blocks(W1, X, live=None) -> list:
 
     ``W1`` (d, p), ``X`` (d, n); ``live`` a boolean mask over the columns (default: all).
     Returns a list of column-index arrays, in order of first appearance.
+
+    >>> X = np.array([[1.0, -1.0], [0.5, 1.0]])                 # X (d, n) = (2, 2)
+    >>> W1 = np.array([[1.0, 2.0, -1.0], [0.0, 0.1, 0.5]])      # (d, p) = (2, 3)
+    >>> [block.tolist() for block in activation_blocks(W1, X)]  # columns 0 and 1 share their pattern
+    [[0, 1], [2]]
     """
     W1 = as_matrix("W1", W1, cols_name="p")
     X = as_matrix("X", X, rows=W1.shape[0], cols_name="n")
@@ -56,6 +61,12 @@ class SymmetryProjector:
     (tied) or ``(W1[:, live], W2[:, live])`` raveled. Within each block the least-squares
     coefficients solve a Sylvester equation in the eigenbases of the block Gram matrices,
     so applying the projector costs O(d·k²) per block of k columns.
+
+    >>> W = np.array([[1.0, 2.0], [0.0, 0.1]])                  # tied (d, p) = (2, 2), one block
+    >>> P = SymmetryProjector(W, W, [np.array([0, 1])], tied=True, family="rotation")
+    >>> rotation = (W @ np.array([[0.0, 1.0], [-1.0, 0.0]])).ravel()   # δW = W A, A antisymmetric
+    >>> P.dimension, np.allclose(P.component(rotation), rotation), np.allclose(P.component(W.ravel()), 0)
+    (1, True, True)
     """
 
     def __init__(self, W1, W2, blocks, *, tied: bool, family: str):

@@ -40,7 +40,13 @@ def _controller():
 
 @contextlib.contextmanager
 def numba_threads(count: int):
-    """Run the block with ``count`` numba threads, restoring the previous count afterwards."""
+    """Run the block with ``count`` numba threads, restoring the previous count afterwards.
+
+    >>> import numba
+    >>> with numba_threads(1):
+    ...     numba.get_num_threads()
+    1
+    """
     import numba
 
     count = positive_int("count", count)
@@ -56,7 +62,13 @@ def numba_threads(count: int):
 
 @contextlib.contextmanager
 def single_thread(*, numba: bool = True, user_api: str | None = None):
-    """One thread for the native thread pools (all, or ``user_api`` only) and, if ``numba``, for numba."""
+    """One thread for the native thread pools (all, or ``user_api`` only) and, if ``numba``, for numba.
+
+    >>> from threadpoolctl import threadpool_info
+    >>> with single_thread(numba=False, user_api="blas"):
+    ...     print({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+    {1}
+    """
     numba = flag("numba", numba)
     if user_api not in (None, "blas", "openmp"):
         raise ValueError(f"user_api must be None, 'blas' or 'openmp'; got {user_api!r:.60}")
@@ -69,7 +81,12 @@ def single_thread(*, numba: bool = True, user_api: str | None = None):
 
 @contextlib.contextmanager
 def single_thread_environment():
-    """Set `THREAD_VARIABLES` to 1 for processes started inside the block (spawned pool workers)."""
+    """Set `THREAD_VARIABLES` to 1 for processes started inside the block (spawned pool workers).
+
+    >>> with single_thread_environment():
+    ...     os.environ["OMP_NUM_THREADS"]
+    '1'
+    """
     saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
     os.environ.update({name: "1" for name in THREAD_VARIABLES})
     try:
@@ -83,7 +100,14 @@ def single_thread_environment():
 
 
 def single_thread_worker() -> None:
-    """Pool initializer: one numba thread in this worker process."""
+    """Pool initializer: one numba thread in this worker process.
+
+    >>> import numba
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(1, initializer=single_thread_worker) as pool:   # a process pool in practice
+    ...     pool.submit(numba.get_num_threads).result()
+    1
+    """
     try:
         import numba
 

@@ -44,8 +44,8 @@ from numerics.validation import as_matrix, positive, positive_int
 __all__ = ["DDPMConfig", "DigitData", "TrainedDDPM", "digit_training_set", "build_unet", "train_ddpm",
            "sample", "to_images", "noised", "CACHE_VERSION"]
 
-# The train_ddpm example trains a model: it needs the optional extra.
-__doctest_requires__ = {("train_ddpm",): ["torch", "diffusers"]}
+# These examples build or train a model: they need the optional extra.
+__doctest_requires__ = {("build_unet", "cache_key", "train_ddpm", "sample", "noised"): ["torch", "diffusers"]}
 
 # Bump when a change to the training code must invalidate cached weights.
 CACHE_VERSION = 1
@@ -54,7 +54,12 @@ SIDE = 8                         # digits are 8 × 8 images, d = 64
 
 @dataclass(frozen=True)
 class DDPMConfig:
-    """Everything that determines the trained weights (data, network, optimisation)."""
+    """Everything that determines the trained weights (data, network, optimisation).
+
+    >>> config = DDPMConfig.fast(train_steps=100)            # the small variant, one field changed
+    >>> config.train_steps, config.block_out_channels, DDPMConfig().train_steps
+    (100, (8, 16), 3000)
+    """
 
     n_single: int = 300                      # digits that appear once in the training set
     n_duplicated: int = 10                   # digits that appear `copies` times
@@ -88,7 +93,10 @@ class DDPMConfig:
 @dataclass(frozen=True)
 class DigitData:
     """Training columns ``X (64, n)``, the unique images ``unique (64, n_unique)`` behind them,
-    which unique images are duplicated, their digit classes, and each column's unique index."""
+    which unique images are duplicated, their digit classes, and each column's unique index.
+
+    Returned by `digit_training_set`.
+    """
 
     X: np.ndarray
     unique: np.ndarray
@@ -102,6 +110,10 @@ def digit_training_set(config: DDPMConfig) -> DigitData:
 
     The ``n_single + n_duplicated`` distinct images are drawn from all 1797 digits of
     ``sklearn.datasets.load_digits`` with ``data_seed``; the duplicated ones are the last.
+
+    >>> data = digit_training_set(DDPMConfig.fast(n_single=5, n_duplicated=2, copies=3))
+    >>> data.X.shape, data.unique.shape, data.duplicated.tolist()   # 5 + 2·3 columns, 7 distinct digits
+    ((64, 11), (64, 7), [False, False, False, False, False, True, True])
     """
     from numerics.images import digits
 
@@ -121,7 +133,12 @@ def digit_training_set(config: DDPMConfig) -> DigitData:
 
 
 def build_unet(config: DDPMConfig):
-    """The untrained ``UNet2DModel`` of ``config`` (initialised from ``train_seed``)."""
+    """The untrained ``UNet2DModel`` of ``config`` (initialised from ``train_seed``).
+
+    >>> unet = build_unet(DDPMConfig.fast())
+    >>> type(unet).__name__, unet.config.sample_size, unet.config.block_out_channels
+    ('UNet2DModel', 8, (8, 16))
+    """
     torch = require_torch()
     from diffusers import UNet2DModel
 
@@ -142,7 +159,10 @@ def _scheduler(config: DDPMConfig):
 
 @dataclass
 class TrainedDDPM:
-    """A trained UNet (eval mode), its DDPM scheduler, the training data and how it was made."""
+    """A trained UNet (eval mode), its DDPM scheduler, the training data and how it was made.
+
+    Returned by `train_ddpm`.
+    """
 
     model: object
     scheduler: object
@@ -160,7 +180,12 @@ class TrainedDDPM:
 
 
 def cache_key(config: DDPMConfig) -> str:
-    """Hash of every parameter, the code version and the torch / diffusers versions."""
+    """Hash of every parameter, the code version and the torch / diffusers versions.
+
+    >>> key = cache_key(DDPMConfig.fast())
+    >>> len(key), key == cache_key(DDPMConfig.fast()), key == cache_key(DDPMConfig.fast(train_seed=1))
+    (16, True, False)
+    """
     torch = require_torch()
     import diffusers
 
@@ -308,6 +333,11 @@ def sample(trained: TrainedDDPM, n: int, *, seed: int = 0, steps: int = 50) -> n
 
     The model is called once per step (so `numerics.hooks.steer(..., steps=...)` counts
     denoising steps); the initial noise comes from ``seed`` alone.
+
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> images = sample(trained, 3, steps=4)                 # (64, n): one 8 × 8 image per column
+    >>> images.shape, bool(images.min() >= -1 and images.max() <= 1), np.array_equal(images, sample(trained, 3, steps=4))
+    ((64, 3), True, True)
     """
     torch = require_torch()
     from diffusers import DDIMScheduler
@@ -324,7 +354,14 @@ def sample(trained: TrainedDDPM, n: int, *, seed: int = 0, steps: int = 50) -> n
 
 def noised(trained: TrainedDDPM, X, t: int, *, seed: int = 0):
     """``x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε`` for the columns of X, as a float32 batch ``(m, 1, 8, 8)``,
-    with the noise ``ε`` drawn from ``seed`` (returned too)."""
+    with the noise ``ε`` drawn from ``seed`` (returned too).
+
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> x_t, eps, timesteps = noised(trained, np.zeros((64, 2)), t=500)   # x₀ = 0: x_t = √(1 − ᾱ_t) ε
+    >>> alpha_bar = float(trained.scheduler.alphas_cumprod[500])
+    >>> tuple(x_t.shape), timesteps.tolist(), np.allclose(x_t.numpy(), (1 - alpha_bar) ** 0.5 * eps.numpy())
+    ((2, 1, 8, 8), [500, 500], True)
+    """
     torch = require_torch()
     t = positive_int("t", t, minimum=0)
     if t >= trained.scheduler.config.num_train_timesteps:

@@ -45,7 +45,12 @@ ALL_LAYERS = "all detection layers"
 def detection_layers(model) -> list[str]:
     """Up-block activations of the detector: every resnet of ``up_blocks.0`` and the first of
     ``up_blocks.1`` — the authors' SD 1.4 layers (``up_blocks.0.resnets.{0,1,2}``,
-    ``up_blocks.1.resnets.0``, each ``.nonlinearity``) mapped to a UNet of any depth."""
+    ``up_blocks.1.resnets.0``, each ``.nonlinearity``) mapped to a UNet of any depth.
+
+    >>> from numerics.unet_ddpm import build_unet
+    >>> detection_layers(build_unet(DDPMConfig.fast()))        # every up_blocks.0 resnet, the first of up_blocks.1
+    ['up_blocks.0.resnets.0.nonlinearity', 'up_blocks.0.resnets.1.nonlinearity', 'up_blocks.1.resnets.0.nonlinearity']
+    """
     first = [f"up_blocks.0.resnets.{j}.nonlinearity" for j in range(len(model.up_blocks[0].resnets))]
     return first + ["up_blocks.1.resnets.0.nonlinearity"]
 
@@ -56,6 +61,11 @@ def std_scores(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0, layers=No
     A diffusers ``ResnetBlock2D.nonlinearity`` runs three times per block (features, time
     embedding, features); the last call — the features entering the block's second
     convolution — is read, as a hook that overwrites its record on every call does.
+
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> scores = std_scores(trained, trained.data.unique[:, :3], t=50)    # X (64, m) = (64, 3)
+    >>> {name: value.shape for name, value in scores.items()}[ALL_LAYERS], bool(np.all(scores[ALL_LAYERS] >= 0))
+    ((3,), True)
     """
     torch = require_torch()
     layers = list(layers) if layers is not None else detection_layers(trained.model)
@@ -68,7 +78,13 @@ def std_scores(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0, layers=No
 
 
 def denoising_loss_scores(trained: TrainedDDPM, X, *, t: int = 50, draws: int = 4, seed: int = 0) -> np.ndarray:
-    """Minus the per-sample ε-prediction error ``mean‖ε̂(x_t, t) − ε‖²/d`` over ``draws`` noises."""
+    """Minus the per-sample ε-prediction error ``mean‖ε̂(x_t, t) − ε‖²/d`` over ``draws`` noises.
+
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> scores = denoising_loss_scores(trained, trained.data.unique[:, :3], t=50, draws=2)   # X (64, 3)
+    >>> scores.shape, bool(np.all(scores <= 0))                  # minus a squared error
+    ((3,), True)
+    """
     torch = require_torch()
     draws = positive_int("draws", draws)
     total = 0.0
@@ -86,6 +102,10 @@ def denoiser_jacobians(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0, c
     ``x̂₀ = (x_t − √(1 − ᾱ_t) ε̂(x_t, t)) / √ᾱ_t``. Row ``i`` of J is the gradient of output
     pixel ``i``; all 64 rows come from one backward pass over 64 copies of the sample (the
     network treats batch entries independently: group norm, no batch norm).
+
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> denoiser_jacobians(trained, trained.data.unique[:, :2], t=50).shape   # (m, 64, 64) for X (64, 2)
+    (2, 64, 64)
     """
     torch = require_torch()
     x_t, _, _ = noised(trained, X, t, seed=seed)
@@ -109,6 +129,11 @@ def jacobian_rank_scores(trained: TrainedDDPM, X, *, t: int = 50, seed: int = 0)
     The sign follows App. B.3's picture for the ReLU DAE (one dominant data vector when
     memorised, local statistics when generalised); whether a UNet at small t behaves alike is
     what the ROC of this score measures — an AUROC below 0.5 means the opposite ordering.
+
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> scores = jacobian_rank_scores(trained, trained.data.unique[:, :2], t=50)   # X (64, 2)
+    >>> scores.shape, bool(np.all((-64 <= scores) & (scores <= -1)))   # minus an effective rank in [1, 64]
+    ((2,), True)
     """
     jacobians = denoiser_jacobians(trained, X, t=t, seed=seed)
     return -effective_rank(np.linalg.svd(jacobians, compute_uv=False))
@@ -144,6 +169,11 @@ def detection_numbers(config: DDPMConfig = DDPMConfig(), *, n_samples: int = 500
     per sample); it is empty when every sample falls in one group (``message`` says so).
     ``fig5`` holds the Std (all detection layers) of both groups and their histograms;
     ``std_auroc_by_t`` the AUROC of that Std when the samples are noised to each ``t_sweep``.
+
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> numbers = detection_numbers(trained=trained, n_samples=6, sampling_steps=3, loss_draws=1, t_sweep=(50,))
+    >>> numbers["samples"]["n"], numbers["primary"], sorted(numbers["std_auroc_by_t"])
+    (6, 'std', [50])
     """
     began = time.perf_counter()
     trained = trained if trained is not None else train_ddpm(config, cache=cache, threads=threads)

@@ -14,7 +14,7 @@ from numerics.unet_detection import detection_numbers
 from numerics.unet_steering import DEFAULT_STRENGTHS, steering_numbers
 
 __all__ = ["digit_ddpm_numbers", "main"]
-__doctest_requires__ = {"*": ["torch"]}
+__doctest_requires__ = {("digit_ddpm_numbers",): ["torch", "diffusers"]}
 
 
 def digit_ddpm_numbers(*, fast: bool = False, cache: str | None = None, threads: int | None = 1,
@@ -24,6 +24,13 @@ def digit_ddpm_numbers(*, fast: bool = False, cache: str | None = None, threads:
     (`numerics.unet_steering.steering_numbers`) as ``{"detection": ..., "steering": ...}``.
 
     ``fast=True``: `DDPMConfig.fast` and fewer samples, strengths and seeds (for tests).
+
+    Training takes about a minute on a CPU even with ``fast=True``, so this example is shown
+    but not run as a doctest:
+
+    >>> numbers = digit_ddpm_numbers(fast=True, cache="results/cache")   # doctest: +SKIP
+    >>> sorted(numbers), numbers["detection"]["samples"]["n"]            # doctest: +SKIP
+    (['detection', 'seconds', 'steering'], 200)
     """
     config = DDPMConfig.fast() if fast else DDPMConfig()
     began = time.perf_counter()
@@ -57,7 +64,15 @@ def _print(numbers: dict) -> None:
 
 
 def main(argv=None) -> int:
-    """``python -m numerics.unet_numbers [--fast] [--cache DIR] [--json FILE] [--no-steering]``."""
+    """``python -m numerics.unet_numbers [--fast] [--cache DIR] [--json FILE] [--no-steering]``.
+
+    >>> try:
+    ...     main(["--help"])
+    ... except SystemExit as stop:
+    ...     print("exit code", stop.code)
+    usage: python -m numerics.unet_numbers [-h] [--fast] [--cache CACHE]...
+    exit code 0
+    """
     import argparse
     import json
 

@@ -43,8 +43,8 @@ from numerics.validation import as_matrix, as_vector
 
 __all__ = ["steering_layers", "steering_vectors", "digit_classifier", "response_metrics", "steering_numbers"]
 
-# Docstring examples build a UNet: they need the optional extra.
-__doctest_requires__ = {("*",): ["torch", "diffusers"]}
+# The examples that build a UNet need the optional extra.
+__doctest_requires__ = {("steering_layers", "steering_vectors", "steering_numbers"): ["torch", "diffusers"]}
 
 # The authors' range a ∈ [0, 0.5] (they use 0, 0.2, 0.3, 0.4, 0.5), in steps of 0.05.
 DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
@@ -65,7 +65,13 @@ def steering_layers(model) -> list[str]:
 
 
 def steering_vectors(trained: TrainedDDPM, reference, *, t: int = 10, seed: int = 0, layers=None) -> dict:
-    """``v = mean`` over the reference images (columns) of each layer's spatial-mean output."""
+    """``v = mean`` over the reference images (columns) of each layer's spatial-mean output.
+
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> vectors = steering_vectors(trained, trained.data.unique[:, :3], t=10)   # reference X (64, 3)
+    >>> {name: v.shape for name, v in vectors.items()}          # one length-C vector per layer
+    {'up_blocks.0.resnets.0': (16,), 'up_blocks.0.resnets.1': (16,), 'up_blocks.1.resnets.0': (8,), 'up_blocks.1.resnets.1': (8,)}
+    """
     torch = require_torch()
     layers = list(layers) if layers is not None else steering_layers(trained.model)
     x_t, _, timesteps = noised(trained, reference, t, seed=seed)
@@ -75,7 +81,15 @@ def steering_vectors(trained: TrainedDDPM, reference, *, t: int = 10, seed: int 
 
 
 def digit_classifier(seed: int = 0):
-    """A logistic-regression classifier of all 1797 digits (pixels in [−1, 1], columns)."""
+    """A logistic-regression classifier of all 1797 digits (pixels in [−1, 1], columns).
+
+    >>> from numerics.images import digits
+    >>> from numerics.threads import single_thread
+    >>> with single_thread():                                   # one BLAS thread: faster for this small fit
+    ...     classifier, data = digit_classifier(), digits()
+    ...     print(classifier.classes_.tolist(), bool(classifier.score(data.X.T, data.labels) > 0.95))
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] True
+    """
     from sklearn.linear_model import LogisticRegression
 
     from numerics.images import digits
@@ -90,6 +104,10 @@ def response_metrics(strengths, responses) -> dict:
 
     ``responses`` has one row per sample and one column per strength (increasing). A row
     that does not change at all has ρ and share NaN (undefined) and total change 0.
+
+    >>> metrics = response_metrics([0.0, 0.5, 1.0], [[0.0, 1.0, 2.0], [0.0, 0.0, 3.0]])   # an even change, a jump
+    >>> metrics["largest_step_share"].tolist(), metrics["total_change"].tolist()
+    ([0.5, 1.0], [2.0, 3.0])
     """
     from scipy.stats import spearmanr
 
@@ -184,6 +202,14 @@ def steering_numbers(config: DDPMConfig = DDPMConfig(), *, target: int = 0, stre
     target digit) and ``displacement`` (``‖x(a) − x(0)‖``, how far the sample moved).
     ``summary[response][group][metric]`` holds mean and standard deviation over ``seeds`` of
     the per-seed group averages (``per_seed``).
+
+    >>> from numerics.threads import single_thread
+    >>> trained = train_ddpm(DDPMConfig.fast(n_single=6, n_duplicated=2, copies=3, train_steps=2, batch_size=8))
+    >>> with single_thread():
+    ...     numbers = steering_numbers(trained=trained, strengths=(0.0, 0.25, 0.5), n_samples=4, seeds=(0,),
+    ...                                sampling_steps=3, reference_size=3)
+    >>> numbers["steered_steps"], sorted(numbers["summary"]), sorted(numbers["summary"]["logit"])
+    ([0], ['displacement', 'logit', 'projection'], ['generalised', 'memorised'])
     """
     strengths = as_vector("strengths", strengths)
     if window not in ("late", "all"):

@@ -42,7 +42,11 @@ _HEADROOM_DECADES = 3.0
 
 
 def real_array(name: str, value) -> np.ndarray:
-    """``value`` as a float64 array of any shape; strings, complex and non-numeric entries are a TypeError."""
+    """``value`` as a float64 array of any shape; strings, complex and non-numeric entries are a TypeError.
+
+    >>> real_array("X", [[1, 2], [3, 4]]).dtype
+    dtype('float64')
+    """
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be an array of real numbers, not a string; got {value!r:.60}")
     try:
@@ -159,7 +163,12 @@ def data_matrix(name: str, value, *, d: int | None = None, n: int | None = None,
 
 
 def weights_pair(W1, W2, d: int | None = None, *, d_source: str = "X") -> tuple[np.ndarray, np.ndarray]:
-    """Check the ReLU-DAE weights ``W1, W2`` of shape (d, p) and return them as float64."""
+    """Check the ReLU-DAE weights ``W1, W2`` of shape (d, p) and return them as float64.
+
+    >>> W1, W2 = weights_pair(np.ones((3, 2)), np.zeros((3, 2)), d=3)   # (d, p) = (3, 2)
+    >>> W1.shape, W2.dtype
+    ((3, 2), dtype('float64'))
+    """
     W1 = as_matrix("W1", W1, cols_name="p")
     W2 = as_matrix("W2", W2, cols_name="p")
     if W1.shape != W2.shape:
@@ -173,13 +182,21 @@ def data_and_weights(X, W1, W2, *, name: str = "X") -> tuple[np.ndarray, np.ndar
     """``X`` (d, n) and weights ``W1, W2`` (d, p), checked together (transposed X named as such).
 
     ``name`` is what the data argument is called (``X``, ``Y`` …).
+
+    >>> X, W1, W2 = data_and_weights(np.ones((3, 5)), np.ones((3, 2)), np.ones((3, 2)))
+    >>> X.shape, W1.shape                               # X (d, n), W1 (d, p)
+    ((3, 5), (3, 2))
     """
     W1, W2 = weights_pair(W1, W2)
     return data_matrix(name, X, d=W1.shape[0], d_source="W1 and W2"), W1, W2
 
 
 def labels_for(name: str, labels, n: int, *, d: int | None = None, data_name: str = "X") -> np.ndarray:
-    """Check an integer cluster label per column of X (length n); ``d`` enables the transpose hint."""
+    """Check an integer cluster label per column of X (length n); ``d`` enables the transpose hint.
+
+    >>> labels_for("labels", [0.0, 1.0, 1.0], n=3).tolist()   # integral floats become ints
+    [0, 1, 1]
+    """
     if isinstance(labels, (str, bytes)):
         raise TypeError(f"{name} must be integer cluster labels, not a string; got {labels!r:.60}")
     array = np.asarray(labels)
@@ -201,13 +218,23 @@ def labels_for(name: str, labels, n: int, *, d: int | None = None, data_name: st
 
 
 def data_and_labels(X, labels, *, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
-    """``X`` (d, n) and one integer label per column, checked together (``name``: what X is called)."""
+    """``X`` (d, n) and one integer label per column, checked together (``name``: what X is called).
+
+    >>> X, labels = data_and_labels(np.zeros((2, 3)), [0, 0, 1])   # X (d, n) = (2, 3)
+    >>> X.shape, labels.tolist()
+    ((2, 3), [0, 0, 1])
+    """
     X = as_matrix(name, X, cols_name="n")
     return X, labels_for("labels", labels, X.shape[1], d=X.shape[0], data_name=name)
 
 
 def tied_weights(W1, W2, tied) -> bool:
-    """``tied`` checked against the weights: None detects it (W1 equal to W2); True needs W1 == W2."""
+    """``tied`` checked against the weights: None detects it (W1 equal to W2); True needs W1 == W2.
+
+    >>> W = np.ones((3, 2))
+    >>> tied_weights(W, W, None), tied_weights(W, 2 * W, None)
+    (True, False)
+    """
     tied = optional_flag("tied", tied)
     if tied is None:
         return bool(np.array_equal(W1, W2))
@@ -242,7 +269,15 @@ def real_number(name: str, value) -> float:
 
 
 def nonnegative(name: str, value, *, symbol: str | None = None) -> float:
-    """Return ``value`` as a float after checking it is finite and >= 0 (sigma, lam, ...)."""
+    """Return ``value`` as a float after checking it is finite and >= 0 (sigma, lam, ...).
+
+    >>> nonnegative("sigma", 0.2, symbol="σ")
+    0.2
+    >>> nonnegative("lam", -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: lam must be a finite number >= 0; got -1
+    """
     label = f"{name} ({symbol})" if symbol else name
     number = real_number(label, value)
     if number < 0:
@@ -251,7 +286,13 @@ def nonnegative(name: str, value, *, symbol: str | None = None) -> float:
 
 
 def positive(name: str, value) -> float:
-    """Return ``value`` as a float after checking it is finite and > 0."""
+    """Return ``value`` as a float after checking it is finite and > 0.
+
+    >>> positive("sigma", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: sigma must be > 0; got 0
+    """
     number = nonnegative(name, value)
     if number == 0:
         raise ValueError(f"{name} must be > 0; got {value!r}")
@@ -262,6 +303,9 @@ def positive_int(name: str, value, *, minimum: int = 1) -> int:
     """Return ``value`` as an int after checking it is an integer >= ``minimum`` (p >= 1, ...).
 
     Integral floats (``4.0``) are accepted; strings, bools and fractions are not.
+
+    >>> positive_int("p", 4.0)
+    4
     """
     if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r:.60}")
@@ -294,7 +338,11 @@ def flag(name: str, value) -> bool:
 
 
 def optional_flag(name: str, value) -> bool | None:
-    """``None`` (decide automatically) or a bool."""
+    """``None`` (decide automatically) or a bool.
+
+    >>> optional_flag("tied", None) is None, optional_flag("tied", True)
+    (True, True)
+    """
     return None if value is None else flag(name, value)
 
 
@@ -321,6 +369,12 @@ def power_fits(name: str, array: np.ndarray, power: int, what: str) -> None:
     """Raise ``ValueError`` unless ``‖array‖_F^power`` (what a formula computes) fits in float64.
 
     ``array`` already passed `as_matrix`; ``what`` names the formula for the message.
+
+    >>> power_fits("X", np.ones((2, 2)), 4, "the fourth moment")   # fits: returns None
+    >>> power_fits("X", np.full((2, 2), 1e100), 4, "the fourth moment")
+    Traceback (most recent call last):
+    ...
+    ValueError: X is too large for the fourth moment: ‖X‖^4 ~ 1e401 overflows float64; rescale X
     """
     log = _log10(float(np.vdot(array, array))) * power / 2.0
     if log > _LOG10_MAX - _HEADROOM_DECADES:
@@ -341,7 +395,15 @@ def _log10_sum(a: float, b: float) -> float:
 
 
 class MagnitudeError(ValueError):
-    """Inputs are finite, but eq. (6) at them would overflow float64 (`loss_magnitude`)."""
+    """Inputs are finite, but eq. (6) at them would overflow float64 (`loss_magnitude`).
+
+    >>> W = np.full((2, 1), 1e100)                       # (d, p) = (2, 1)
+    >>> try:
+    ...     loss_magnitude(np.ones((2, 3)), W, W, sigma=0.1)
+    ... except MagnitudeError:
+    ...     print("overflow")
+    overflow
+    """
 
 
 def loss_magnitude(X, W1, W2, sigma: float, lam: float = 0.0, *, summed: bool = False, name: str = "X",
@@ -355,6 +417,13 @@ def loss_magnitude(X, W1, W2, sigma: float, lam: float = 0.0, *, summed: bool = 
     `as_matrix`, so their squared norms are finite. ``summed=True`` is for losses summed over
     the samples instead of averaged (Lemma D.1's L̂): ‖X‖_F² and nσ² replace max‖x_i‖² and σ².
     ``name`` is what the data argument is called; ``dtype`` the precision the loss is computed in.
+
+    >>> X, W = np.ones((2, 3)), np.ones((2, 4))          # X (d, n), W1 = W2 (d, p)
+    >>> loss_magnitude(X, W, W, sigma=0.1, lam=0.01)     # finite: returns None
+    >>> loss_magnitude(X, 1e150 * W, 1e10 * W, sigma=0.1)   # ‖W1‖²‖W2‖² ~ 1e322
+    Traceback (most recent call last):
+    ...
+    numerics.validation.MagnitudeError: the loss overflows float64 at these inputs: ‖W1‖²‖W2‖²(max‖x_i‖² + σ²) ~ 1e322 (largest factor W1; ...
     """
     columns = np.einsum("ij,ij->j", X, X)
     logs = {"X": _log10(float(np.sum(columns) if summed else np.max(columns))),

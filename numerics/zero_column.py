@@ -42,7 +42,10 @@ MIXED_STEP = 1e-5        # the step of the central difference in b in `_NewNeuro
 class ZeroColumnRatio:
     """``value`` the sup estimate (ratio for λ > 0, gain for λ = 0); ``a``, ``b`` the best new
     neuron's input and output directions; ``column`` the zero column it sits in;
-    ``evaluations`` exact gradient evaluations spent."""
+    ``evaluations`` exact gradient evaluations spent.
+
+    Returned by `zero_column_ratio`.
+    """
     value: float
     a: np.ndarray
     b: np.ndarray
@@ -147,6 +150,11 @@ def zero_column_ratio(W1, W2, X, sigma, lam, *, tied, zero, rng=0, n_random=6,
     and the best four that are not parallel to a live column are refined by ``ascent_iter``
     L-BFGS steps on the sphere: the live columns score exactly 1 (splitting is free) and
     would otherwise crowd out the half-active directions where a zero column escapes.
+
+    >>> X, W = 2.0 * np.eye(2), np.zeros((2, 1))               # X (d, n) = (2, 2); W = 0 (d, p) = (2, 1)
+    >>> best = zero_column_ratio(W, W, X, 0.0, 0.5, tied=False, zero=np.array([True]))
+    >>> round(best.value, 6), best.a.round(6).tolist()        # G(a) = −4a₊: sup ‖G‖/(2λ‖a‖) = 4, at a = e₁
+    (4.0, [1.0, 0.0])
     """
     X, W1, W2 = data_and_weights(X, W1, W2)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
@@ -189,6 +197,10 @@ def zero_column_bound(W1, W2, X, sigma, lam) -> float:
     ``c_i = √ℓ_i`` and ``ℓ_i`` sample i's expected squared error (Cauchy–Schwarz twice);
     for n > 256 the per-sample errors are replaced by their total (a looser bound).
     The tied ratio ``sup −aᵀG(a)/(2λ‖a‖²)`` obeys the same bound.
+
+    >>> X, W = 2.0 * np.eye(2), np.zeros((2, 1))               # ℓ_i = 4, c_i = 2, λ_max(X diag(c) Xᵀ) = 8
+    >>> round(zero_column_bound(W, W, X, sigma=0.0, lam=0.5), 6)   # (2/n)·√Σc·√8 / (2λ) = 4√2 ≥ 4
+    5.656854
     """
     X, W1, W2 = data_and_weights(X, W1, W2)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")

@@ -74,17 +74,25 @@ def separable_problems(draw):
     return clusters, p_per_cluster, lam, rng
 
 
-RATIOS = (3.0, 4.0, 5.0)   # γ0/σ: below ~3 the residual is not yet small, above ~6 it hits float64 rounding
+RATIOS = (3.0, 4.0, 5.0)   # γ/σ: below ~3 the residual is not yet small, above ~6 it hits float64 rounding
 
 
 def residual_sweep(clusters, p_per_cluster, lam, rng, ratios=RATIOS):
-    """Exact tied gradient at the prediction and at a random point 1% away, for σ = γ0/t."""
+    """Exact tied gradient at the prediction and at a random point 1% away, at the σ where γ(σ)/σ = t."""
     from numerics.objective import expected_loss_and_grad
     X = np.concatenate(clusters, axis=1)
     gamma0 = switching_margin(generalization_weights(clusters, p_per_cluster, 0.0, lam), X)
     rows = []
     for t in ratios:
+        # σ with γ(σ)/σ = t: the margin moves with σ (the block's scales, hence its columns'
+        # directions, depend on σ), and far from γ0 it can put e^{−γ²/2σ²} under float64 rounding
         sigma = gamma0 / t
+        for _ in range(50):
+            update = switching_margin(generalization_weights(clusters, p_per_cluster, sigma, lam), X) / t
+            converged = abs(update - sigma) <= 1e-9 * sigma
+            sigma = update
+            if converged:
+                break
         W = generalization_weights(clusters, p_per_cluster, sigma, lam)
         loss, g1, g2 = expected_loss_and_grad(W, W, X, sigma, lam)
         Z = rng.normal(size=W.shape)
