@@ -1,8 +1,11 @@
 """Numerics for the ReLU-DAE: data, the exact objective (eq. 6), solvers, certificates, comparisons.
 
 One module per idea: `validation` (input checks), `threads`, `checkpoint`; `data`, `images`;
-`gaussian`, `objective`, `model`, `denoisers`; `geometry` (weight geometry: loss unit, zero
-columns, invariant subspace, packing, finite-difference Hessian products), `initialization`,
+`gaussian`, `moment_sums` (the sample sums behind the exact objective), `objective`, `model`,
+`denoisers`; `geometry` (weight geometry: loss unit, zero columns, invariant subspace,
+packing, Hessian-vector products by finite differences or a given exact factory), `hessian`
+(exact Hessian-vector products of eq. 6), `newton` (trust-region Newton stage with them, the
+bottom of the Hessian spectrum), `initialization`,
 `protocol` (the authors' training loop), `training` (`train`), `multistart`, `symmetry`,
 `spectrum`, `zero_column`, `certify`, `escape` (`train_to_minimum`); `solvers` gathers the
 solver entry points; `compare` (representation statistics, column structure, per-cluster

@@ -26,7 +26,9 @@ with a descent direction checked on the loss for a saddle).
 Hessian-vector products are central differences of the exact gradient with step
 ``h = 1e-5·max(‖θ‖, 1)`` along a unit vector: truncation error ``O(h²‖∇³L‖)`` and rounding
 ``O(ε_mach‖∇L‖_scale/h)`` are both ≲ 1e-9 of ``‖H‖`` here (checked against an analytic
-Hessian in tests). Small problems use the dense compressed Hessian; large ones Lanczos
+Hessian in tests) — or, with ``hessp=numerics.newton.exact_hessp``, the exact products of
+`numerics.hessian` (the same verdicts on the tests' instances, no differencing error).
+Small problems use the dense compressed Hessian; large ones Lanczos
 (``scipy.sparse.linalg.eigsh``) on ``P H P + c I + 2c (I − P)``, P the projector onto the
 complement of the symmetry directions and c ≈ λ_max(H): the removed directions sit at the
 top of the spectrum, and ARPACK's relative stopping test becomes an absolute eigenvalue
@@ -184,12 +186,13 @@ class _Options:
     hvp_step: float
     lanczos_tol: float
     check_zero_columns: bool
+    hessp: object = None
 
 
 def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_tol=1e-6,
             eig_tol=None, zero_tol=ZERO_TOL, ratio_tol=1e-5, blocks="auto", dense_max=1200,
             hvp_step=HVP_STEP, lanczos_tol=1e-8, seed=0, check_zero_columns=True,
-            reduce=True, progress=None) -> CertifyReport:
+            reduce=True, progress=None, hessp=None) -> CertifyReport:
     """Gradient, smallest Hessian eigenvalues modulo symmetries, and a verdict (module docstring).
 
     ``W1, W2`` (d, p), ``X`` (d, n) with samples as columns; ``tied=None`` detects tied
@@ -208,6 +211,9 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
     and the verdict are those of the full problem. ``progress``: a bar (tqdm) counting the
     Hessian-vector products of the spectrum stage, the long one; ``None`` (default) shows it
     in notebooks and terminals and hides it under CI (`numerics.checkpoint.progress_enabled`).
+    ``hessp``: ``None`` (central differences) or a factory ``(W1, W2, X, sigma, lam, tied) →
+    product`` of exact Hessian-vector products, e.g. `numerics.newton.exact_hessp`
+    (`numerics.geometry.ExactGradient`).
 
     >>> import numpy as np
     >>> X = np.array([[2.0, -1.0], [0.0, 1.7]])
@@ -223,7 +229,8 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
                        zero_tol=nonnegative("zero_tol", zero_tol), ratio_tol=nonnegative("ratio_tol", ratio_tol),
                        blocks=blocks, dense_max=positive_int("dense_max", dense_max, minimum=0),
                        hvp_step=nonnegative("hvp_step", hvp_step), lanczos_tol=nonnegative("lanczos_tol", lanczos_tol),
-                       check_zero_columns=flag("check_zero_columns", check_zero_columns))
+                       check_zero_columns=flag("check_zero_columns", check_zero_columns),
+                       hessp=_product_factory(hessp))
     rng = as_rng("seed", seed)
     progress = optional_flag("progress", progress)
     d = X.shape[0]
@@ -248,6 +255,13 @@ def certify(W1, W2, X, sigma, lam, *, tied=None, gtol=1e-6, n_eigs=2, rel_eig_to
                 D1, D2 = getattr(report, name)
                 setattr(report, name, (basis @ D1, basis @ D1 if tied else basis @ D2))
     return report
+
+
+def _product_factory(hessp):
+    if hessp is not None and not callable(hessp):
+        raise TypeError("hessp must be None or a callable (W1, W2, X, sigma, lam, tied) -> product, e.g. "
+                        f"numerics.newton.exact_hessp; got {type(hessp).__name__}")
+    return hessp
 
 
 def _certify(W1, W2, X, sigma, lam, tied, options: _Options, rng, bar) -> CertifyReport:
@@ -399,7 +413,7 @@ def _spectrum(point: _Point, X, sigma, lam, tied, options: _Options, rng, bar) -
         return Spectrum()
     live = point.live
     packing = Packing(point.W1.shape[0], point.W1.shape[1], tied, live=live)
-    gradient = ExactGradient(X, sigma, lam, packing)
+    gradient = ExactGradient(X, sigma, lam, packing, hessp=options.hessp)
     theta = packing.pack(point.W1, point.W2)
     projector = SymmetryProjector(point.W1[:, live], point.W2[:, live], point.reduced_blocks, tied=tied,
                                   family=point.family)

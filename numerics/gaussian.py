@@ -84,7 +84,11 @@ def _gauss_legendre_range(abs_r):
 
 @njit(cache=True)
 def _upper_bvn(dh, dk, r):
-    """P(X > dh, Y > dk) for a standard bivariate normal with correlation r (Genz's BVNU)."""
+    """P(X > dh, Y > dk) for a standard bivariate normal with correlation r (Genz's BVNU).
+
+    >>> float(upper_bvn(0.0, 0.0, 0.0))
+    0.25
+    """
     if r == 0.0:
         return norm_cdf(-dh) * norm_cdf(-dk)
     first, last = _gauss_legendre_range(abs(r))
@@ -138,6 +142,9 @@ def _upper_bvn(dh, dk, r):
             else:
                 bvn += norm_cdf(-h) - norm_cdf(-k)
     return max(0.0, min(1.0, bvn))
+
+
+upper_bvn = _upper_bvn   # P(X > h, Y > k) for callers that compute Φ2 once and reuse it
 
 
 @vectorize(["float64(float64, float64, float64)"], cache=True)
@@ -201,11 +208,59 @@ def pair_moments(m_j, s_j, z_j, cdf_j, pdf_j, m_k, s_k, z_k, cdf_k, pdf_k, rho):
     return cross, both, on_j_times_k, on_k_times_j, k_given_j_zero, j_given_k_zero
 
 
+@njit(cache=True)
+def delta_pair_moments(s_j, z_j, pdf_j, s_k, z_k, pdf_k, rho):
+    """Pair moments with a Dirac factor, for the Hessian of eq. (6); ``s_j, s_k > 0``, ``|ρ| < 1``.
+
+    With ``f⁽¹⁾ = 1{a > 0}``, ``f⁽²⁾ = δ(a)``, ``f⁽³⁾ = δ'(a)``, ``f⁽⁴⁾ = δ''(a)`` the
+    derivatives of ``a_+``, returns ``(E[δ_j 1_k], E[1_j δ_k], E[δ_j δ_k], E[δ'_j a_k+],
+    E[a_j+ δ'_k], E[δ'_j 1_k], E[1_j δ'_k], E[δ''_j a_k+], E[a_j+ δ''_k])``.
+
+    Derived here: given ``a_j = 0`` the other pre-activation is ``N(s_k q A, (s_k q)²)`` with
+    ``q = √(1 − ρ²)``, ``A = (z_k − ρ z_j)/q``, so ``E[δ_j g(a_k)] = (φ(z_j)/s_j) E[g | a_j = 0]``,
+    and each further derivative in ``a_j`` is ``∂/∂m_j`` (Stein's lemma) of that, with
+    ``∂z_j/∂m_j = 1/s_j`` and ``∂A/∂m_j = −ρ/(q s_j)``. With ``c_0 = ψ = AΦ(A) + φ(A)``,
+    ``c_1 = Φ``, ``c_2 = φ`` and ``r = ρ/q``:
+    ``E[δ'_j a_k+] = (s_k q/s_j²) φ_j (−z_j c_0 − r c_1)``,
+    ``E[δ'_j 1_k] = (φ_j/s_j²)(−z_j c_1 − r c_2)``,
+    ``E[δ''_j a_k+] = (s_k q/s_j³) φ_j ((z_j² − 1) c_0 + 2 z_j r c_1 + r² c_2)``,
+    ``E[δ_j δ_k] = φ_j φ(A)/(s_j s_k q)`` (the bivariate density), and symmetrically.
+
+    >>> import numpy as np
+    >>> phi0 = 1 / np.sqrt(2 * np.pi)                  # independent, centred: E[δ_j δ_k] = φ(0)²
+    >>> bool(np.isclose(delta_pair_moments(1.0, 0.0, phi0, 1.0, 0.0, phi0, 0.0)[2], phi0**2))
+    True
+    """
+    q = math.sqrt((1.0 - rho) * (1.0 + rho))
+    r = rho / q
+    a = (z_k - rho * z_j) / q
+    b = (z_j - rho * z_k) / q
+    cdf_a, pdf_a = norm_cdf(a), norm_pdf(a)
+    cdf_b, pdf_b = norm_cdf(b), norm_pdf(b)
+    psi_a = a * cdf_a + pdf_a
+    psi_b = b * cdf_b + pdf_b
+    dj = pdf_j / s_j
+    dk = pdf_k / s_k
+    delta_j_on_k = dj * cdf_a
+    on_j_delta_k = dk * cdf_b
+    delta_delta = dj * pdf_a / (s_k * q)
+    d1_j_relu_k = s_k * q * dj / s_j * (-z_j * psi_a - r * cdf_a)
+    relu_j_d1_k = s_j * q * dk / s_k * (-z_k * psi_b - r * cdf_b)
+    d1_j_on_k = dj / s_j * (-z_j * cdf_a - r * pdf_a)
+    on_j_d1_k = dk / s_k * (-z_k * cdf_b - r * pdf_b)
+    d2_j_relu_k = s_k * q * dj / (s_j * s_j) * ((z_j * z_j - 1.0) * psi_a + 2.0 * z_j * r * cdf_a
+                                                + r * r * pdf_a)
+    relu_j_d2_k = s_j * q * dk / (s_k * s_k) * ((z_k * z_k - 1.0) * psi_b + 2.0 * z_k * r * cdf_b
+                                                + r * r * pdf_b)
+    return (delta_j_on_k, on_j_delta_k, delta_delta, d1_j_relu_k, relu_j_d1_k, d1_j_on_k,
+            on_j_d1_k, d2_j_relu_k, relu_j_d2_k)
+
+
 # Below z = −5 the closed forms cancel (ψ(z) = φ(z) + zΦ(z) ≈ φ(z)/z²); there the Mills ratio
 # R(x) = Φ(−x)/φ(x) = 1/(x + T₁), T_k = k/(x + T_{k+1}) (Laplace's continued fraction) gives
 # ψ(−x) = φ(x) R T₁ and (x² + 1)Φ(−x) − xφ(x) = φ(x) R T₁ T₂ without cancellation. 60 levels
 # reach double precision for x ≥ 5.
-_TAIL_Z = -5.0
+TAIL_Z = -5.0
 _TAIL_DEPTH = 60
 
 
@@ -216,7 +271,7 @@ def rectified_moments(m, s):
         positive = max(m, 0.0)
         return positive, positive * positive
     z = m / s
-    if z >= _TAIL_Z:
+    if z >= TAIL_Z:
         cdf = norm_cdf(z)
         pdf = norm_pdf(z)
         return m * cdf + s * pdf, (m * m + s * s) * cdf + m * s * pdf

@@ -8,7 +8,8 @@
 * one `Packing` of (W1, W2) — tied, untied, all or only the live columns — into the flat
   vector SciPy works on;
 * one `ExactGradient`: eq. (6)'s exact gradient on that vector, and its Hessian-vector
-  product by central differences (`HVP_STEP`).
+  product — by central differences (`HVP_STEP`), or from a given factory of exact products
+  (``hessp``, e.g. `numerics.newton.exact_hessp`).
 
 >>> import numpy as np
 >>> X = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0]])         # d = 3, n = 2
@@ -211,18 +212,27 @@ class ExactGradient:
     Calling it returns ``(loss, gradient)``; the last evaluation is cached (SciPy asks for
     the same point more than once). ``evaluations`` counts exact evaluations, ``n_hvp``
     Hessian-vector products. Subclasses may override `record` to watch every evaluation.
+    ``hessp``: ``None`` (products by central differences of the gradient) or a factory
+    ``(W1, W2, X, sigma, lam, tied) → product`` of exact products at a point — ``V ↦ H V``
+    when tied, ``(V1, V2) ↦ (H1, H2)`` otherwise (`numerics.newton.exact_hessp`); it is
+    called once per point and its product reused for every direction there.
     """
 
-    def __init__(self, X, sigma: float, lam: float, packing: Packing):
+    def __init__(self, X, sigma: float, lam: float, packing: Packing, hessp=None):
         if not isinstance(packing, Packing):
             raise TypeError(f"packing must be a numerics.geometry.Packing; got {type(packing).__name__}")
+        if hessp is not None and not callable(hessp):
+            raise TypeError(f"hessp must be None or a callable (W1, W2, X, sigma, lam, tied) -> product; "
+                            f"got {type(hessp).__name__}")
         self.X = as_matrix("X", X, rows=packing.d, cols_name="n")
         self.sigma = nonnegative("sigma", sigma, symbol="σ")
         self.lam = nonnegative("lam", lam, symbol="λ")
         self.packing = packing
+        self.hessp = hessp
         self.evaluations = 0
         self.n_hvp = 0
         self.last = None
+        self._product = None       # (point, product) of the last `hessp` factory call
 
     def __call__(self, theta):
         if self.last is not None and np.array_equal(theta, self.last[0]):
@@ -247,7 +257,8 @@ class ExactGradient:
         """Called after every exact evaluation (no-op here)."""
 
     def hvp(self, theta, vector, step_rel: float = HVP_STEP) -> np.ndarray:
-        """``H v`` by a central difference of the gradient, step ``step_rel·max(‖θ‖, 1)/‖v‖``.
+        """``H v``: from the ``hessp`` factory if given, else by a central difference of the
+        gradient with step ``step_rel·max(‖θ‖, 1)/‖v‖``.
 
         Truncation ``O(h²‖∇³L‖)`` and rounding ``O(ε‖∇L‖/h)`` are both ≲ 1e-9 of ``‖H‖`` at
         the default step (checked against second differences of loss values in the tests).
@@ -255,6 +266,8 @@ class ExactGradient:
         vector = np.asarray(vector, dtype=np.float64).ravel()
         if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(vector))):
             raise NonFiniteStep("non-finite point or direction for a Hessian-vector product")
+        if self.hessp is not None:
+            return self._given_product(theta, vector)
         norm = float(np.linalg.norm(vector))
         if norm == 0.0:
             return np.zeros_like(vector)
@@ -263,3 +276,16 @@ class ExactGradient:
         _, plus = self(theta + h * vector)
         _, minus = self(theta - h * vector)
         return (plus - minus) / (2.0 * h)
+
+    def _given_product(self, theta, vector) -> np.ndarray:
+        if self._product is None or not np.array_equal(theta, self._product[0]):
+            W1, W2 = self.packing.unpack(np.array(theta, dtype=np.float64))
+            product = self.hessp(W1, W2, self.X, self.sigma, self.lam, self.packing.tied)
+            self._product = (np.array(theta, dtype=np.float64), product)
+        product = self._product[1]
+        V1, V2 = self.packing.unpack(vector)
+        self.n_hvp += 1
+        if self.packing.tied:
+            H = product(V1)
+            return self.packing.grad(H, np.zeros_like(H))
+        return self.packing.grad(*product(V1, V2))

@@ -13,7 +13,8 @@ gradient follows from Stein's lemma (``∂/∂m``) and Price's theorem (``∂/�
 
 Speed: a neuron whose standardised mean ``|m/s|`` exceeds `DETERMINISTIC_Z` is on or off
 for all noise to within ``Φ(−8.5) ≈ 1e-17``; its moments are then linear algebra, and only
-pairs of undecided neurons need the bivariate normal CDF (docs/theory.md §2).
+pairs of undecided neurons need more than matrix products (`numerics.moment_sums`;
+docs/theory.md §2).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -29,12 +30,11 @@ import sys
 
 import numba
 import numpy as np
-from numba import njit, prange
-from scipy.special import ndtr
 
-from numerics.gaussian import mehler_terms, norm_cdf, norm_pdf, pair_moments, rectified_moments
+from numerics.gaussian import mehler_terms
 from numerics.model import forward
-from numerics.threads import numba_threads, single_thread
+from numerics.moment_sums import moment_sums, neuron_moments
+from numerics.threads import numba_threads
 from numerics.validation import as_rng, data_and_weights, loss_magnitude, nonnegative, positive_int
 
 __all__ = ["expected_loss", "expected_loss_and_grad", "monte_carlo_loss", "monte_carlo_loss_and_grad",
@@ -45,192 +45,12 @@ DETERMINISTIC_Z = 8.5
 # machine against ~1 ms of serial work at n·p² = 2e5, and the Mehler path's per-order NumPy
 # overhead beats Genz's per-pair cost below ~2e4 (pair × sample) evaluations.
 SERIAL_BELOW = 200_000
-N_CHUNKS = 16
 MEHLER_MIN_PAIR_SAMPLES = 20_000
 
-_OFF, _ON, _UNDECIDED = 0, 1, 2
 
-
-# A numba kernel, longer than the package's 80-line rule on purpose: one pass over the
-# samples keeps every per-sample scratch array in registers/cache and the three pair cases
-# (on–on, on–undecided, undecided–undecided) in one loop; split into functions, numba would
-# either inline them back or pay a call per neuron pair and sample.
-@njit(cache=True, parallel=True)
-def _moment_sums(means, scales, cov, rho, n_terms, gram, targets, threshold, n_chunks):
-    """Sums over samples of the moments the loss and its gradient need.
-
-    ``means, targets``: (n, p) arrays of ``m_ij = w_jᵀx_i`` and ``b_ij = (W2ᵀx_i)_j``;
-    ``scales``: (p,) ``s_j = σ‖w_j‖``; ``cov = σ² W1ᵀW1``; ``rho`` its correlations and
-    ``n_terms`` the Mehler terms of each pair (pairs of undecided neurons with
-    ``n_terms > 0`` are left to `_mehler_sums`; 0: Genz's Φ2 here); ``gram = W2ᵀW2``.
-    Returns ``E[h]`` (n, p), ``∂F_i/∂m_ij`` (n, p), the upper triangles of
-    ``Σ_i E[hhᵀ]`` and ``Σ_i P(h_j>0, h_k>0)``, and the diagonal term of ``∂F/∂Σ`` that
-    Price's theorem adds, ``Σ_i E[δ(a_j)(Σ_{k≠j} G_jk h_k − b_j)]``.
-    """
-    n, p = means.shape
-    second = np.zeros((n_chunks, p, p))
-    both_on = np.zeros((n_chunks, p, p))
-    cov_diag = np.zeros((n_chunks, p))
-    mean_h = np.zeros((n, p))
-    grad_m = np.zeros((n, p))
-    for chunk in prange(n_chunks):
-        active = np.empty(p, dtype=np.int64)
-        kind = np.empty(p, dtype=np.int64)
-        z = np.empty(p)
-        cdf = np.empty(p)
-        pdf = np.empty(p)
-        g_acc = np.empty(p)
-        d_acc = np.empty(p)
-        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
-            n_active = 0
-            for j in range(p):
-                m = means[i, j]
-                if scales[j] == 0.0:
-                    state = _ON if m > 0.0 else _OFF
-                else:
-                    z[j] = m / scales[j]
-                    state = _ON if z[j] > threshold else (_OFF if z[j] < -threshold else _UNDECIDED)
-                kind[j] = state
-                if state == _OFF:
-                    continue
-                active[n_active] = j
-                n_active += 1
-                if state == _ON:
-                    cdf[j] = 1.0
-                    pdf[j] = 0.0
-                    mean_h[i, j] = m
-                    second[chunk, j, j] += m * m + cov[j, j]
-                else:
-                    cdf[j] = norm_cdf(z[j])
-                    pdf[j] = norm_pdf(z[j])
-                    mean_h[i, j], second_jj = rectified_moments(m, scales[j])
-                    second[chunk, j, j] += second_jj
-                both_on[chunk, j, j] += cdf[j]
-                g_acc[j] = gram[j, j] * mean_h[i, j]
-                d_acc[j] = 0.0
-            for a in range(n_active):
-                j = active[a]
-                m_j = means[i, j]
-                for b in range(a + 1, n_active):
-                    k = active[b]
-                    m_k = means[i, k]
-                    delta_j = 0.0  # E[δ(a_j) a_k+], zero when a_j is surely on
-                    delta_k = 0.0
-                    if kind[j] == _ON and kind[k] == _ON:
-                        cross = m_j * m_k + cov[j, k]
-                        both = 1.0
-                        j_on_k = m_k
-                        k_on_j = m_j
-                    elif kind[j] == _ON:
-                        cross = m_j * mean_h[i, k] + cov[j, k] * cdf[k]
-                        both = cdf[k]
-                        j_on_k = mean_h[i, k]
-                        k_on_j = m_j * cdf[k] + cov[j, k] / scales[k] * pdf[k]
-                        delta_k = pdf[k] / scales[k] * (m_j - cov[j, k] / scales[k] * z[k])
-                    elif kind[k] == _ON:
-                        cross = m_k * mean_h[i, j] + cov[j, k] * cdf[j]
-                        both = cdf[j]
-                        j_on_k = m_k * cdf[j] + cov[j, k] / scales[j] * pdf[j]
-                        k_on_j = mean_h[i, j]
-                        delta_j = pdf[j] / scales[j] * (m_k - cov[j, k] / scales[j] * z[j])
-                    elif n_terms[j, k] > 0:
-                        continue  # summed over samples by `_mehler_sums`
-                    else:
-                        cross, both, j_on_k, k_on_j, k_cond_j, j_cond_k = pair_moments(
-                            m_j, scales[j], z[j], cdf[j], pdf[j],
-                            m_k, scales[k], z[k], cdf[k], pdf[k], rho[j, k])
-                        delta_j = pdf[j] / scales[j] * k_cond_j
-                        delta_k = pdf[k] / scales[k] * j_cond_k
-                    second[chunk, j, k] += cross
-                    both_on[chunk, j, k] += both
-                    g_acc[j] += gram[j, k] * j_on_k
-                    g_acc[k] += gram[j, k] * k_on_j
-                    d_acc[j] += gram[j, k] * delta_j
-                    d_acc[k] += gram[j, k] * delta_k
-            for a in range(n_active):
-                j = active[a]
-                grad_m[i, j] = 2.0 * (g_acc[j] - targets[i, j] * cdf[j])
-                if kind[j] == _UNDECIDED:
-                    cov_diag[chunk, j] += d_acc[j] - targets[i, j] * pdf[j] / scales[j]
-    return mean_h, grad_m, second.sum(axis=0), both_on.sum(axis=0), cov_diag.sum(axis=0)
-
-
-def _mehler_sums(means, scales, rho, n_terms, gram, threshold, need_grad=True):
-    """Sample sums of the moments of weakly correlated undecided pairs (Mehler series).
-
-    Implements the four series of `numerics.gaussian` summed over samples: term n is a
-    Gram matrix ``AₙᵀAₙ`` and one product ``Aₙ Kₙᵀ`` with ``Kₙ = G ∘ ρⁿ ∘ 1sᵀ``, where
-    ``Aₙ`` (n × p') holds the normalised Hermite coefficient of every (sample, neuron) that
-    is undecided (zero elsewhere). Returns full (p, p) ``Σ E[hhᵀ]`` and ``Σ P(both on)``
-    contributions, the (n, p) ``∂F/∂m`` contribution and the (p,) Price diagonal term (the
-    last two stay zero when ``need_grad`` is false, saving one matrix product per order).
-    """
-    n, p = means.shape
-    second = np.zeros((p, p))
-    both_on = np.zeros((p, p))
-    grad_m = np.zeros((n, p))
-    cov_diag = np.zeros(p)
-    series = n_terms > 0
-    columns = np.flatnonzero(series.any(axis=1) | series.any(axis=0))
-    if columns.size == 0:
-        return second, both_on, grad_m, cov_diag
-    s = scales[columns]
-    z = means[:, columns] / s
-    undecided = np.abs(z) <= threshold
-    columns_used = undecided.any(axis=0)
-    columns, s, z, undecided = (columns[columns_used], s[columns_used], z[:, columns_used],
-                                undecided[:, columns_used])
-    block = np.ix_(columns, columns)
-    pair_mask = (n_terms[block] > 0) | (n_terms[block] > 0).T
-    if not pair_mask.any():
-        return second, both_on, grad_m, cov_diag
-    n_max = int(np.max(np.maximum(n_terms[block], n_terms[block].T)[pair_mask]))
-    rho_sub = np.where(pair_mask, rho[block], 0.0)
-    weight = gram[block] * s[None, :]
-    z = np.where(undecided, z, 0.0)
-    cdf = np.where(undecided, ndtr(z), 0.0)
-    pdf = np.where(undecided, np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi), 0.0)
-
-    coefficients = _hermite_coefficients(z, cdf, pdf, n_max + 2)
-    a_n, a_next = next(coefficients), next(coefficients)
-    gram_n, gram_next = a_n.T @ a_n, a_next.T @ a_next
-    power = pair_mask.astype(np.float64)  # ρⁿ on series pairs, 0 elsewhere
-    sub_second = np.zeros((columns.size, columns.size))
-    sub_both = np.zeros_like(sub_second)
-    sub_grad = np.zeros((n, columns.size))
-    sub_diag = np.zeros(columns.size)
-    for order in range(n_max):
-        a_after = next(coefficients)
-        sub_second += power * gram_n
-        sub_both += power * (order + 1) * gram_next
-        if need_grad:
-            projected = a_n @ (weight * power).T
-            sub_grad += np.sqrt(order + 1.0) * a_next * projected
-            sub_diag += np.sqrt((order + 1.0) * (order + 2.0)) * np.sum(a_after * projected, axis=0)
-        a_n, a_next = a_next, a_after
-        gram_n, gram_next = gram_next, a_after.T @ a_after
-        power = power * rho_sub
-    second[block] = sub_second * np.outer(s, s)
-    both_on[block] = sub_both
-    grad_m[:, columns] = 2.0 * sub_grad
-    cov_diag[columns] = sub_diag / s
-    return second, both_on, grad_m, cov_diag
-
-
-def _hermite_coefficients(z, cdf, pdf, count):
-    """Yield ``Aₙ = cₙ(z)/√(n!)`` for n = 0 … count−1 (see `numerics.gaussian`)."""
-    yield z * cdf + pdf
-    yield cdf
-    h_prev, h_cur = np.zeros_like(z), np.where(pdf > 0.0, 1.0, 0.0)  # ĥ_{m−1}, ĥ_m, m = n − 2
-    for n in range(2, count):
-        m = n - 2
-        if m >= 1:
-            h_prev, h_cur = h_cur, (z * h_cur - np.sqrt(m - 1.0) * h_prev) / np.sqrt(float(m))
-        yield (1.0 if n % 2 == 0 else -1.0) * h_cur * pdf / np.sqrt(n * (n - 1.0))
-
-
-def _symmetric_from_upper(upper: np.ndarray) -> np.ndarray:
-    return upper + upper.T - np.diag(np.diag(upper))
+def _squared_norm(X: np.ndarray, block: int = 1024) -> float:
+    """``Σ X²`` by column blocks: pairwise summation inside each block, no (d, n) temporary."""
+    return float(sum(np.sum(X[:, i:i + block] ** 2) for i in range(0, X.shape[1], block)))
 
 
 def _checked(W1, W2, X, sigma, lam):
@@ -246,21 +66,22 @@ _ANNOUNCED = False
 
 
 def _announce_first_compilation() -> None:
-    """One line on stderr before numba compiles the exact objective's kernel into a fresh cache.
+    """One line on stderr before numba compiles the exact objective's kernels into a fresh cache.
 
-    The kernel is cached on disk (``cache=True``: ``numerics/__pycache__``, or
-    ``NUMBA_CACHE_DIR``); compiling it takes 10–60 s once, loading it later a fraction of a
-    second. The message is printed at most once per process, and only when the kernel is
-    neither compiled in this process nor indexed in the cache (read from numba's cache
-    object; if that ever changes, nothing is printed).
+    The kernels (`numerics.moment_sums`) are cached on disk (``cache=True``:
+    ``numerics/__pycache__``, or ``NUMBA_CACHE_DIR``); compiling them takes 10–60 s once,
+    loading them later a fraction of a second. The message is printed at most once per
+    process, and only when `numerics.moment_sums.neuron_moments` (compiled with the others
+    on the first call) is neither compiled in this process nor indexed in the cache (read
+    from numba's cache object; if that ever changes, nothing is printed).
     """
     global _ANNOUNCED
-    if _ANNOUNCED or _moment_sums.signatures:
+    if _ANNOUNCED or neuron_moments.signatures:
         return
     _ANNOUNCED = True
-    index = getattr(getattr(getattr(_moment_sums, "_cache", None), "_cache_file", None), "_index_path", None)
+    index = getattr(getattr(getattr(neuron_moments, "_cache", None), "_cache_file", None), "_index_path", None)
     if index is not None and not os.path.exists(index):
-        print("numerics.objective: compiling the exact objective's numba kernel for this cache (once; "
+        print("numerics.objective: compiling the exact objective's numba kernels for this cache (once; "
               "10-60 s, then cached on disk) ...", file=sys.stderr, flush=True)
 
 
@@ -268,6 +89,7 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
     if not isinstance(pair_method, str) or pair_method not in PAIR_METHODS:
         raise ValueError(f"pair_method must be one of {PAIR_METHODS}; got {pair_method!r}")
     n = X.shape[1]
+    p = W1.shape[1]
     column_norms = np.linalg.norm(W1, axis=0)
     scales = sigma * column_norms
     inner = W1.T @ W1
@@ -275,39 +97,37 @@ def _exact(W1, W2, X, sigma, lam, need_grad, pair_method):
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = inner / np.outer(column_norms, column_norms)
     rho = np.clip(np.nan_to_num(rho), -1.0, 1.0)
-    gram = W2.T @ W2
-    means = np.ascontiguousarray((W1.T @ X).T)
-    targets = np.ascontiguousarray((W2.T @ X).T)
-    p = W1.shape[1]
+    tied = W1 is W2 or np.array_equal(W1, W2)
+    gram = inner if tied else W2.T @ W2
+    # One pass over X for both projections (one product of width 2p, or p when tied).
+    if tied:
+        means = targets = X.T @ W1
+    else:
+        both_projections = X.T @ np.hstack([W1, W2])
+        means, targets = both_projections[:, :p], both_projections[:, p:]
     n_terms = np.zeros(rho.shape, dtype=np.int64)
     if pair_method == "auto" and n * p * (p - 1) // 2 >= MEHLER_MIN_PAIR_SAMPLES:
         noisy = scales > 0.0
         n_terms[np.ix_(noisy, noisy)] = mehler_terms(np.abs(rho[np.ix_(noisy, noisy)]))
         n_terms = np.triu(n_terms, 1)
     _announce_first_compilation()
+    # A fixed number of chunks, whatever the thread count, keeps the summation order and so
+    # the result identical to the last bit on every machine.
     with numba_threads(1 if n * p * p < SERIAL_BELOW else numba.get_num_threads()):
-        # A fixed number of chunks, whatever the thread count, keeps the summation order and
-        # so the result identical to the last bit on every machine.
-        mean_h, grad_m, second_upper, both_upper, cov_diag = _moment_sums(
-            means, scales, cov, rho, n_terms, gram, targets, DETERMINISTIC_Z, min(n, N_CHUNKS))
-    # The series is many mid-sized matrix products: with threaded BLAS their synchronisation
-    # costs more than it gains, catastrophically so on a loaded machine (10 s against 1 s at
-    # d = 1024, n = 10,000 with other processes running; see benchmarks/objective.py).
-    with single_thread(numba=False, user_api="blas"):
-        series_second, series_both, series_grad_m, series_diag = _mehler_sums(
-            means, scales, rho, n_terms, gram, DETERMINISTIC_Z, need_grad)
-    second = _symmetric_from_upper(second_upper) + series_second
+        sums = moment_sums(means, targets, scales, cov, rho, gram, n_terms, DETERMINISTIC_Z,
+                           need_grad)
     decay = lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
-    data = (np.sum(gram * second) - 2.0 * np.sum(targets * mean_h) + np.sum(X * X)) / n
+    data = (np.sum(gram * sums.second) - 2.0 * np.sum(targets * sums.mean_h) + _squared_norm(X)) / n
     # Rounding can push an exact zero slightly negative; the data term is an expectation of a
     # squared norm, so clip at zero.
     loss = max(data, 0.0) + decay
     if not need_grad:
         return loss
-    cov_grad = (gram * (_symmetric_from_upper(both_upper) + series_both)
-                + np.diag(cov_diag + series_diag))
-    gW1 = (X @ (grad_m + series_grad_m) + 2.0 * sigma**2 * (W1 @ cov_grad)) / n + 2.0 * lam * W1
-    gW2 = 2.0 * (W2 @ second - X @ mean_h) / n + 2.0 * lam * W2
+    cov_grad = gram * sums.both + np.diag(sums.cov_diag)
+    # One pass over X for both data terms of the gradient.
+    back = X @ np.hstack([sums.grad_m, sums.mean_h])
+    gW1 = (back[:, :p] + 2.0 * sigma**2 * (W1 @ cov_grad)) / n + 2.0 * lam * W1
+    gW2 = 2.0 * (W2 @ sums.second - back[:, p:]) / n + 2.0 * lam * W2
     return loss, gW1, gW2
 
 

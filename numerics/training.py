@@ -16,8 +16,9 @@ itself), so ``‖∇L‖`` is measured in units of ``L0``. The stages, in order:
    gradients, a cheap way into a basin;
 4. **L-BFGS with restarts** (`_lbfgs_with_restarts`): SciPy's L-BFGS-B, restarted with
    fresh memory from its lowest point while each restart at least halves the gradient norm;
-5. **polish** (`_polish`): SciPy's ``trust-krylov`` with finite-difference Hessian-vector
-   products of the exact gradient, when L-BFGS stopped above ``gtol``.
+5. **polish** (`_polish`): SciPy's ``trust-krylov`` with Hessian-vector products by central
+   differences of the exact gradient — or exact ones, ``polish=dict(hessp=exact_hessp)``
+   (`numerics.newton.exact_hessp`) — when L-BFGS stopped above ``gtol``.
 
 ``max_iter`` bounds the iterations of stages 4 and 5 together (L-BFGS, its restarts and the
 polish); ``max_iter=0`` evaluates the start and returns it, with no stage run (the warm-up
@@ -52,7 +53,7 @@ __all__ = ["train", "TrainResult", "WARMUP", "LBFGS", "POLISH"]
 # Per-stage options and their defaults (``warmup=dict(...)``, ``lbfgs=dict(...)``, ``polish=dict(...)``).
 WARMUP = dict(steps=0, lr=3e-3, batch=256)
 LBFGS = dict(maxcor=30, restarts=3, maxls=50)
-POLISH = dict(max_iter=200)
+POLISH = dict(max_iter=200, hessp=None)
 
 
 @dataclass
@@ -113,6 +114,9 @@ def _stage_options(warmup, lbfgs, polish):
         raise TypeError(f"polish must be True, False or a dict of options {sorted(POLISH)}; got {polish!r:.60}")
     if polish is not None:
         polish["max_iter"] = positive_int("polish['max_iter']", polish["max_iter"])
+        if polish["hessp"] is not None and not callable(polish["hessp"]):
+            raise TypeError("polish['hessp'] must be None or a callable (W1, W2, X, sigma, lam, tied) -> product, "
+                            f"e.g. numerics.newton.exact_hessp; got {type(polish['hessp']).__name__}")
     return warmup, lbfgs, polish
 
 
@@ -357,7 +361,8 @@ def _lbfgs_with_restarts(run: _Run, theta0, options: dict) -> None:
 
 
 def _polish(run: _Run, options: dict) -> None:
-    """``trust-krylov`` from the best iterate, Hessian-vector products by central differences.
+    """``trust-krylov`` from the best iterate, Hessian-vector products by central differences
+    or from ``options["hessp"]`` (`numerics.geometry.ExactGradient`).
 
     At most ``options["max_iter"]`` iterations, and never beyond ``train``'s ``max_iter`` in all.
     """
@@ -367,6 +372,7 @@ def _polish(run: _Run, options: dict) -> None:
     run.stage = "trust-krylov"
     run.stages.append(run.stage)
     fun = run.fun
+    fun.hessp = options["hessp"]
     try:
         out = scipy.optimize.minimize(
             fun, fun.best[0], jac=True, hessp=fun.hvp, method="trust-krylov", callback=run.record,
@@ -395,7 +401,8 @@ def train(X, p, sigma, lam, seed=0, *, tied=False, init="random", perturb=0.0, g
     W, as the authors' code does. Budgets: ``max_iter`` iterations in all (L-BFGS, restarts
     and polish; ``0`` returns the start), ``max_time`` seconds. Stages (module docstring) take options dicts:
     ``warmup=dict(steps, lr=3e-3, batch=256)`` (off by default), ``lbfgs=dict(maxcor=30,
-    restarts=3, maxls=50)``, ``polish=True | False | dict(max_iter=200)``; ``reduce=False``
+    restarts=3, maxls=50)``, ``polish=True | False | dict(max_iter=200, hessp=None)`` (``hessp``:
+    exact Hessian-vector products, e.g. `numerics.newton.exact_hessp`); ``reduce=False``
     runs in the full space. ``callback(intermediate_result)`` sees every iteration and may
     raise ``StopIteration``. ``checkpoint=(folder, name)`` saves the current iterate every
     ``checkpoint_every`` seconds and resumes from it. ``progress``: a progress bar (tqdm) of

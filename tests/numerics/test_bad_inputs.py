@@ -27,13 +27,14 @@ import pytest
 from hypothesis import given, strategies as st
 
 from numerics import (certify, checkpoint, compare, convex, data, denoisers, diagnostics, escape, executors,
-                      gaussian, geometry, images, initialization, model, multistart, objective,
+                      gaussian, geometry, hessian, images, initialization, model, multistart, newton, objective,
                       protocol, solvers, spectrum, sweep, sweep_cache, symmetry, threads, training, zero_column)
 from numerics.data import memorization_set, separable_clusters
 from theory import predict
 from theory.errors import AssumptionError
 
-MODULES = ("threads", "checkpoint", "executors", "sweep_cache", "sweep", "geometry", "objective", "gaussian", "model", "compare", "data",
+MODULES = ("threads", "checkpoint", "executors", "sweep_cache", "sweep", "geometry", "objective", "gaussian", "hessian",
+           "newton", "model", "compare", "data",
            "images", "denoisers", "convex", "diagnostics", "initialization", "protocol", "training",
            "multistart", "symmetry", "spectrum", "zero_column", "certify", "escape", "solvers")
 
@@ -42,6 +43,7 @@ EXCLUDED = {
     "numerics.checkpoint.jsonable": "converts any value; nothing is malformed for it",
     "numerics.checkpoint.CorruptFileError": "an exception class",
     "numerics.geometry.NonFiniteStep": "an exception class",
+    "numerics.hessian.ParallelColumnsError": "an exception class",
     "numerics.geometry.ZERO_TOL": "a constant", "numerics.geometry.HVP_STEP": "a constant",
     "numerics.threads.THREAD_VARIABLES": "a constant",
     "numerics.executors.DASK_EXTRA": "a constant",
@@ -338,6 +340,24 @@ CASES = {
        for module, function in (("certify", certify.certify), ("solvers", solvers.certify))},
     "numerics.spectrum.hessian_matrix": Case(spectrum.hessian_matrix, dict(W1=W1[:, :1], W2=W1[:, :1], X=X, sigma=0.2, lam=0.01),
                                             dict(W1="Md", W2="Md", X="MdT", sigma="N", lam="N")),
+    "numerics.hessian.HessianVectorProduct": Case(hessian.HessianVectorProduct,
+                                                  dict(W1=W1, W2=W2, X=X, sigma=0.3, lam=0.01, tied=False),
+                                                  dict(W1="Md", W2="Md", X="MdT", sigma="N", lam="N", tied="F")),
+    "numerics.hessian.expected_hessian_vector_product": Case(
+        hessian.expected_hessian_vector_product, dict(W1=W1, W2=W2, X=X, sigma=0.3, lam=0.01, V1=W2, V2=W1),
+        dict(W1="Md", W2="Md", X="MdT", sigma="N", lam="N", V1="Md", V2="Md")),
+    "numerics.newton.exact_hessp": Case(newton.exact_hessp, dict(W1=W1, W2=W2, X=X, sigma=0.3, lam=0.01, tied=False),
+                                        dict(W1="Md", W2="Md", X="MdT", sigma="N", lam="N", tied="F")),
+    "numerics.newton.newton_polish": Case(newton.newton_polish,
+                                          dict(X=X, W1=W1, W2=W2, sigma=0.3, lam=0.01, tied=False, gtol=1e-8, max_iter=3,
+                                               max_time=10.0, method="trust-krylov", reduce=True, newton_steps=1),
+                                          dict(X="MdT", W1="Md", W2="Md", sigma="N", lam="N", tied="F", gtol="N",
+                                               max_iter="I", max_time="N?", method="C", reduce="F", newton_steps="I")),
+    "numerics.newton.smallest_eigenpairs": Case(newton.smallest_eigenpairs,
+                                                dict(W1=W1, W2=W2, X=X, sigma=0.3, lam=0.01, tied=False, k=2, tol=1e-8,
+                                                     reduce=True, seed=0, maxiter=None),
+                                                dict(W1="Md", W2="Md", X="MdT", sigma="N", lam="N", tied="F", k="I",
+                                                     tol="N", reduce="F", seed="S", maxiter="I?")),
     "numerics.certify.below_resolution": Case(certify.below_resolution, dict(W1=W1, W2=W2, tied=False, hvp_step=1e-5),
                                               dict(W1="Md", W2="Md", tied="F", hvp_step="N")),
     # theory.predict

@@ -222,7 +222,7 @@ def test_first_compilation_is_announced_once(monkeypatch, capsys, tmp_path, sign
     index = tmp_path / "kernel.nbi"
     if index_exists:
         index.write_bytes(b"")
-    monkeypatch.setattr(objective, "_moment_sums", _FakeKernel(signatures, index))
+    monkeypatch.setattr(objective, "neuron_moments", _FakeKernel(signatures, index))
     monkeypatch.setattr(objective, "_ANNOUNCED", False)
     objective._announce_first_compilation()
     objective._announce_first_compilation()
