@@ -62,13 +62,21 @@ _GL_NODES = (0.9324695142031522, 0.6612093864662647, 0.2386191860831970,
 
 @njit(cache=True, inline="always")
 def norm_cdf(x):
-    """Standard normal CDF Φ(x) via erfc (accurate in both tails)."""
+    """Standard normal CDF Φ(x) via erfc (accurate in both tails).
+
+    >>> norm_cdf(0.0), f"{norm_cdf(-10.0):.3e}"
+    (0.5, '7.620e-24')
+    """
     return 0.5 * math.erfc(-x / _SQRT2)
 
 
 @njit(cache=True, inline="always")
 def norm_pdf(x):
-    """Standard normal density φ(x)."""
+    """Standard normal density φ(x).
+
+    >>> round(norm_pdf(0.0), 6)                                  # 1/√(2π)
+    0.398942
+    """
     return _INV_SQRT_2PI * math.exp(-0.5 * x * x)
 
 
@@ -178,6 +186,14 @@ def pair_moments(m_j, s_j, z_j, cdf_j, pdf_j, m_k, s_k, z_k, cdf_k, pdf_k, rho):
     Returns ``(E[a_j+ a_k+], P(a_j>0, a_k>0), E[1{a_j>0} a_k+], E[1{a_k>0} a_j+],
     E[a_k+ | a_j=0], E[a_j+ | a_k=0])`` — the cross moment of docs/theory.md §2 and the three
     quantities its derivatives need (Stein's lemma, Price's theorem).
+
+    Two independent standard normals (m = 0, s = 1, ρ = 0): E[a_j+ a_k+] = (1/√(2π))² = 1/(2π)
+    and both are positive with probability 1/4:
+
+    >>> c, p = norm_cdf(0.0), norm_pdf(0.0)
+    >>> out = pair_moments(0.0, 1.0, 0.0, c, p, 0.0, 1.0, 0.0, c, p, 0.0)
+    >>> round(out[0], 6), round(out[1], 6)
+    (0.159155, 0.25)
     """
     q2 = (1.0 - rho) * (1.0 + rho)
     q = math.sqrt(q2) if q2 > 0.0 else 0.0
@@ -266,7 +282,17 @@ _TAIL_DEPTH = 60
 
 @njit(cache=True)
 def rectified_moments(m, s):
-    """``(E[a_+], E[a_+²])`` for ``a ~ N(m, s²)``, s ≥ 0, accurate in both tails."""
+    """``(E[a_+], E[a_+²])`` for ``a ~ N(m, s²)``, s ≥ 0, accurate in both tails.
+
+    At m = 0: s/√(2π) and s²/2; in the lower tail, where the closed form (m² + s²)Φ(z) + msφ(z)
+    cancels, a continued fraction keeps the relative accuracy (≈ 2s²φ(z)/|z|³ at z = −8):
+
+    >>> mean, second = rectified_moments(0.0, 2.0)
+    >>> round(mean, 6), round(second, 6)
+    (0.797885, 2.0)
+    >>> f"{rectified_moments(-8.0, 1.0)[1]:.3g}"
+    '1.81e-17'
+    """
     if s == 0.0:
         positive = max(m, 0.0)
         return positive, positive * positive

@@ -20,7 +20,6 @@ of these names has an example that runs. A failure lists every missing name of t
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import importlib
 import inspect
 import pathlib
@@ -30,24 +29,12 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("numerics", "theory")
 
-# Modules whose code is being reworked: their examples come with the rework. A module matching
-# one of these patterns is still checked, as an expected failure (xfail, not strict): an XPASS
-# in the summary means that its exemption can be removed.
-EXEMPT = (
-    "numerics.objective", "numerics.gaussian", "numerics.certify", "numerics.training",
-    "numerics.geometry", "numerics.solvers", "numerics.hessian",
-    "numerics.newton*",
-)
 
 
 def module_names() -> list[str]:
     """Dotted names of every module of the packages (package ``__init__`` files excluded)."""
     return sorted(f"{package}.{path.stem}" for package in PACKAGES
                   for path in (ROOT / package).glob("*.py") if path.stem != "__init__")
-
-
-def exempt(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in EXEMPT)
 
 
 def is_function(obj) -> bool:
@@ -81,7 +68,6 @@ def missing_examples(module) -> list[str]:
 def test_the_module_list_is_complete():
     names = module_names()
     assert {"numerics.objective", "numerics.validation", "theory.predict", "theory.symbols"} <= set(names)
-    assert exempt("numerics.objective") and exempt("numerics.newton_cg") and not exempt("theory.predict")
 
 
 def test_the_rule_on_known_cases():
@@ -102,10 +88,7 @@ def test_the_rule_on_known_cases():
     assert not needs_example_as_class(SlopeTest)           # a result record
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason="exempt: module being reworked", strict=False))
-    if exempt(name) else name
-    for name in module_names()])
+@pytest.mark.parametrize("name", module_names())
 def test_every_public_function_has_an_example(name):
     missing = missing_examples(importlib.import_module(name))
     assert not missing, f"{name}: no '>>>' example in the docstring of {', '.join(missing)}"
