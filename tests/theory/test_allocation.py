@@ -14,8 +14,6 @@ from theory.predict import block_weights, predict, predicted_loss
 from theory.symbols import Lam, lam_p, n_k, sigma
 
 
-
-
 def test_gain_is_increasing_above_the_decay():
     derivative = alloc.gain_derivative()
     expected = (Lam - lam_p) * (Lam + lam_p + 2 * n_k * sigma ** 2) / (Lam + n_k * sigma ** 2) ** 2

@@ -12,8 +12,6 @@ from theory.predict import block_linear_map, generalization_weights
 from theory.symbols import e, lam, rho, sigma
 
 
-
-
 def test_population_limit_of_eq8():
     assert sp.simplify(gen.population_limit() - (e - lam / rho) / (e + sigma ** 2)) == 0
 

@@ -14,8 +14,6 @@ from theory.predict import block_weights, hybrid_weights, predicted_loss, switch
 from theory.symbols import lam, n, n_l, s
 
 
-
-
 def test_duplicate_scale_is_eq8_with_p_l_one():
     assert sp.simplify(hyb.duplicate_r_sq_from_eq8() - hyb.duplicate_r_sq_theory()) == 0
     # one copy is the memorisation column of Cor. 3.2; n_l copies divide the decay by n_l

@@ -14,7 +14,6 @@ from theory.predict import block_weights, expected_representation, memorization_
 from theory.symbols import lam, n, p, s, sigma
 
 
-
 def simplex(d: int, n_samples: int, norms, rng) -> np.ndarray:
     """n ≤ d + 1 vectors with pairwise cosine −1/(n − 1) (β1 < 0), in a random frame."""
     centred = np.eye(n_samples) - 1.0 / n_samples
@@ -24,7 +23,6 @@ def simplex(d: int, n_samples: int, norms, rng) -> np.ndarray:
     frame, _ = np.linalg.qr(rng.normal(size=(d, d)))
     X = frame[:, : coords.shape[1]] @ coords.T
     return X * np.asarray(norms)
-
 
 
 def test_eq9_is_the_rank_one_case_of_eq8():

@@ -12,8 +12,6 @@ import theory.rectified_gaussian as rg
 from numerics import gaussian
 
 
-
-
 def test_one_neuron_moments_by_integration():
     """∫_0^∞ t N(t; m, s²) dt and ∫_0^∞ t² N(t; m, s²) dt equal docs/theory.md §2's closed forms."""
     assert sp.simplify((rg.relu_mean_by_integration() - rg.relu_mean()).rewrite(sp.erf)) == 0
