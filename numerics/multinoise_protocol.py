@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
+from numerics.checkpoint import fingerprint, progress_bar, save_checkpoint
 from numerics.multinoise import FIELDS, MultiNoiseDAE
 from numerics.multinoise_objective import SIGMA_RANGE, _sigma_range, decay_from_weight_decay, multinoise_loss
-from numerics.protocol import make_optimizer
+from numerics.protocol import make_optimizer, restore_run
 from numerics.threads import single_thread
 from numerics.validation import as_matrix, positive_int
 
@@ -136,18 +136,11 @@ class _LoopState:
         self.step, self.hist_steps, self.hist_loss = 0, [], []
 
     def restore(self, checkpoint) -> None:
-        saved = load_checkpoint(*checkpoint)
+        saved = restore_run(checkpoint, self.key, self.params, self.opt)
         if saved is None:
             return
         arrays, meta = saved
-        if meta.get("fingerprint") != self.key:
-            raise ValueError(f"checkpoint {checkpoint[0]}/{checkpoint[1]} belongs to another run "
-                             f"(fingerprint {meta.get('fingerprint')} != {self.key})")
-        for i, w in enumerate(self.params):
-            w[...] = arrays[f"param_{i}"]
         self.step = int(meta["step"])
-        if self.step > 0:
-            self.opt.load(arrays, self.step, len(self.params))
         self.rng.bit_generator.state = meta["rng_state"]
         self.batches.order, self.batches.position = arrays["batch_order"].copy(), int(meta["batch_position"])
         self.hist_steps, self.hist_loss = list(arrays["history_steps"].astype(int)), list(arrays["history_loss"])

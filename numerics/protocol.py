@@ -358,6 +358,37 @@ class ProtocolResult:
     config: dict
 
 
+def restore_run(checkpoint, key: str, params: list, opt):
+    """Load a protocol run's checkpoint ``(folder, name)``: None if there is none, else put its
+    weights into ``params`` and its state into ``opt`` and return ``(arrays, meta)`` for the
+    caller's own state (RNG, batch order, history). A checkpoint of another run (its
+    fingerprint is not ``key``) is a ValueError naming the file.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> restore_run((folder, "run"), "abc", [], None) is None               # nothing saved yet
+    True
+    >>> save_checkpoint(folder, "run", {"param_0": np.ones(2)}, {"fingerprint": "abc", "step": 0})
+    >>> w = np.zeros(2)                                                      # one weight array
+    >>> arrays, meta = restore_run((folder, "run"), "abc", [w], None)
+    >>> w.tolist(), meta["step"]
+    ([1.0, 1.0], 0)
+    """
+    folder, name = checkpoint
+    saved = load_checkpoint(folder, name)
+    if saved is None:
+        return None
+    arrays, meta = saved
+    if meta.get("fingerprint") != key:
+        raise ValueError(f"checkpoint {folder}/{name} belongs to another run "
+                         f"(fingerprint {meta.get('fingerprint')} != {key})")
+    for i, w in enumerate(params):
+        w[...] = arrays[f"param_{i}"]
+    if meta["step"] > 0:
+        opt.load(arrays, int(meta["step"]), len(params))
+    return arrays, meta
+
+
 class _Batches:
     """DataLoader(shuffle=True, drop_last=False) as explicit state (epoch order, position)."""
 
@@ -457,18 +488,10 @@ class _ProtocolRun:
 
     def resume(self, checkpoint) -> None:
         """Restore weights, optimiser, RNG, batch order and history from ``checkpoint`` if it exists."""
-        folder, name = checkpoint
-        saved = load_checkpoint(folder, name)
+        saved = restore_run(checkpoint, self.key, self.params, self.opt)
         if saved is None:
             return
         arrays, meta = saved
-        if meta.get("fingerprint") != self.key:
-            raise ValueError(f"checkpoint {folder}/{name} belongs to another run "
-                             f"(fingerprint {meta.get('fingerprint')} != {self.key})")
-        for i, w in enumerate(self.params):
-            w[...] = arrays[f"param_{i}"]
-        if meta["step"] > 0:
-            self.opt.load(arrays, meta["step"], len(self.params))
         self.start_step = int(meta["step"])
         self.rng.bit_generator.state = meta["rng_state"]
         if self.batches is not None:

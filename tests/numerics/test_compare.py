@@ -124,13 +124,7 @@ def test_map_residual_and_rule_arguments_are_checked():
 
 
 def test_aligned_distance_sees_through_permutations_and_block_rotations():
-    data = separable_clusters(6, [4, 4], alpha=0.05, beta=-0.5, norm=2.0, seed=1)
-    W = partition_weights(data.X, data.labels, [2, 2], 0.1, 0.0)
-    angle = 0.3
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    O = np.zeros((4, 4))
-    O[:2, :2], O[2:, 2:] = rotation, rotation.T
-    rotated = (W @ O)[:, [3, 2, 1, 0]]                       # rotate inside blocks, then permute
+    data, W, rotated = rotated_and_permuted()                # rotate inside blocks, then permute
     # Procrustes recovers O_k exactly up to the SVD's rounding: ≈ 1e-15·‖W‖.
     assert aligned_distance(rotated, W, data.X, data.labels) <= ROUNDING * np.linalg.norm(W)
     noise = 1e-3 * np.random.default_rng(0).standard_normal(W.shape)
