@@ -13,6 +13,7 @@ from figures.__main__ import main
 from numerics.compare import representation_std
 from numerics.data import hybrid_mixture
 from numerics.detection import null_auroc_se
+from numerics.multinoise import MultiNoiseDAE
 from theory.diffusion import generalizing_denoiser
 
 
@@ -38,11 +39,49 @@ def test_relu_dae_scores_match_direct_computations(denoiser):
     assert np.min(np.abs(W.T @ y)[W.any(axis=0)]) > 10 * step * np.abs(W).sum(axis=0).max()   # no kink within reach
     numeric = np.column_stack([(f(y[:, None] + step * e[:, None], sigma) - f(y[:, None] - step * e[:, None], sigma))[:, 0]
                                / (2 * step) for e in np.eye(y.size)])
-    singular = np.linalg.svd(numeric, compute_uv=False)
-    q = singular / singular.sum()
-    expected_rank = np.exp(-np.sum(q[q > 0] * np.log(q[q > 0])))
-    assert -scores["jacobian effective rank"][0] == pytest.approx(expected_rank, rel=1e-6)
+    assert -scores["jacobian effective rank"][0] == pytest.approx(_effective_rank_of(numeric), rel=1e-6)
     assert set(seconds) == set(scores) and all(value >= 0 for value in seconds.values())
+
+
+def _effective_rank_of(J) -> float:
+    singular = np.linalg.svd(J, compute_uv=False)
+    q = singular / singular.sum()
+    return float(np.exp(-np.sum(q[q > 0] * np.log(q[q > 0]))))
+
+
+def test_trained_model_scores_use_its_gains_and_skip():
+    """For the multi-noise DAE: h is the authors' rep() (no gain), and the Jacobian rank is that
+    of central differences of the model itself (gains and skip included; piecewise linear, so
+    exact up to rounding, as above)."""
+    model = MultiNoiseDAE.initial(6, 5, seed=1)
+    model.b2 = np.linspace(-0.5, 0.5, 5)                 # gains exp(b2) ≠ 1
+    model.s = 0.3
+    samples = np.random.default_rng(2).normal(size=(6, 4))
+    sigma, step = 0.17, 1e-6
+    scores, _, facts = table1.relu_dae_scores(model, samples, sigma, draws=2, seed=5)
+    Y = samples + sigma * np.random.default_rng(5).standard_normal(samples.shape)
+    np.testing.assert_array_equal(scores["std"], representation_std(model.rep(Y)))
+    np.testing.assert_array_equal(facts["active"], np.sum(model.W.T @ Y > 0, axis=0))
+    y = Y[:, 0]
+    assert np.min(np.abs(model.W.T @ y)) > 10 * step * np.abs(model.W).sum(axis=0).max()
+    numeric = np.column_stack([(model(y[:, None] + step * e[:, None], sigma) - model(y[:, None] - step * e[:, None], sigma))[:, 0]
+                               / (2 * step) for e in np.eye(6)])
+    assert -scores["jacobian effective rank"][0] == pytest.approx(_effective_rank_of(numeric), rel=1e-6)
+
+
+def _part(scale_free_auroc, sparsity_auroc, margin=0.1):
+    return dict(premises={"std/||h||": scale_free_auroc, "fewer active neurons": sparsity_auroc, "h norm": 0.4},
+                chance_margin=margin, mean_h_norm=dict(memorised=2.0, generalised=3.0),
+                mean_active_neurons=dict(memorised=4.3, generalised=6.3), p=16)
+
+
+def test_std_diagnosis_names_only_the_premises_that_fail_by_the_checks_margin():
+    assert table1._std_diagnosis(_part(0.55, 0.9)) is None          # sparser, and scale-free Std no better
+    scale = table1._std_diagnosis(_part(0.9, 0.9))
+    assert "not scale-free" in scale and "sparser" not in scale
+    sparse_only = table1._std_diagnosis(_part(0.55, 0.55))
+    assert "4.3 of 16" in sparse_only and "scale-free" not in sparse_only
+    assert "not a statement of the paper" in sparse_only
 
 
 def test_null_auroc_standard_error_matches_a_simulation():
