@@ -105,7 +105,9 @@ def score_samples(model, X, samples) -> dict:
     norms against the training norms (a bias-free DAE is positively homogeneous: it pins
     directions, not norms), their largest cosine to a training sample, and how many live
     neurons of ``model`` are on at the samples (``active_neurons[k]`` samples with k on: one
-    means a single stored direction, more a blend).
+    means a single stored direction, more a blend), and the largest cosine between two
+    training samples (β of Def. 3.1 with every sample its own cluster: eq. (9)'s stored
+    directions each fire alone only when it is negative).
 
     >>> X = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> model = MultiNoiseDAE.initial(2, 3, seed=0)
@@ -128,7 +130,14 @@ def score_samples(model, X, samples) -> dict:
         sample_norm_quartiles=np.percentile(norms, [25, 50, 75]).tolist(),
         training_norm_range=[float(np.linalg.norm(X, axis=0).min()), float(np.linalg.norm(X, axis=0).max())],
         best_cosine_quartiles=np.percentile(cosines[:, 0], [25, 50, 75]).tolist(),
-        second_cosine_median=float(np.median(cosines[:, 1])) if X.shape[1] > 1 else float("nan"))
+        second_cosine_median=float(np.median(cosines[:, 1])) if X.shape[1] > 1 else float("nan"),
+        largest_training_cosine=_largest_off_diagonal(unit.T @ unit))
+
+
+def _largest_off_diagonal(gram: np.ndarray) -> float:
+    if gram.shape[0] < 2:
+        return float("nan")
+    return float(np.max(gram[~np.eye(gram.shape[0], dtype=bool)]))
 
 
 def sampling_summary(model, X, *, sampler="ve", n_samples=64, seed=0, clamps=(None, (-1.0, 1.0))) -> dict:

@@ -19,6 +19,9 @@ def test_score_samples_counts_memorised_samples():
     assert scores["distance_ratio_median_l2"] == 0.0
     assert sum(scores["active_neurons"]) == 9
     assert scores["best_cosine_quartiles"] == pytest.approx([1.0] * 3, abs=1e-14)  # rounding: 6-term dot products of unit vectors, ≲ 10 ulp
+    unit = X / np.linalg.norm(X, axis=0)
+    pairwise = [unit[:, a] @ unit[:, b] for a in range(3) for b in range(3) if a != b]
+    assert scores["largest_training_cosine"] == pytest.approx(max(pairwise), abs=1e-14)   # same rounding bound as above
 
 
 def test_sampling_summary_is_the_shared_sampler_scored_by_the_shared_rule():
