@@ -101,6 +101,40 @@ def neuron_moments(means, scales, cov_diag, threshold, n_chunks):
 
 
 @njit(cache=True, parallel=True)
+def leading_gradient_terms(mean_h, cdf, pdf, z, targets, mean_gram, cdf_gram_cov, gram_diag, gram_cov_diag,
+                           scales, n_chunks):
+    """The gradient sums of Mehler orders 0 and 1, in one pass over the (sample, neuron) entries.
+
+    With ``dens = φ(z)/s`` (``E[δ(a_j)]``, 0 when decided) and the sums over ``k ≠ j``
+    ``M_ij = Σ_k G_jk μ_ik`` and ``P_ij = Σ_k G_jk C_jk Φ_ik`` (``mean_gram``, ``cdf_gram_cov``
+    minus their k = j terms): returns ``Φ M + dens P + G_jj μ`` (n, p), the leading part of
+    ``Σ_k G_jk E[1{a_j>0} h_k]``, and ``Σ_i dens (M − b) − dens z P / s`` (p,), the leading
+    part of the ``E[δ(a_j)(…)]`` sum. Rows are summed in `N_CHUNKS`-style fixed chunks, so the
+    result does not depend on the thread count.
+
+    >>> import numpy as np
+    >>> one = np.ones((1, 1))
+    >>> g_acc, cov_diag = leading_gradient_terms(one, one, 0 * one, 0 * one, one, 2 * one, one,
+    ...                                          np.ones(1), np.ones(1), np.ones(1), 1)
+    >>> float(g_acc[0, 0]), float(cov_diag[0])      # Φ(2 − 1) + 0 + 1·1; no density, no δ term
+    (2.0, 0.0)
+    """
+    n, p = mean_h.shape
+    g_acc = np.empty((n, p))
+    partial = np.zeros((n_chunks, p))
+    for chunk in prange(n_chunks):
+        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
+            for j in range(p):
+                self_mean = mean_h[i, j] * gram_diag[j]
+                others_mean = mean_gram[i, j] - self_mean
+                others_cdf = cdf_gram_cov[i, j] - cdf[i, j] * gram_cov_diag[j]
+                dens = pdf[i, j] / scales[j]
+                g_acc[i, j] = cdf[i, j] * others_mean + dens * others_cdf + self_mean
+                partial[chunk, j] += dens * (others_mean - targets[i, j]) - dens * z[i, j] / scales[j] * others_cdf
+    return g_acc, partial.sum(axis=0)
+
+
+@njit(cache=True, parallel=True)
 def pair_brackets(means, scales, z, cdf, pdf, mean_h, undecided, pair_j, pair_k, rho, cov,
                   gram, n_chunks, need_grad):
     """Exact pair moments minus their leading terms, for the listed pairs, summed over samples.
@@ -153,52 +187,93 @@ def pair_brackets(means, scales, z, cdf, pdf, mean_h, undecided, pair_j, pair_k,
     return second.sum(axis=0), both.sum(axis=0), grad, diag.sum(axis=0)
 
 
-def hermite_coefficients(z, pdf, first, count):
-    """Yield ``Aₙ = cₙ(z)/√(n!) = (−1)ⁿ He_{n−2}(z) φ(z)/√(n!)`` for n = first … count − 1 (n ≥ 2).
+@njit(cache=True, nogil=True)
+def hermite_step(z, pdf, h_prev, h_cur, n, out):
+    """Write ``Aₙ = cₙ(z)/√(n!) = (−1)ⁿ He_{n−2}(z) φ(z)/√(n!)`` (n ≥ 2) into ``out``.
 
     The Hermite polynomials are normalised, ``ĥ_m = He_m/√(m!)``, so that the recurrence
-    ``ĥ_m = (z ĥ_{m−1} − √(m−1) ĥ_{m−2})/√m`` stays bounded. Entries with ``pdf = 0``
-    (decided neurons) give zero.
+    ``ĥ_m = (z ĥ_{m−1} − √(m−1) ĥ_{m−2})/√m`` stays bounded. ``h_prev, h_cur`` hold
+    ``ĥ_{m−2}, ĥ_{m−1}`` (m = n − 2) and are advanced in place, so the calls must come in the
+    order n = 2, 3, …, starting from ``h_prev = 0`` and ``h_cur = 1`` where ``pdf > 0``.
+    Entries with ``pdf = 0`` (decided neurons) give zero. One fused pass: the recurrence and
+    the coefficient would otherwise take several NumPy temporaries per order.
 
     >>> import numpy as np
-    >>> A2 = next(hermite_coefficients(np.zeros((1, 1)), np.full((1, 1), 1 / np.sqrt(2 * np.pi)), 2, 3))
+    >>> z, pdf = np.zeros((1, 1)), np.full((1, 1), 1 / np.sqrt(2 * np.pi))
+    >>> h_prev, h_cur, A2 = np.zeros((1, 1)), np.ones((1, 1)), np.empty((1, 1))
+    >>> hermite_step(z, pdf, h_prev, h_cur, 2, A2)
     >>> round(float(A2[0, 0]), 4)                      # c₂(0)/√2! = φ(0)/√2
     0.2821
     """
-    h_prev, h_cur = np.zeros_like(z), np.where(pdf > 0.0, 1.0, 0.0)  # ĥ_{m−1}, ĥ_m, m = n − 2
-    for n in range(2, count):
-        m = n - 2
-        if m >= 1:
-            h_prev, h_cur = h_cur, (z * h_cur - np.sqrt(m - 1.0) * h_prev) / np.sqrt(float(m))
-        if n >= first:
-            yield (1.0 if n % 2 == 0 else -1.0) * h_cur * pdf / np.sqrt(n * (n - 1.0))
+    rows, q = z.shape
+    m = n - 2
+    sign = 1.0 if n % 2 == 0 else -1.0
+    root = np.sqrt(n * (n - 1.0))
+    previous_scale = np.sqrt(max(m - 1.0, 0.0))
+    scale = np.sqrt(max(float(m), 1.0))
+    for i in range(rows):
+        for j in range(q):
+            if m >= 1:
+                h = (z[i, j] * h_cur[i, j] - previous_scale * h_prev[i, j]) / scale
+                h_prev[i, j] = h_cur[i, j]
+                h_cur[i, j] = h
+            out[i, j] = sign * h_cur[i, j] * pdf[i, j] / root
 
 
-def _mehler_part(z, pdf, rho, weight, n_max, need_grad):
-    """The series brackets of one block of rows (see `mehler_brackets`)."""
+@njit(cache=True, nogil=True)
+def _mehler_block(z, pdf, rho, weight, n_max, need_grad):
+    """The series brackets of one block of rows (see `mehler_brackets`), without the GIL.
+
+    Per order m: the Gram matrix ``A_mᵀA_m`` and, for the gradient, ``A_m (weight ∘ ρᵐ)ᵀ``
+    (BLAS through ``np.dot``), and fused elementwise updates. Running the whole block in
+    compiled code lets the blocks of `mehler_brackets` run on threads without taking turns
+    at the interpreter.
+    """
     rows, q = z.shape
     second = np.zeros((q, q))
     both = np.zeros((q, q))
-    grad = np.zeros((rows, q)) if need_grad else None
+    grad = np.zeros((rows, q))
     diag = np.zeros(q)
     if n_max < 2:
         return second, both, grad, diag
-    coefficients = hermite_coefficients(z, pdf, 2, n_max + 2)
-    a_m, a_next = next(coefficients), next(coefficients)
+    h_prev = np.zeros((rows, q))
+    h_cur = np.zeros((rows, q))
+    for i in range(rows):
+        for j in range(q):
+            if pdf[i, j] > 0.0:
+                h_cur[i, j] = 1.0
+    a_m, a_next, a_after = np.empty((rows, q)), np.empty((rows, q)), np.empty((rows, q))
+    hermite_step(z, pdf, h_prev, h_cur, 2, a_m)
+    hermite_step(z, pdf, h_prev, h_cur, 3, a_next)
     power = rho.copy()                            # ρ^(m−1) on series pairs, 0 elsewhere
+    column_sums = np.empty(q)
     for m in range(2, n_max + 1):
-        a_after = next(coefficients) if m + 2 < n_max + 2 else None
-        gram_m = a_m.T @ a_m
+        if m < n_max:
+            hermite_step(z, pdf, h_prev, h_cur, m + 2, a_after)
+        gram_m = np.dot(a_m.T, a_m)
         both += (m * power) * gram_m              # order m − 1 of P(both on)
         power = power * rho                       # ρ^m
         if m < n_max:
             second += power * gram_m              # order m of E[h_j h_k]
             if need_grad:
-                projected = a_m @ (weight * power).T
-                grad += np.sqrt(m + 1.0) * a_next * projected
-                diag += np.sqrt((m + 1.0) * (m + 2.0)) * np.sum(a_after * projected, axis=0)
-        a_m, a_next = a_next, a_after
+                projected = np.dot(a_m, np.ascontiguousarray((weight * power).T))
+                c_next, c_after = np.sqrt(m + 1.0), np.sqrt((m + 1.0) * (m + 2.0))
+                column_sums[:] = 0.0
+                for i in range(rows):
+                    for j in range(q):
+                        grad[i, j] += c_next * a_next[i, j] * projected[i, j]
+                        column_sums[j] += a_after[i, j] * projected[i, j]
+                diag += c_after * column_sums
+        a_m, a_next, a_after = a_next, a_after, a_m
     return second, both, grad, diag
+
+
+def _mehler_part(z, pdf, rho, weight, n_max, need_grad):
+    """The series brackets of one block of rows (see `mehler_brackets`); ``grad`` None without ``need_grad``."""
+    second, both, grad, diag = _mehler_block(np.ascontiguousarray(z), np.ascontiguousarray(pdf),
+                                             np.ascontiguousarray(rho), np.ascontiguousarray(weight),
+                                             int(n_max), bool(need_grad))
+    return second, both, grad if need_grad else None, diag
 
 
 def row_blocks(undecided, rows_per_block):
@@ -323,7 +398,6 @@ def moment_sums(means, targets, scales, cov, rho, gram, n_terms, threshold, need
     safe_scales = np.where(noisy, scales, 1.0)
     mean_h, cdf, z, pdf, undecided, squares = neuron_moments(
         means, scales, np.ascontiguousarray(np.diag(cov)), threshold, min(n, N_CHUNKS))
-    dens = pdf / safe_scales                                   # E[δ(a_j)], 0 when decided
 
     # Leading terms (Mehler orders 0 and 1): exact for every pair with a decided neuron.
     second = mean_h.T @ mean_h + cov * (cdf.T @ cdf)
@@ -332,12 +406,10 @@ def moment_sums(means, targets, scales, cov, rho, gram, n_terms, threshold, need
         gram_cov = gram * cov
         mean_gram = mean_h @ gram                              # Σ_k G_jk μ_k
         cdf_gram_cov = cdf @ gram_cov                          # Σ_k G_jk C_jk Φ_k
-        self_mean = mean_h * np.diag(gram)
-        self_cdf = cdf * np.diag(gram_cov)
-        others_mean = mean_gram - self_mean                    # Σ_{k≠j}
-        others_cdf = cdf_gram_cov - self_cdf
-        g_acc = cdf * others_mean + dens * others_cdf + self_mean
-        cov_diag = np.sum(dens * (others_mean - targets) - dens * z / safe_scales * others_cdf, axis=0)
+        g_acc, cov_diag = leading_gradient_terms(mean_h, cdf, pdf, z, targets, mean_gram, cdf_gram_cov,
+                                                 np.ascontiguousarray(np.diag(gram)),
+                                                 np.ascontiguousarray(np.diag(gram_cov)), safe_scales,
+                                                 min(n, N_CHUNKS))
 
     # Brackets (orders ≥ 2) of pairs of undecided neurons.
     pairs = np.triu(np.outer(noisy, noisy), 1)
