@@ -58,8 +58,8 @@ CHANCE_SE = 4.0
 
 
 def parameters(config: Config) -> dict:
-    return dict(d=32, K=4, m=8, rank=2, n=config.pick(300, 120), n_copies=config.pick(20, 10), mean_norm=3.0, spread=0.1, p=16, lam=0.0,
-                samples=config.pick(600, 200), sigma_detect=SIGMA_DETECT, loss_draws=LOSS_DRAWS,
+    return dict(d=32, K=4, m=8, rank=2, n=config.pick(300, 120), n_copies=config.pick(20, 10), mean_norm=3.0,
+                spread=0.1, p=16, lam=0.0, samples=config.pick(600, 200), sigma_detect=SIGMA_DETECT, loss_draws=LOSS_DRAWS,
                 sampler=dict(steps=60, sigma_max=2.0, sigma_min=0.02), label_rule="1/3 rule, cosine",
                 seed=config.seed)
 
@@ -209,9 +209,9 @@ def compute(config: Config) -> dict:
                 parameters=dict(relu_dae=relu.pop("parameters"), trained_relu_dae=training_parameters(config),
                                 unet=unet["parameters"] if unet else f"not run: needs {', '.join(absent)} "
                                                                      "(pip install -e '.[torch]')"),
-                relu_dae=relu, trained_relu_dae=trained, unet=unet and dict(methods=unet["methods"], samples=unet["samples"],
-                                                  model=unet["model"], std_auroc_by_t=unet["std_auroc_by_t"],
-                                                  message=unet["message"]))
+                relu_dae=relu, trained_relu_dae=trained,
+                unet=unet and dict(methods=unet["methods"], samples=unet["samples"], model=unet["model"],
+                                   std_auroc_by_t=unet["std_auroc_by_t"], message=unet["message"]))
 
 
 def _better_than_chance(name: str, part: dict, method: str, claim: str, **kwargs) -> dict:
@@ -286,7 +286,8 @@ def draw(numbers: dict) -> Figure:
     unet = numbers["unet"]
     figure = Figure(figsize=(11.5 if unet else 8.0, 3.2), layout="constrained")
     axes = figure.subplots(1, 3 if unet else 2, squeeze=False)[0]
-    for ax, key, title in ((axes[0], "relu_dae", "(a) theory ReLU DAE"), (axes[1], "trained_relu_dae", "(a) trained ReLU DAE")):
+    parts = (("relu_dae", "(a) theory ReLU DAE"), ("trained_relu_dae", "(a) trained ReLU DAE"))
+    for ax, (key, title) in zip(axes, parts):
         part = numbers[key]
         _bars(ax, part["methods"], f"{title}: {part['n_memorised']} memorised / {part['n_generalised']} generalised")
     if unet:

@@ -192,9 +192,10 @@ def hermite_step(z, pdf, h_prev, h_cur, n, out):
     """Write ``Aₙ = cₙ(z)/√(n!) = (−1)ⁿ He_{n−2}(z) φ(z)/√(n!)`` (n ≥ 2) into ``out``.
 
     The Hermite polynomials are normalised, ``ĥ_m = He_m/√(m!)``, so that the recurrence
-    ``ĥ_m = (z ĥ_{m−1} − √(m−1) ĥ_{m−2})/√m`` stays bounded. ``h_prev, h_cur`` hold
-    ``ĥ_{m−2}, ĥ_{m−1}`` (m = n − 2) and are advanced in place, so the calls must come in the
-    order n = 2, 3, …, starting from ``h_prev = 0`` and ``h_cur = 1`` where ``pdf > 0``.
+    ``ĥ_m = (z ĥ_{m−1} − √(m−1) ĥ_{m−2})/√m`` stays bounded. For m = n − 2 ≥ 1, ``h_prev,
+    h_cur`` hold ``ĥ_{m−2}, ĥ_{m−1}`` on entry and are advanced in place to ``ĥ_{m−1}, ĥ_m``;
+    so the calls must come in the order n = 2, 3, …, starting from ``h_prev = 0`` and
+    ``h_cur = ĥ_0 = 1`` where ``pdf > 0`` (n = 2 advances nothing).
     Entries with ``pdf = 0`` (decided neurons) give zero. One fused pass: the recurrence and
     the coefficient would otherwise take several NumPy temporaries per order.
 
@@ -232,7 +233,7 @@ def _mehler_block(z, pdf, rho, weight, n_max, need_grad):
     rows, q = z.shape
     second = np.zeros((q, q))
     both = np.zeros((q, q))
-    grad = np.zeros((rows, q))
+    grad = np.zeros((rows, q) if need_grad else (0, q))
     diag = np.zeros(q)
     if n_max < 2:
         return second, both, grad, diag
