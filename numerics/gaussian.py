@@ -247,16 +247,40 @@ def delta_pair_moments(s_j, z_j, pdf_j, s_k, z_k, pdf_k, rho):
     >>> bool(np.isclose(delta_pair_moments(1.0, 0.0, phi0, 1.0, 0.0, phi0, 0.0)[2], phi0**2))
     True
     """
+    return dirac_pair_terms(s_j, z_j, pdf_j / s_j, s_k, z_k, pdf_k / s_k, conditional_terms(z_j, z_k, rho))
+
+
+@njit(cache=True)
+def conditional_terms(z_j, z_k, rho):
+    """``(q, r, Φ(A), φ(A), Φ(B), φ(B), ψ(A), ψ(B))`` of a neuron pair with ``|ρ| < 1``.
+
+    ``q = √(1 − ρ²)``, ``r = ρ/q``, ``A = (z_k − ρ z_j)/q``, ``B = (z_j − ρ z_k)/q`` (the
+    standardised mean of one pre-activation given the other at zero) and ``ψ = xΦ(x) + φ(x)``:
+    what `delta_pair_moments` and the Hessian's pair table (`numerics.hessian`) share.
+
+    >>> q, r, cdf_a, pdf_a, cdf_b, pdf_b, psi_a, psi_b = conditional_terms(0.0, 0.0, 0.0)
+    >>> q, r, cdf_a, round(psi_a, 6)                   # independent, centred: A = 0, ψ(0) = φ(0)
+    (1.0, 0.0, 0.5, 0.398942)
+    """
     q = math.sqrt((1.0 - rho) * (1.0 + rho))
     r = rho / q
     a = (z_k - rho * z_j) / q
     b = (z_j - rho * z_k) / q
     cdf_a, pdf_a = norm_cdf(a), norm_pdf(a)
     cdf_b, pdf_b = norm_cdf(b), norm_pdf(b)
-    psi_a = a * cdf_a + pdf_a
-    psi_b = b * cdf_b + pdf_b
-    dj = pdf_j / s_j
-    dk = pdf_k / s_k
+    return q, r, cdf_a, pdf_a, cdf_b, pdf_b, a * cdf_a + pdf_a, b * cdf_b + pdf_b
+
+
+@njit(cache=True)
+def dirac_pair_terms(s_j, z_j, dj, s_k, z_k, dk, terms):
+    """The nine moments of `delta_pair_moments`, from ``dj = E[δ_j] = φ_j/s_j``, ``dk`` and
+    ``terms = conditional_terms(z_j, z_k, ρ)``.
+
+    >>> phi0 = 1 / np.sqrt(2 * np.pi)
+    >>> round(dirac_pair_terms(1.0, 0.0, phi0, 1.0, 0.0, phi0, conditional_terms(0.0, 0.0, 0.0))[0], 6)
+    0.199471
+    """
+    q, r, cdf_a, pdf_a, cdf_b, pdf_b, psi_a, psi_b = terms
     delta_j_on_k = dj * cdf_a
     on_j_delta_k = dk * cdf_b
     delta_delta = dj * pdf_a / (s_k * q)

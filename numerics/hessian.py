@@ -32,16 +32,14 @@ closed form does not resolve; `HessianVectorProduct` raises `ParallelColumnsErro
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from numba import njit, prange
 
-from numerics.gaussian import DEGENERATE_Q, mehler_terms, norm_cdf, norm_pdf, upper_bvn
+from numerics.gaussian import DEGENERATE_Q, conditional_terms, dirac_pair_terms, mehler_terms, upper_bvn
 from numerics.moment_sums import moment_sums, neuron_moments
 from numerics.objective import DETERMINISTIC_Z, MEHLER_MIN_PAIR_SAMPLES
-from numerics.validation import (MagnitudeError, as_matrix, data_and_weights, flag, loss_magnitude, nonnegative,
-                                 tied_weights)
+from numerics.validation import MagnitudeError, as_matrix, flag, loss_magnitude, objective_arguments, tied_weights
 
 __all__ = ["HessianVectorProduct", "expected_hessian_vector_product", "ParallelColumnsError"]
 
@@ -55,16 +53,10 @@ def _undecided_pair(m_j, m_k, s_j, s_k, z_j, z_k, pdf_j, pdf_k, e_j, e_k, both, 
 
     The closed forms of `numerics.gaussian.pair_moments` and
     `numerics.gaussian.delta_pair_moments`, sharing ``A = (z_k − ρ z_j)/q``,
-    ``B = (z_j − ρ z_k)/q`` and their Φ, φ, ψ.
+    ``B = (z_j − ρ z_k)/q`` and their Φ, φ, ψ (`numerics.gaussian.conditional_terms`).
     """
-    q = math.sqrt((1.0 - rho) * (1.0 + rho))
-    r = rho / q
-    a = (z_k - rho * z_j) / q
-    b = (z_j - rho * z_k) / q
-    cdf_a, pdf_a = norm_cdf(a), norm_pdf(a)
-    cdf_b, pdf_b = norm_cdf(b), norm_pdf(b)
-    psi_a = a * cdf_a + pdf_a
-    psi_b = b * cdf_b + pdf_b
+    terms = conditional_terms(z_j, z_k, rho)
+    q, _, cdf_a, pdf_a, cdf_b, _, psi_a, psi_b = terms
     cross = ((m_j * m_k + rho * s_j * s_k) * both + m_j * s_k * pdf_k * cdf_b
              + m_k * s_j * pdf_j * cdf_a + s_j * s_k * pdf_j * q * pdf_a)
     r10 = m_k * both + s_k * (rho * pdf_j * cdf_a + pdf_k * cdf_b)
@@ -72,15 +64,7 @@ def _undecided_pair(m_j, m_k, s_j, s_k, z_j, z_k, pdf_j, pdf_k, e_j, e_k, both, 
     dj, dk = e_j[0], e_k[0]
     r20 = dj * s_k * q * psi_a
     r02 = dk * s_j * q * psi_b
-    r21 = dj * cdf_a
-    r12 = dk * cdf_b
-    r22 = dj * pdf_a / (s_k * q)
-    r30 = s_k * q * dj / s_j * (-z_j * psi_a - r * cdf_a)
-    r03 = s_j * q * dk / s_k * (-z_k * psi_b - r * cdf_b)
-    r31 = dj / s_j * (-z_j * cdf_a - r * pdf_a)
-    r13 = dk / s_k * (-z_k * cdf_b - r * pdf_b)
-    r40 = s_k * q * dj / (s_j * s_j) * ((z_j * z_j - 1.0) * psi_a + 2.0 * z_j * r * cdf_a + r * r * pdf_a)
-    r04 = s_j * q * dk / (s_k * s_k) * ((z_k * z_k - 1.0) * psi_b + 2.0 * z_k * r * cdf_b + r * r * pdf_b)
+    r21, r12, r22, r30, r03, r31, r13, r40, r04 = dirac_pair_terms(s_j, z_j, dj, s_k, z_k, dk, terms)
     return (cross, r10, r01, both, r20, r02, r21, r12, r22, r30, r03, r31, r13, r40, r04)
 
 
@@ -239,12 +223,9 @@ class HessianVectorProduct:
     """
 
     def __init__(self, W1, W2, X, sigma, lam=0.0, *, tied=False):
-        X, W1, W2 = data_and_weights(X, W1, W2)
+        X, W1, W2, self.sigma, self.lam = objective_arguments(X, W1, W2, sigma, lam)
         self.X, self.W1, self.W2 = X, W1, W2
-        self.sigma = nonnegative("sigma", sigma, symbol="σ")
-        self.lam = nonnegative("lam", lam, symbol="λ")
         self.tied = tied_weights(W1, W2, flag("tied", tied))
-        loss_magnitude(X, W1, W2, self.sigma, self.lam)
         n, p = X.shape[1], W1.shape[1]
         norms = np.linalg.norm(W1, axis=0)
         self.scales = self.sigma * norms

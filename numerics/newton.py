@@ -29,8 +29,7 @@ import scipy.sparse.linalg
 from numerics.geometry import ExactGradient, Packing, invariant_basis, loss_scale
 from numerics.hessian import HessianVectorProduct, ParallelColumnsError
 from numerics.objective import expected_loss_and_grad
-from numerics.validation import (as_rng, data_and_weights, flag, loss_magnitude, nonnegative, positive_int,
-                                 tied_weights)
+from numerics.validation import as_rng, flag, nonnegative, objective_arguments, positive_int, tied_weights
 
 __all__ = ["exact_hessp", "newton_polish", "NewtonResult", "smallest_eigenpairs"]
 
@@ -175,11 +174,8 @@ def newton_polish(X, W1, W2, sigma, lam, *, tied=False, gtol=1e-8, max_iter=500,
     >>> out.converged, out.loss < 1.0
     (True, True)
     """
-    X, W1, W2 = data_and_weights(X, W1, W2)
-    sigma = nonnegative("sigma", sigma, symbol="σ")
-    lam = nonnegative("lam", lam, symbol="λ")
+    X, W1, W2, sigma, lam = objective_arguments(X, W1, W2, sigma, lam)
     tied = tied_weights(W1, W2, flag("tied", tied))
-    loss_magnitude(X, W1, W2, sigma, lam)
     gtol = nonnegative("gtol", gtol)
     max_iter = positive_int("max_iter", max_iter)
     max_time = None if max_time is None else nonnegative("max_time", max_time)
@@ -305,11 +301,8 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
     >>> bool(np.allclose(values, dense, rtol=1e-6)), modes[0][0].shape   # central differences: ≲ 1e-9·‖H‖
     (True, (2, 2))
     """
-    X, W1, W2 = data_and_weights(X, W1, W2)
-    sigma = nonnegative("sigma", sigma, symbol="σ")
-    lam = nonnegative("lam", lam, symbol="λ")
+    X, W1, W2, sigma, lam = objective_arguments(X, W1, W2, sigma, lam)
     tied = tied_weights(W1, W2, flag("tied", tied))
-    loss_magnitude(X, W1, W2, sigma, lam)
     k = positive_int("k", k)
     tol = nonnegative("tol", tol)
     reduce = flag("reduce", reduce)

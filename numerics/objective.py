@@ -35,7 +35,7 @@ from numerics.gaussian import mehler_terms
 from numerics.model import forward
 from numerics.moment_sums import moment_sums, neuron_moments
 from numerics.threads import numba_threads
-from numerics.validation import as_rng, data_and_weights, loss_magnitude, nonnegative, positive_int
+from numerics.validation import as_rng, objective_arguments, positive_int
 
 __all__ = ["expected_loss", "expected_loss_and_grad", "monte_carlo_loss", "monte_carlo_loss_and_grad",
            "DETERMINISTIC_Z", "PAIR_METHODS"]
@@ -54,10 +54,7 @@ def _squared_norm(X: np.ndarray, block: int = 1024) -> float:
 
 
 def _checked(W1, W2, X, sigma, lam):
-    X, W1, W2 = data_and_weights(X, W1, W2)
-    sigma = nonnegative("sigma", sigma, symbol="σ")
-    lam = nonnegative("lam", lam, symbol="λ")
-    loss_magnitude(X, W1, W2, sigma, lam)
+    X, W1, W2, sigma, lam = objective_arguments(X, W1, W2, sigma, lam)
     return W1, W2, X, sigma, lam
 
 

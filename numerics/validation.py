@@ -406,6 +406,25 @@ class MagnitudeError(ValueError):
     """
 
 
+def objective_arguments(X, W1, W2, sigma, lam) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """``(X, W1, W2, σ, λ)`` checked for eq. (6): shapes and finite values (`data_and_weights`),
+    ``σ ≥ 0``, ``λ ≥ 0``, and a loss that fits in float64 (`loss_magnitude`).
+
+    >>> X, W = np.ones((2, 3)), np.ones((2, 4))                  # X (d, n), W1 = W2 (d, p)
+    >>> objective_arguments(X, W, W, 0.1, 0.0)[3:]
+    (0.1, 0.0)
+    >>> objective_arguments(X, W, W, -0.1, 0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: sigma (σ) must be a finite number >= 0; got -0.1
+    """
+    X, W1, W2 = data_and_weights(X, W1, W2)
+    sigma = nonnegative("sigma", sigma, symbol="σ")
+    lam = nonnegative("lam", lam, symbol="λ")
+    loss_magnitude(X, W1, W2, sigma, lam)
+    return X, W1, W2, sigma, lam
+
+
 def loss_magnitude(X, W1, W2, sigma: float, lam: float = 0.0, *, summed: bool = False, name: str = "X",
                    dtype=np.float64) -> None:
     """Raise `MagnitudeError` (a ValueError) if eq. (6) at these (already checked) inputs would overflow float64.
