@@ -1,36 +1,31 @@
 """The spread-0.3 paper-scale mixture: L-BFGS, then trust-region Newton with exact Hessian-vector
-products, `certify` with exact products, the bottom of the Hessian spectrum — and the
-theory-guided start against the authors' protocol, side by side in one run.
+products, the bottom of the Hessian spectrum, and `certify` with exact products.
 
 Instance (as ``benchmarks/train_vs_torch.py --case gen``): d = 1024, p = 100, σ = 0.2, tied
 weights, n = 10,000 samples of 10 simplex-mean Gaussian modes with rank-5 covariances and
 within-cluster spread 0.3; λ = d·wd/4 with the authors' wd = 1e-4; the PyTorch-default
-initialisation (seed 0).
+initialisation (seed 0). The theory-guided start on this instance against the authors'
+protocol is ``python benchmarks/train_vs_torch.py --case gen --methods theory``.
 
 Stages (each result saved atomically under ``--out`` with its parameters; a finished stage
 is loaded instead of recomputed when the script is run again with the same parameters):
 
 1. ``lbfgs``: `numerics.training.train` from the initialisation (15,000 Monte-Carlo Adam
    warm-up steps, then exact L-BFGS), no polish, at most ``--lbfgs-time`` seconds;
-2. ``newton`` (after ``spectrum``): `numerics.newton.newton_polish` (trust-krylov with exact products, then Newton
-   steps on the gradient norm) to ``‖∇L‖/L0 ≤ 1e-8`` or ``--newton-time`` seconds;
-3. ``spectrum`` (at the L-BFGS point): the smallest Hessian eigenvalues
-   (`numerics.newton.smallest_eigenpairs`, at most ``--lanczos-restarts`` ARPACK restarts)
-   and where the lowest modes live: their weight on each column, against the columns' norms
-   and whether they straddle clusters (`numerics.compare.column_structure`);
-4. ``certify``: `numerics.certify.certify` with ``hessp=exact_hessp`` at the Newton point;
-5. ``protocol``: the authors' loop (Adam lr 1e-4, wd 1e-4, batch 256, ``--steps``) in this
-   package's NumPy implementation (`numerics.protocol.train_protocol`, float32 like the
-   authors' PyTorch code), scored by the exact loss;
-6. ``theory``: `theory.predict.predict` (water-filling allocation, eq. (8) blocks), then
-   `train(init=prediction, polish=dict(hessp=exact_hessp))` (L-BFGS + trust-krylov with exact
-   products): seconds until its
-   exact loss first reaches the protocol's final exact loss, prediction time included.
-   ``--protocol-loss``/``--protocol-seconds`` take the protocol's result from an earlier
-   run (e.g. ``train_vs_torch.py``'s PyTorch run) instead of stage 5.
+2. ``newton``: `numerics.newton.newton_polish` (trust-krylov with exact products, then
+   Newton steps on the gradient norm) from the L-BFGS point projected onto the data span
+   (`_on_data_span`), to ``‖∇L‖/L0 ≤ 1e-8`` or ``--newton-time`` seconds in all: a saved
+   shorter run that did not converge is continued from its end, its seconds counted;
+3. ``spectrum``, at the Newton point (or the L-BFGS point without ``newton``) projected onto
+   the data span: the ``--lanczos-k`` smallest Hessian eigenvalues
+   (`numerics.newton.smallest_eigenpairs`, a Lanczos basis of ``--lanczos-ncv`` vectors, at
+   most ``--lanczos-restarts`` ARPACK restarts), the largest, and where the lowest modes
+   live: their weight on each column, against the columns' norms and whether they straddle
+   clusters (`numerics.compare.column_structure`);
+4. ``certify``: `numerics.certify.certify` with ``hessp=exact_hessp`` at that point.
 
     python benchmarks/newton_gen.py                     # all stages (~30–60 min on 2 cores)
-    python benchmarks/newton_gen.py --stages lbfgs,newton,certify,spectrum
+    python benchmarks/newton_gen.py --stages lbfgs,newton,spectrum --newton-time 2700
 """
 from __future__ import annotations
 
@@ -50,7 +45,7 @@ sys.path.insert(0, str(HERE.parent))
 from numerics.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 D, P, SIGMA, WD = 1024, 100, 0.2, 1e-4
-STAGES = ("lbfgs", "spectrum", "newton", "certify", "protocol", "theory")
+STAGES = ("lbfgs", "newton", "spectrum", "certify")
 
 
 def _instance(spread):
@@ -64,10 +59,14 @@ def _instance(spread):
     return mixture.X, mixture.labels, lam, W0
 
 
-def _stage(args, name, compute):
+def _key(args, name, **parameters):
+    """What a stage's result depends on: the instance, the L-BFGS cap, the stage's own parameters."""
+    return {"spread": args.spread, "lbfgs_time": args.lbfgs_time, "stage": name, **parameters}
+
+
+def _stage(args, name, compute, **parameters):
     """Load stage ``name`` if saved with the same parameters, else compute and save it."""
-    key = {"spread": args.spread, "lbfgs_time": args.lbfgs_time, "newton_time": args.newton_time,
-           "steps": args.steps, "stage": name}
+    key = _key(args, name, **parameters)
     saved = load_checkpoint(args.out, name)
     if saved is not None and saved[1].get("key") == key:
         print(f"[{name}] loaded from {args.out}", flush=True)
@@ -79,6 +78,23 @@ def _stage(args, name, compute):
     save_checkpoint(args.out, name, arrays, {"key": key, "record": record})
     print(f"[{name}] " + json.dumps(record, default=str), flush=True)
     return arrays, record
+
+
+def _on_data_span(W, X):
+    """W's projection onto span(X), and the norm of the part dropped.
+
+    Eq. (6) is invariant under rotations fixing the data, and the part B of W outside span(X)
+    only enters through B h (an error the decay and the data-free target push to zero) and
+    the noise variance σ²BᵀB: gradient descent shrinks it towards zero. Left in, its
+    directions join the invariant basis, and rotations about span(X) that move B give a
+    cluster of near-zero Hessian eigenvalues (exactly zero at B = 0) that says nothing about
+    the minimiser.
+    """
+    from numerics.geometry import orthonormal_span
+
+    U = orthonormal_span(X)
+    projected = U @ (U.T @ W)
+    return projected, float(np.linalg.norm(W - projected))
 
 
 def _mode_location(mode, W, X, labels):
@@ -99,12 +115,9 @@ def main(argv=None):
     parser.add_argument("--spread", type=float, default=0.3)
     parser.add_argument("--lbfgs-time", type=float, default=900.0)
     parser.add_argument("--newton-time", type=float, default=900.0)
-    parser.add_argument("--steps", type=int, default=50_000, help="protocol steps")
     parser.add_argument("--lanczos-restarts", type=int, default=6)
-    parser.add_argument("--protocol-loss", type=float, default=None,
-                        help="the protocol's final exact loss from an earlier run (skips stage protocol)")
-    parser.add_argument("--protocol-seconds", type=float, default=None,
-                        help="that run's wall time")
+    parser.add_argument("--lanczos-ncv", type=int, default=120, help="Lanczos basis size")
+    parser.add_argument("--lanczos-k", type=int, default=6, help="number of smallest eigenpairs")
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--out", default=str(HERE / "results" / "newton_gen"))
     args = parser.parse_args(argv)
@@ -135,38 +148,60 @@ def main(argv=None):
                                    "n_iter": fit.n_iter, "message": fit.message, "n_mixed": info.n_mixed,
                                    "n_zero": info.n_zero}
         arrays, summary["lbfgs"] = _stage(args, "lbfgs", lbfgs)
-        W = arrays["W"]
+        W, point = arrays["W"], "lbfgs"
+    if "newton" in stages and W is not None:
+        def newton():
+            start, before = W, {"seconds": 0.0, "n_iter": 0, "n_hvp": 0}
+            saved = load_checkpoint(args.out, "newton")
+            if saved is not None:           # a shorter run that did not converge: go on from its end
+                old_key, old = saved[1]["key"], saved[1]["record"]
+                if ({**old_key, "newton_time": args.newton_time} == _key(args, "newton", newton_time=args.newton_time)
+                        and not old["converged"] and old["seconds"] < args.newton_time):
+                    start, before = saved[0]["W"], old
+            start, dropped = _on_data_span(start, X)
+            out = newton_polish(X, start, start, SIGMA, lam, tied=True, gtol=1e-8,
+                                max_time=args.newton_time - before["seconds"])
+            info = column_structure(out.W1, out.W1, X, labels)
+            return {"W": out.W1}, {"seconds": before["seconds"] + out.wall_time, "loss": out.loss,
+                                   "rel_grad": out.rel_grad_norm, "converged": out.converged,
+                                   "n_iter": before["n_iter"] + out.n_iter, "n_hvp": before["n_hvp"] + out.n_hvp,
+                                   "resumed_after_seconds": before["seconds"], "dropped_off_data_span": dropped,
+                                   "message": out.message,
+                                   "history": out.history[-5:], "n_mixed": info.n_mixed, "n_zero": info.n_zero}
+        arrays, summary["newton"] = _stage(args, "newton", newton, newton_time=args.newton_time)
+        W, point = arrays["W"], "newton"
     if "spectrum" in stages and W is not None:
+        W, dropped = _on_data_span(W, X)
+
         def spectrum():
             tick = time.perf_counter()
             live = np.linalg.norm(W, axis=0) > 0
             try:
-                values, modes = smallest_eigenpairs(W, W, X, SIGMA, lam, tied=True, k=4, tol=1e-6,
-                                                    maxiter=args.lanczos_restarts)
+                values, modes = smallest_eigenpairs(W, W, X, SIGMA, lam, tied=True, k=args.lanczos_k, tol=1e-6,
+                                                    maxiter=args.lanczos_restarts, ncv=args.lanczos_ncv)
             except scipy.sparse.linalg.ArpackNoConvergence as error:   # not one pair converged
                 return {}, {"seconds": time.perf_counter() - tick, "converged": False, "message": str(error),
-                            "lanczos_restarts": args.lanczos_restarts, "rel_grad": rel_grad(W)}
+                            "lanczos_restarts": args.lanczos_restarts, "rel_grad": rel_grad(W), "point": point,
+                            "dropped_off_data_span": dropped, "loss": float(expected_loss(W, W, X, SIGMA, lam))}
+            hessp = exact_hessp(W, W, X, SIGMA, lam, True)
+            operator = scipy.sparse.linalg.LinearOperator((W.size,) * 2, dtype=np.float64,
+                                                          matvec=lambda v: hessp(v.reshape(W.shape)).ravel())
+            top = float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-4, return_eigenvectors=False,
+                                                  v0=np.random.default_rng(0).standard_normal(W.size))[0])
             where = [_mode_location(m[0], W, X, labels) for m in modes[:3]]
             norms = np.linalg.norm(W, axis=0)
             info = column_structure(W, W, X, labels)
             mixed = np.flatnonzero(info.cluster_of_column == MIXED)
             return {"eigenvalues": values}, {
-                "seconds": time.perf_counter() - tick, "eigenvalues": values.tolist(),
+                "seconds": time.perf_counter() - tick, "eigenvalues": values.tolist(), "lambda_max": top,
                 "lowest_modes": where, "n_live": int(live.sum()), "n_mixed": int(mixed.size),
                 "mixed_column_norms": np.sort(norms[mixed]).tolist(),
                 "other_column_norms_median": float(np.median(np.delete(norms, mixed))),
-                "rel_grad": rel_grad(W)}
-        _, summary["spectrum"] = _stage(args, "spectrum", spectrum)
-    if "newton" in stages and W is not None:
-        def newton():
-            out = newton_polish(X, W, W, SIGMA, lam, tied=True, gtol=1e-8, max_time=args.newton_time)
-            info = column_structure(out.W1, out.W1, X, labels)
-            return {"W": out.W1}, {"seconds": out.wall_time, "loss": out.loss, "rel_grad": out.rel_grad_norm,
-                                   "converged": out.converged, "n_iter": out.n_iter, "n_hvp": out.n_hvp,
-                                   "message": out.message, "history": out.history[-5:],
-                                   "n_mixed": info.n_mixed, "n_zero": info.n_zero}
-        arrays, summary["newton"] = _stage(args, "newton", newton)
-        W = arrays["W"]
+                "rel_grad": rel_grad(W), "point": point, "dropped_off_data_span": dropped,
+                "loss": float(expected_loss(W, W, X, SIGMA, lam))}
+        _, summary["spectrum"] = _stage(args, "spectrum", spectrum, point=point + " on span(X)",
+                                        newton_time=args.newton_time, k=args.lanczos_k, ncv=args.lanczos_ncv,
+                                        restarts=args.lanczos_restarts)
     if "certify" in stages and W is not None:
         def run_certify():
             tick = time.perf_counter()
@@ -175,41 +210,7 @@ def main(argv=None):
                 "seconds": time.perf_counter() - tick, "verdict": report.verdict, "summary": report.summary(),
                 "eigenvalues": report.eigenvalues.tolist(), "lambda_max": report.lambda_max,
                 "n_hvp": report.n_hvp, "notes": report.notes}
-        _, summary["certify"] = _stage(args, "certify", run_certify)
-    if "protocol" in stages:
-        def protocol():
-            from numerics.protocol import train_protocol
-
-            run = train_protocol(X, P, SIGMA, optimizer="adam", lr=1e-4, weight_decay=WD, batch_size=256,
-                                 steps=args.steps, seed=0, tied=True, init=W0, exact_loss=False, progress=False)
-            return {"W": run.W1}, {"seconds": run.wall_time, "exact_loss": float(expected_loss(run.W1, run.W1, X, SIGMA, lam)),
-                                   "rel_grad": rel_grad(run.W1), "steps": args.steps}
-        _, summary["protocol"] = _stage(args, "protocol", protocol)
-    if "theory" in stages and "protocol" not in summary and args.protocol_loss is not None:
-        summary["protocol"] = {"exact_loss": args.protocol_loss, "seconds": args.protocol_seconds,
-                               "source": "given on the command line (--protocol-loss, --protocol-seconds)"}
-    if "theory" in stages and "protocol" in summary:
-        def theory():
-            from theory.predict import predict
-
-            target = summary["protocol"]["exact_loss"]
-            tick = time.perf_counter()
-            prediction = predict(X, labels, P, SIGMA, lam, check_assumptions=False)
-            predict_seconds = time.perf_counter() - tick
-            predicted_loss = float(expected_loss(prediction.W, prediction.W, X, SIGMA, lam))
-            fit = train(X, P, SIGMA, lam, tied=True, init=prediction.W, polish=dict(hessp=exact_hessp),
-                        max_time=args.newton_time, progress=False)
-            reached = next((seconds for _, seconds, loss, _ in fit.history if loss <= target), None)
-            to_target = None if reached is None else predict_seconds + reached
-            if predicted_loss <= target:
-                to_target = predict_seconds
-            return {"W": fit.W1}, {
-                "predict_seconds": predict_seconds, "predicted_exact_loss": predicted_loss,
-                "p_per_cluster": list(prediction.p_per_cluster), "train_seconds": fit.wall_time,
-                "loss": fit.loss, "rel_grad": fit.rel_grad_norm, "converged": fit.converged,
-                "seconds_to_protocol_loss": to_target,
-                "speedup_vs_protocol": None if to_target is None else summary["protocol"]["seconds"] / to_target}
-        _, summary["theory"] = _stage(args, "theory", theory)
+        _, summary["certify"] = _stage(args, "certify", run_certify, point=point, newton_time=args.newton_time)
     path = Path(args.out) / "summary.json"
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(summary, indent=1, default=str))

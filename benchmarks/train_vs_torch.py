@@ -163,6 +163,94 @@ def _score(W, X, lam):
     return out
 
 
+def _train_row(case, spec, X, labels, lam, W0, target, rows, args):
+    """`train_to_minimum` from the protocol's initialisation (MC warm-up for the mixtures)."""
+    from numerics.compare import column_structure
+    from numerics.escape import train_to_minimum
+
+    out = train_to_minimum(X, P, SIGMA, lam, tied=True, init=W0,
+                           warmup=dict(steps=spec["warmup"], lr=spec.get("warmup_lr", 3e-3)), max_time=args.max_time,
+                           progress=args.progress)
+    fit, first = out.fit, out.fits[0]
+    # Seconds (from the start of train) until the exact loss first reached the protocol's.
+    reached = speedup = None
+    if target is not None:
+        reached = next((seconds for _, seconds, loss, _ in first.history if loss <= target), None)
+        if reached is not None:
+            speedup = rows[0]["time"] / reached
+    info = column_structure(fit.W1, fit.W1, X, labels)
+    method = "train_to_minimum (exact L-BFGS" + (f" after {spec['warmup']} MC Adam warm-up steps"
+                                                 if spec["warmup"] else "") + ")"
+    row = dict(case=case, method=method, time=first.wall_time, time_to_protocol_loss=reached,
+               speedup=speedup, time_to_certified=out.wall_time if out.certified else None,
+               certify_time=sum(r["certify_time"] for r in out.rounds), rounds=out.rounds,
+               escapes=out.n_escapes, steps=sum(f.n_iter for f in out.fits), stages=first.stages,
+               converged=fit.converged, n_memorized=info.n_memorized, n_zero=info.n_zero,
+               verdict=out.report.verdict, min_eig=out.report.min_eigenvalue,
+               zero_columns=len(out.report.zero_columns), exact_loss=out.report.loss,
+               rel_grad=out.report.rel_grad_norm)
+    if labels is not None:
+        row["eq8_deviation"] = eq8_deviation(fit.W1, X, labels, lam)
+        row["n_mixed"] = info.n_mixed
+    print(json.dumps(row, default=str), flush=True)
+    return row
+
+
+def _theory_row(case, X, labels, lam, target, rows, args):
+    """The theory-guided start: `theory.predict.predict` (allocation rule, eq. (8)/(9) blocks),
+    scored by the exact loss, then `train_to_minimum` from it (no warm-up) and `certify`.
+
+    Its clock starts before `predict` and includes the exact loss at the prediction, so "time
+    to the protocol's loss" is `predict` + that evaluation when the prediction is already at
+    or below the protocol's final loss, else that plus `train`'s time to get there.
+    """
+    import warnings
+
+    import numpy as np
+
+    from numerics.compare import column_structure
+    from numerics.escape import train_to_minimum
+    from numerics.objective import expected_loss
+    from theory.errors import AssumptionWarning
+    from theory.predict import predict
+
+    tick = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AssumptionWarning)      # recorded below instead
+        prediction = predict(X, np.arange(X.shape[1]) if labels is None else labels, P, SIGMA, lam,
+                             check_assumptions=False)
+    predicted_loss = float(expected_loss(prediction.W, prediction.W, X, SIGMA, lam))
+    predict_time = time.perf_counter() - tick
+    out = train_to_minimum(X, P, SIGMA, lam, tied=True, init=prediction.W, max_time=args.max_time,
+                           progress=args.progress)
+    fit, first = out.fit, out.fits[0]
+    reached = speedup = None
+    if target is not None:
+        if predicted_loss <= target:
+            reached = predict_time
+        else:
+            during = next((seconds for _, seconds, loss, _ in first.history if loss <= target), None)
+            reached = None if during is None else predict_time + during
+        if reached is not None:
+            speedup = rows[0]["time"] / reached
+    info = column_structure(fit.W1, fit.W1, X, labels)
+    row = dict(case=case, method="theory-guided start (predict, then train_to_minimum)",
+               time=predict_time + first.wall_time, predict_time=predict_time, predicted_loss=predicted_loss,
+               block_formula_loss=prediction.loss, p_per_cluster=list(prediction.p_per_cluster),
+               assumptions_failed=list(prediction.assumptions.failed), time_to_protocol_loss=reached,
+               speedup=speedup, time_to_certified=predict_time + out.wall_time if out.certified else None,
+               certify_time=sum(r["certify_time"] for r in out.rounds), rounds=out.rounds,
+               escapes=out.n_escapes, steps=sum(f.n_iter for f in out.fits), converged=fit.converged,
+               n_memorized=info.n_memorized, n_zero=info.n_zero, verdict=out.report.verdict,
+               min_eig=out.report.min_eigenvalue, zero_columns=len(out.report.zero_columns),
+               exact_loss=out.report.loss, rel_grad=out.report.rel_grad_norm)
+    if labels is not None:
+        row["eq8_deviation"] = eq8_deviation(fit.W1, X, labels, lam)
+        row["n_mixed"] = info.n_mixed
+    print(json.dumps(row, default=str), flush=True)
+    return row
+
+
 def run_case(case, args):
     import numpy as np
 
@@ -172,7 +260,6 @@ def run_case(case, args):
         torch_default_init,
         train_protocol,
     )
-    from numerics.escape import train_to_minimum
     from numerics.compare import column_structure
 
     spec = CASES[case]
@@ -210,31 +297,10 @@ def run_case(case, args):
     print(json.dumps(rows[-1], default=str), flush=True)
 
     target = min((r["exact_loss"] for r in rows if "exact_loss" in r), default=None)
-    out = train_to_minimum(X, P, SIGMA, lam, tied=True, init=W0,
-                           warmup=dict(steps=spec["warmup"], lr=spec.get("warmup_lr", 3e-3)), max_time=args.max_time,
-                           progress=args.progress)
-    fit, first = out.fit, out.fits[0]
-    # Seconds (from the start of train) until the exact loss first reached the protocol's.
-    reached = speedup = None
-    if target is not None:
-        reached = next((seconds for _, seconds, loss, _ in first.history if loss <= target), None)
-        if reached is not None:
-            speedup = rows[0]["time"] / reached
-    info = column_structure(fit.W1, fit.W1, X, labels)
-    method = "train_to_minimum (exact L-BFGS" + (f" after {spec['warmup']} MC Adam warm-up steps"
-                                                 if spec["warmup"] else "") + ")"
-    rows.append(dict(case=case, method=method, time=first.wall_time, time_to_protocol_loss=reached,
-                     speedup=speedup, time_to_certified=out.wall_time if out.certified else None,
-                     certify_time=sum(r["certify_time"] for r in out.rounds), rounds=out.rounds,
-                     escapes=out.n_escapes, steps=sum(f.n_iter for f in out.fits), stages=first.stages,
-                     converged=fit.converged, n_memorized=info.n_memorized, n_zero=info.n_zero,
-                     verdict=out.report.verdict, min_eig=out.report.min_eigenvalue,
-                     zero_columns=len(out.report.zero_columns), exact_loss=out.report.loss,
-                     rel_grad=out.report.rel_grad_norm))
-    if labels is not None:
-        rows[-1]["eq8_deviation"] = eq8_deviation(fit.W1, X, labels, lam)
-        rows[-1]["n_mixed"] = info.n_mixed
-    print(json.dumps(rows[-1], default=str), flush=True)
+    if "train" in args.methods:
+        rows.append(_train_row(case, spec, X, labels, lam, W0, target, rows, args))
+    if "theory" in args.methods:
+        rows.append(_theory_row(case, X, labels, lam, target, rows, args))
 
     if args.numpy_protocol:
         run = train_protocol(X, P, SIGMA, optimizer=spec["optimizer"], lr=spec["lr"],
@@ -282,12 +348,18 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-time", type=float, default=600.0, help="cap for train (seconds)")
     parser.add_argument("--numpy-protocol", action="store_true")
+    parser.add_argument("--methods", default="train",
+                        help="comma-separated rows besides the protocol: 'train' (from the protocol's "
+                             "initialisation), 'theory' (the theory-guided start)")
     parser.add_argument("--torch-python", default=None)
     parser.add_argument("--progress", action="store_true", default=None)
     parser.add_argument("--out", default=str(HERE / "results" / "train_vs_torch.json"))
     parser.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--torch-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.methods = set(args.methods.split(","))
+    if not args.methods <= {"train", "theory"}:
+        parser.error(f"--methods takes 'train' and/or 'theory'; got {sorted(args.methods)}")
     if args.torch_worker:
         _torch_worker(args)
         return

@@ -39,11 +39,15 @@ from numba import njit, prange
 from numerics.gaussian import DEGENERATE_Q, conditional_terms, dirac_pair_terms, mehler_terms, upper_bvn
 from numerics.moment_sums import moment_sums, neuron_moments
 from numerics.objective import DETERMINISTIC_Z, MEHLER_MIN_PAIR_SAMPLES
-from numerics.validation import MagnitudeError, as_matrix, flag, loss_magnitude, objective_arguments, tied_weights
+from numerics.validation import (MagnitudeError, as_matrix, flag, loss_magnitude, nonnegative, objective_arguments,
+                                 tied_weights)
 
-__all__ = ["HessianVectorProduct", "expected_hessian_vector_product", "ParallelColumnsError"]
+__all__ = ["HessianVectorProduct", "expected_hessian_vector_product", "ParallelColumnsError", "PAIR_TABLE_BYTES"]
 
 N_CHUNKS = 16
+# Memory allowed for the pair-moment table of `HessianVectorProduct` (15 float64 per pair of
+# undecided neurons per sample); above it the moments are recomputed in every product.
+PAIR_TABLE_BYTES = 4 * 2**30
 _OFF, _ON, _UNDECIDED = 0, 1, 2
 
 
@@ -121,10 +125,53 @@ def _bivariate_cache(state, z, rho, n_chunks):
     return offsets, values
 
 
+@njit(cache=True)
+def _dirac_expectations(e, j, s, z, pdf):
+    """``e[j] = (E δ_j, E δ'_j, E δ''_j, E δ‴_j)`` of an undecided neuron: pdf(z)/s times Hermite factors."""
+    e[j, 0] = pdf / s
+    e[j, 1] = -z * pdf / s**2
+    e[j, 2] = (z * z - 1.0) * pdf / s**3
+    e[j, 3] = -(z**3 - 3.0 * z) * pdf / s**4
+
+
+@njit(cache=True, parallel=True)
+def _undecided_pair_table(means, scales, z, pdf, state, rho, offsets, bivariate, n_chunks):
+    """The 15 pair moments of every pair of undecided neurons of every sample (`_undecided_pair`).
+
+    They depend on the point only, not on the direction, so `HessianVectorProduct` computes
+    them once; row ``offsets[i] + t`` is sample i's t-th undecided pair, in the order of
+    `_bivariate_cache`.
+    """
+    n, p = means.shape
+    table = np.empty((offsets[n], 15))
+    for chunk in prange(n_chunks):
+        e = np.zeros((p, 4))
+        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
+            for j in range(p):
+                if state[i, j] == _UNDECIDED:
+                    _dirac_expectations(e, j, scales[j], z[i, j], pdf[i, j])
+            t = offsets[i]
+            for j in range(p):
+                if state[i, j] != _UNDECIDED:
+                    continue
+                for k in range(j + 1, p):
+                    if state[i, k] == _UNDECIDED:
+                        values = _undecided_pair(means[i, j], means[i, k], scales[j], scales[k], z[i, j],
+                                                 z[i, k], pdf[i, j], pdf[i, k], e[j], e[k], bivariate[t],
+                                                 rho[j, k])
+                        for r in range(15):
+                            table[t, r] = values[r]
+                        t += 1
+    return table
+
+
 @njit(cache=True, parallel=True)
 def _directional_sums(means, targets, scales, z, cdf, pdf, mean_h, state, cov, rho, gram,
-                      m_dot, b_dot, cov_dot, gram_dot, offsets, bivariate, n_chunks):
+                      m_dot, b_dot, cov_dot, gram_dot, offsets, bivariate, pair_table, n_chunks):
     """Directional derivatives of ``M'`` (n, p), ``μ`` (n, p), ``S`` and ``K`` (p, p).
+
+    ``pair_table`` holds the moments of the undecided pairs (`_undecided_pair_table`), or has
+    no rows, and then they are computed here from ``bivariate``.
 
     The per-sample formulas (``R_ab`` from `_pair_table`, ``Δ_j = Σ_{k≠j} G_jk R20 − b_j Eδ_j``):
     ``Ṁ'_j = 2(Σ_k Ġ_jk E[1_j h_k] − ḃ_j Φ_j) + 2ṁ_j(G_jj Φ_j + Δ_j) + 2Σ_{k≠j} G_jk R11 ṁ_k
@@ -135,6 +182,7 @@ def _directional_sums(means, targets, scales, z, cdf, pdf, mean_h, state, cov, r
     ``K̇_jj = Ġ_jj Φ_j + G_jj Φ̇_j + Δ̇_j`` (the derivative of ``Δ_j`` by the same rules).
     """
     n, p = means.shape
+    tabled = pair_table.shape[0] > 0
     s_dot = np.zeros((n_chunks, p, p))
     k_dot = np.zeros((n_chunks, p, p))
     grad_dot = np.zeros((n, p))
@@ -150,12 +198,7 @@ def _directional_sums(means, targets, scales, z, cdf, pdf, mean_h, state, cov, r
                 active[n_active] = j
                 n_active += 1
                 if state[i, j] == _UNDECIDED:
-                    s = scales[j]
-                    zj = z[i, j]
-                    e[j, 0] = pdf[i, j] / s
-                    e[j, 1] = -zj * pdf[i, j] / s**2
-                    e[j, 2] = (zj * zj - 1.0) * pdf[i, j] / s**3
-                    e[j, 3] = -(zj**3 - 3.0 * zj) * pdf[i, j] / s**4
+                    _dirac_expectations(e, j, scales[j], z[i, j], pdf[i, j])
                 else:
                     e[j, :] = 0.0
                 md, bd, cjj = m_dot[i, j], b_dot[i, j], cov_dot[j, j]
@@ -171,16 +214,22 @@ def _directional_sums(means, targets, scales, z, cdf, pdf, mean_h, state, cov, r
                 j = active[a]
                 for bb in range(a + 1, n_active):
                     k = active[bb]
-                    c = cov[j, k]
-                    both = 0.0
-                    if state[i, j] == _UNDECIDED and state[i, k] == _UNDECIDED:
-                        both = bivariate[t]
+                    if tabled and state[i, j] == _UNDECIDED and state[i, k] == _UNDECIDED:
+                        row = pair_table[t]
                         t += 1
-                    (r00, r10, r01, r11, r20, r02, r21, r12, r22, r30, r03, r31, r13, r40,
-                     r04) = _pair_table(state[i, j], state[i, k], means[i, j], means[i, k],
-                                        scales[j], scales[k], z[i, j], z[i, k], cdf[i, j], cdf[i, k],
-                                        pdf[i, j], pdf[i, k], mean_h[i, j], mean_h[i, k], e[j], e[k],
-                                        c, rho[j, k], both)
+                        (r00, r10, r01, r11, r20, r02, r21, r12, r22, r30, r03, r31, r13, r40,
+                         r04) = (row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                                 row[9], row[10], row[11], row[12], row[13], row[14])
+                    else:
+                        both = 0.0
+                        if state[i, j] == _UNDECIDED and state[i, k] == _UNDECIDED:
+                            both = bivariate[t]
+                            t += 1
+                        (r00, r10, r01, r11, r20, r02, r21, r12, r22, r30, r03, r31, r13, r40,
+                         r04) = _pair_table(state[i, j], state[i, k], means[i, j], means[i, k],
+                                            scales[j], scales[k], z[i, j], z[i, k], cdf[i, j], cdf[i, k],
+                                            pdf[i, j], pdf[i, k], mean_h[i, j], mean_h[i, k], e[j], e[k],
+                                            cov[j, k], rho[j, k], both)
                     g, gd = gram[j, k], gram_dot[j, k]
                     md_j, md_k = m_dot[i, j], m_dot[i, k]
                     cjj, ckk, cjk = cov_dot[j, j], cov_dot[k, k], cov_dot[j, k]
@@ -212,6 +261,10 @@ class HessianVectorProduct:
 
     The point's moments are computed once (one exact gradient evaluation); each product
     then costs four products with X and one pass over the (sample, neuron-pair) moments.
+    The moments of pairs of undecided neurons are tabled once as well (15 float64 per pair
+    and sample) while the table fits in ``pair_table_bytes`` (default `PAIR_TABLE_BYTES`,
+    4 GiB; 0 turns it off): a product then reads them instead of recomputing Φ, φ and the
+    Dirac terms — same numbers, several times faster when many neurons are undecided.
     ``tied=True`` gives the Hessian of ``W ↦ L(W, W)``: call with one (d, p) direction.
 
     >>> import numpy as np
@@ -222,7 +275,7 @@ class HessianVectorProduct:
     (3, 2)
     """
 
-    def __init__(self, W1, W2, X, sigma, lam=0.0, *, tied=False):
+    def __init__(self, W1, W2, X, sigma, lam=0.0, *, tied=False, pair_table_bytes=PAIR_TABLE_BYTES):
         X, W1, W2, self.sigma, self.lam = objective_arguments(X, W1, W2, sigma, lam)
         self.X, self.W1, self.W2 = X, W1, W2
         self.tied = tied_weights(W1, W2, flag("tied", tied))
@@ -252,6 +305,13 @@ class HessianVectorProduct:
         # Φ2 of the undecided pairs is the costly part of a product and does not depend on
         # the direction: computed once here (8 bytes per pair and sample).
         self._offsets, self._bivariate = _bivariate_cache(self.state, self.z, self.rho, min(n, N_CHUNKS))
+        budget = nonnegative("pair_table_bytes", pair_table_bytes)
+        if 15 * 8 * self._bivariate.size <= budget and self._bivariate.size:
+            self._pair_table = _undecided_pair_table(self.means, self.scales, self.z, self.pdf, self.state,
+                                                     self.rho, self._offsets, self._bivariate,
+                                                     min(n, N_CHUNKS))
+        else:
+            self._pair_table = np.empty((0, 15))
         self.second = sums.second
         self.cov_grad = self.gram * sums.both + np.diag(sums.cov_diag)
         self.n_products = 0
@@ -301,7 +361,7 @@ class HessianVectorProduct:
         grad_dot, mean_dot, s_dot, k_dot = _directional_sums(
             self.means, self.targets, self.scales, self.z, self.cdf, self.pdf, self.mean_h,
             self.state, self.cov, self.rho, self.gram, m_dot, b_dot, cov_dot, gram_dot,
-            self._offsets, self._bivariate, min(n, N_CHUNKS))
+            self._offsets, self._bivariate, self._pair_table, min(n, N_CHUNKS))
         s_dot, k_dot = _symmetrised(s_dot), _symmetrised(k_dot)
         back = X @ np.hstack([grad_dot, mean_dot])
         H1 = (back[:, :p] + 2.0 * sigma**2 * (V1 @ self.cov_grad + W1 @ k_dot)) / n + 2.0 * lam * V1

@@ -120,6 +120,7 @@ class _Problem:
             raise _Breakdown("max_time reached inside a trust-region subproblem")
         if self._product is None or not np.array_equal(theta, self._product[0]):
             V1, V2 = self.unpack(theta)
+            self._product = None             # let the last point's pair table go first
             try:
                 product = HessianVectorProduct(V1, V2, self.C, self.sigma, self.lam, tied=self.tied)
             except ValueError as error:
@@ -282,7 +283,7 @@ def _newton_step(problem, theta, grad, norm, seed):
 
 
 def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, reduce=True, seed=0,
-                        maxiter=None):
+                        maxiter=None, ncv=None):
     """The ``k`` smallest eigenvalues of the Hessian of eq. (6) and their unit eigenvectors.
 
     Lanczos (ARPACK via ``scipy.sparse.linalg.eigsh``) on the exact products, shifted by the
@@ -292,6 +293,8 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
     block only repeats eigenvalues of one extra direction (`numerics.geometry.invariant_basis`).
     Returns ``(eigenvalues ascending, eigenvectors as a list of (V1, V2) in the original
     coordinates)``; with ``maxiter`` (ARPACK restarts) reached, the pairs converged so far.
+    ``ncv`` is ARPACK's Lanczos basis size (default ``max(2k + 1, 20)``): a clustered bottom
+    of the spectrum needs a larger one.
 
     >>> import numpy as np
     >>> from numerics.spectrum import hessian_matrix
@@ -307,6 +310,7 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
     tol = nonnegative("tol", tol)
     reduce = flag("reduce", reduce)
     maxiter = None if maxiter is None else positive_int("maxiter", maxiter)
+    ncv = None if ncv is None else positive_int("ncv", ncv, minimum=k + 2)
     d, p = W1.shape
     basis = invariant_basis(X, W1, None if tied else W2, extra=1) if reduce else None
     if basis is not None and basis.shape[1] >= d:
@@ -318,6 +322,8 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
     m = theta.size
     if k >= m:
         raise ValueError(f"k must be smaller than the number of parameters ({m} here); got {k}")
+    if ncv is not None and ncv > m:
+        raise ValueError(f"ncv must be at most the number of parameters ({m} here); got {ncv}")
     rng = as_rng("seed", seed)
     operator = scipy.sparse.linalg.LinearOperator((m, m), dtype=np.float64,
                                                   matvec=lambda v: problem.hessp(theta, v.ravel()))
@@ -327,7 +333,7 @@ def smallest_eigenpairs(W1, W2, X, sigma, lam, *, tied=False, k=6, tol=1e-8, red
         (m, m), dtype=np.float64, matvec=lambda v: problem.hessp(theta, v.ravel()) - top * v.ravel())
     try:
         values, vectors = scipy.sparse.linalg.eigsh(shifted, k=k, which="LM", tol=tol,
-                                                    v0=rng.standard_normal(m), maxiter=maxiter)
+                                                    v0=rng.standard_normal(m), maxiter=maxiter, ncv=ncv)
     except scipy.sparse.linalg.ArpackNoConvergence as partial:
         if partial.eigenvalues.size == 0:
             raise

@@ -207,3 +207,30 @@ def test_parallel_columns_and_bad_directions_raise():
         hvp(np.ones((3, 2)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="tied"):
         HessianVectorProduct(W, W + 1.0, X, 0.5, 0.0, tied=True)
+
+
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_tabled_pair_moments_give_the_same_products(seed, tied):
+    """The table of undecided-pair moments stores the numbers a product would otherwise
+    recompute, in the same order: the products agree to the last bit."""
+    rng = np.random.default_rng(seed)
+    d, p, n = 4, 5, 30
+    X = rng.normal(size=(d, n))
+    W1 = rng.normal(size=(d, p))
+    W2 = W1 if tied else rng.normal(size=(d, p))
+    V1, V2 = rng.normal(size=(d, p)), rng.normal(size=(d, p))
+    tabled = HessianVectorProduct(W1, W2, X, 1.0, 0.1, tied=tied)
+    recomputed = HessianVectorProduct(W1, W2, X, 1.0, 0.1, tied=tied, pair_table_bytes=0)
+    assert tabled._pair_table.shape == (tabled._bivariate.size, 15) and tabled._bivariate.size > 0
+    assert recomputed._pair_table.shape == (0, 15)
+    if tied:
+        assert np.array_equal(tabled(V1), recomputed(V1))
+    else:
+        assert all(np.array_equal(a, b) for a, b in zip(tabled(V1, V2), recomputed(V1, V2)))
+
+
+def test_pair_table_budget_must_be_a_nonnegative_number():
+    rng = np.random.default_rng(0)
+    X, W = rng.normal(size=(3, 5)), rng.normal(size=(3, 2))
+    with pytest.raises(ValueError, match="pair_table_bytes"):
+        HessianVectorProduct(W, W, X, 0.5, 0.0, pair_table_bytes=-1)
