@@ -87,6 +87,11 @@ def mask_margin(W, owners, X, labels) -> float:
     X = data_matrix("X", X, d=W.shape[0], d_source="W")
     labels = labels_for("labels", labels, X.shape[1], d=X.shape[0])
     owners = labels_for("owners", owners, W.shape[1])
+    return _mask_margin(W, owners, X, labels)
+
+
+def _mask_margin(W: np.ndarray, owners: np.ndarray, X: np.ndarray, labels: np.ndarray) -> float:
+    """`mask_margin` for checked arrays (``owners`` and ``labels`` integer arrays)."""
     norms = np.linalg.norm(W, axis=0)
     live = (norms > 0) & (owners != -1)
     if not np.any(live):
@@ -106,6 +111,11 @@ def own_cluster_margin(W_k: np.ndarray, X_k: np.ndarray) -> float:
     """
     W_k = as_matrix("W_k", W_k, cols_name="p_k")
     X_k = data_matrix("X_k", X_k, d=W_k.shape[0], d_source="W_k", cols_name="n_k")
+    return _own_cluster_margin(W_k, X_k)
+
+
+def _own_cluster_margin(W_k: np.ndarray, X_k: np.ndarray) -> float:
+    """`own_cluster_margin` for checked arrays."""
     norms = np.linalg.norm(W_k, axis=0)
     keep = norms > 0
     if not np.any(keep):
@@ -125,6 +135,11 @@ def switching_margin(W, X) -> float:
     """
     W = as_matrix("W", W, cols_name="p")
     X = data_matrix("X", X, d=W.shape[0], d_source="W")
+    return _switching_margin(W, X)
+
+
+def _switching_margin(W: np.ndarray, X: np.ndarray) -> float:
+    """`switching_margin` for checked arrays."""
     norms = np.linalg.norm(W, axis=0)
     keep = norms > 0
     if not np.any(keep):

@@ -78,6 +78,11 @@ def measured_beta(X, labels) -> float:
     -1.0
     """
     means, _ = cluster_means(X, labels)
+    return _beta_of_means(means)
+
+
+def _beta_of_means(means: np.ndarray) -> float:
+    """`measured_beta` from the cluster means (d, K), checked (``-inf`` for K = 1; raises on a zero mean)."""
     if means.shape[1] < 2:
         return -np.inf
     norms = np.linalg.norm(means, axis=0)
@@ -98,7 +103,11 @@ def check_negative_beta(X, labels, what: str = "cluster means") -> float:
     ...
     theory.errors.AssumptionError: β < 0 (largest cos∠ between cluster means, ...): measured 0.894427, required < 0
     """
-    beta = measured_beta(X, labels)
+    return _require_negative_beta(measured_beta(X, labels), what)
+
+
+def _require_negative_beta(beta: float, what: str = "cluster means") -> float:
+    """Raise the AssumptionError of `check_negative_beta` unless the measured ``beta`` is < 0."""
     if not beta < 0:
         raise AssumptionError(f"β < 0 (largest cos∠ between {what}, Theorem 3.1)", beta, "< 0")
     return beta

@@ -38,9 +38,10 @@ import numpy as np
 from numerics.validation import (FLOAT_MAX, as_matrix, as_vector, data_and_labels, data_matrix, flag,
                                  nonnegative, positive_int, power_fits)
 from theory import allocation as _allocation
-from theory.assumptions import (Assumptions, mask_margin, measure, own_cluster_margin, switching_margin,
-                                warn_outside)
-from theory.errors import AssumptionError, check_at_least, check_decay, check_negative_beta, measured_beta
+from theory.assumptions import (Assumptions, _mask_margin, _own_cluster_margin, _switching_margin, mask_margin,
+                                measure, own_cluster_margin, switching_margin, warn_outside)
+from theory.errors import (AssumptionError, _beta_of_means, _require_negative_beta, check_at_least, check_decay,
+                           check_negative_beta)
 from theory.hybrid import duplicate_r_sq_np
 from theory.linear_block import optimal_scale_np
 from theory.memorization import r_eq9_np
@@ -74,16 +75,24 @@ def uniform_first_orthogonal(p_k: int) -> np.ndarray:
     return np.eye(p_k) - 2.0 * np.outer(v, v) / norm_sq
 
 
-def _top_directions(X_k: np.ndarray, p_k: int):
-    """Top p_k eigenpairs (U, Λ) of X_kX_kᵀ, with u_1 oriented along the cluster mean."""
-    U, singular, _ = np.linalg.svd(X_k, full_matrices=False)
-    if p_k > singular.size:
+def _top_directions(X_k: np.ndarray, p_k: int, gram=None):
+    """Top p_k eigenpairs (U, Λ) of X_kX_kᵀ, with u_1 oriented along the cluster mean.
+
+    One decomposition (``theory.allocation._top_eigenpairs``: from the smaller Gram matrix of
+    a large cluster, ``gram`` = its ``theory.allocation._Gram`` if already computed, else the
+    SVD); callers share its result. The signs of u_2 … u_{p_k} are the eigensolver's.
+    """
+    size = min(X_k.shape)
+    if p_k > size:
         raise AssumptionError("p_k <= rank(X_k) (Theorem 3.1: the kept eigenvalues must exceed nλ ≥ 0)",
-                              f"p_k = {p_k} with only {singular.size} eigenvalues", f"p_k <= {singular.size}")
-    U = U[:, :p_k].copy()
-    if p_k and U[:, 0] @ X_k.sum(axis=1) < 0:
+                              f"p_k = {p_k} with only {size} eigenvalues", f"p_k <= {size}")
+    if p_k == 0:
+        return np.zeros((X_k.shape[0], 0)), np.zeros(0)
+    U, eigenvalues = _allocation._top_eigenpairs(X_k, p_k, gram)
+    U = U.copy()
+    if U[:, 0] @ X_k.sum(axis=1) < 0:
         U[:, 0] *= -1.0
-    return U, singular[:p_k] ** 2
+    return U, eigenvalues
 
 
 def block_linear_map(X_k, p_k: int, n: int, sigma: float, lam: float) -> np.ndarray:
@@ -101,17 +110,26 @@ def block_linear_map(X_k, p_k: int, n: int, sigma: float, lam: float) -> np.ndar
     n = positive_int("n", n)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
-    U, eigenvalues = _top_directions(X_k, p_k)
-    scales = optimal_scale_np(eigenvalues, X_k.shape[1], sigma, n * lam)
+    return _linear_map(_top_directions(X_k, p_k), X_k.shape[1], n, sigma, lam)
+
+
+def _linear_map(directions, n_k: int, n: int, sigma: float, lam: float) -> np.ndarray:
+    """`block_linear_map` from the block's top eigenpairs ``directions`` = (U, Λ) (`_top_directions`)."""
+    U, eigenvalues = directions
+    scales = optimal_scale_np(eigenvalues, n_k, sigma, n * lam)
     return (U * scales) @ U.T
 
 
-def _block(X_k: np.ndarray, p_k: int, n: int, sigma: float, lam: float, check: bool) -> np.ndarray:
-    """Eq. (8) for checked inputs (see `block_weights`); raises on the own-cluster margin only if ``check``."""
+def _block(X_k: np.ndarray, p_k: int, n: int, sigma: float, lam: float, check: bool,
+           directions=None) -> np.ndarray:
+    """Eq. (8) for checked inputs (see `block_weights`); raises on the own-cluster margin only if ``check``.
+
+    ``directions``: the top p_k eigenpairs (U, Λ) of `_top_directions`, when already computed.
+    """
     check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
     if p_k == 0:
         return np.zeros((X_k.shape[0], 0))
-    U, eigenvalues = _top_directions(X_k, p_k)
+    U, eigenvalues = _top_directions(X_k, p_k) if directions is None else directions
     if check:
         check_decay(n * lam, float(eigenvalues[-1]), f"a cluster with n_k = {X_k.shape[1]}, p_k = {p_k}")
     elif not eigenvalues[-1] > n * lam:
@@ -120,7 +138,7 @@ def _block(X_k: np.ndarray, p_k: int, n: int, sigma: float, lam: float, check: b
     scales = np.sqrt(optimal_scale_np(eigenvalues, X_k.shape[1], sigma, n * lam))
     W_k = (U * scales) @ uniform_first_orthogonal(p_k).T
     if check:
-        margin = own_cluster_margin(W_k, X_k)
+        margin = _own_cluster_margin(W_k, X_k)
         if not margin > 0:
             raise AssumptionError("stable masks: every block column on for every point of its cluster "
                                   "(Theorem 3.1, small α)", f"min_j,x w_jᵀx/‖w_j‖ = {margin:.6g}", "> 0",
@@ -128,13 +146,35 @@ def _block(X_k: np.ndarray, p_k: int, n: int, sigma: float, lam: float, check: b
     return W_k
 
 
-def _decay_slack(clusters, counts, n: int, lam: float) -> float:
-    """``min_k λ_min(Λ_k^{(p_k)}) − nλ`` over the clusters given neurons (``inf`` if none)."""
+def _blocks(clusters, counts, n: int, sigma: float, lam: float, check: bool, grams=None):
+    """The eq. (8) blocks of checked clusters and the top eigenpairs (U, Λ) each is built from.
+
+    One decomposition per cluster (`_top_directions`; ``grams``: the clusters'
+    ``theory.allocation._Gram``, when already computed), shared by the block, its decay slack
+    (`_decay_slack`) and its linear map (`_linear_map`). ``check`` as in `_block`.
+    """
+    blocks, directions = [], []
+    for k, (X_k, q) in enumerate(zip(clusters, counts)):
+        directions.append(_top_directions(X_k, q, None if grams is None else grams[k]))
+        blocks.append(_block(X_k, q, n, sigma, lam, check, directions[-1]))
+    return blocks, directions
+
+
+def _decay_slack(directions, n: int, lam: float) -> float:
+    """``min_k λ_min(Λ_k^{(p_k)}) − nλ`` over the blocks' kept eigenvalues (`_blocks`; ``inf`` if none is kept)."""
     slack = np.inf
-    for X_k, q in zip(clusters, counts):
+    for _, eigenvalues in directions:
+        if eigenvalues.size:
+            slack = min(slack, float(eigenvalues[-1]) - n * lam)
+    return slack
+
+
+def _spectral_slack(spectra, counts, n: int, lam: float) -> float:
+    """`_decay_slack` from the clusters' spectra (``theory.allocation``), where Λ_{p_k} = 0 beyond min(d, n_k)."""
+    slack = np.inf
+    for spectrum, q in zip(spectra, counts):
         if q:
-            singular = np.linalg.svd(X_k, compute_uv=False)
-            smallest = singular[q - 1] ** 2 if q <= singular.size else 0.0
+            smallest = spectrum.eigenvalues[q - 1] if q <= spectrum.eigenvalues.size else 0.0
             slack = min(slack, float(smallest) - n * lam)
     return slack
 
@@ -168,10 +208,12 @@ def block_weights(X_k, p_k: int, n: int, sigma: float, lam: float, *,
     n = positive_int("n", n)
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     check_assumptions = flag("check_assumptions", check_assumptions)
-    W_k = _block(X_k, p_k, n, sigma, lam, check_assumptions)
+    check_at_least("n >= n_k (n is the total sample count)", n, X_k.shape[1], "eq. (8)")
+    directions = _top_directions(X_k, p_k)
+    W_k = _block(X_k, p_k, n, sigma, lam, check_assumptions, directions)
     if not check_assumptions and p_k:
         # one cluster: β does not apply, and the others are not known here
-        warn_outside(Assumptions(-np.inf, own_cluster_margin(W_k, X_k), _decay_slack([X_k], [p_k], n, lam)),
+        warn_outside(Assumptions(-np.inf, _own_cluster_margin(W_k, X_k), _decay_slack([directions], n, lam)),
                      "eq. (8) from theory.predict.block_weights(check_assumptions=False)")
     return W_k
 
@@ -253,21 +295,24 @@ def _cluster_list(name: str, clusters, d: int | None = None) -> list:
     return clusters
 
 
-def _generalization(clusters, counts, sigma, lam, check) -> tuple[np.ndarray, Assumptions | None]:
-    """Blocks of checked clusters; with ``check`` raise on a failed assumption, else measure them."""
+def _generalization(clusters, counts, sigma, lam, check, grams=None) -> tuple[np.ndarray, Assumptions | None]:
+    """Blocks of checked clusters; with ``check`` raise on a failed assumption, else measure them.
+
+    ``grams``: the clusters' ``theory.allocation._Gram`` when already computed (`_blocks`).
+    """
     n = sum(X_k.shape[1] for X_k in clusters)
     X = np.concatenate(clusters, axis=1)
     labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
     if check and len(clusters) > 1:
         check_negative_beta(X, labels)
-    blocks = [_block(X_k, q, n, sigma, lam, check) for X_k, q in zip(clusters, counts)]
+    blocks, directions = _blocks(clusters, counts, n, sigma, lam, check, grams)
     if check:
         _check_other_clusters(blocks, clusters)
     W = np.concatenate(blocks, axis=1)
     if check:
         return W, None
     owners = np.repeat(np.arange(len(clusters)), counts)
-    return W, measure(W, owners, X, labels, _decay_slack(clusters, counts, n, lam))
+    return W, measure(W, owners, X, labels, _decay_slack(directions, n, lam))
 
 
 def generalization_weights(clusters, p_per_cluster, sigma: float, lam: float, *,
@@ -341,13 +386,13 @@ def hybrid_weights(duplicated, copies, clusters, p_per_cluster, sigma: float, la
         raise AssumptionError("n_l‖x_l‖² > nλ for every duplicated sample (Cor. 3.4, Lemma D.1)",
                               f"n_l‖x_l‖² = {copies[l] * norms_sq[l]:.6g} for l = {l}", f"> nλ = {n * lam:.6g}")
     memorised = duplicated * np.sqrt(duplicate_r_sq_np(norms_sq, copies, n, sigma, lam))
-    blocks = [_block(X_k, q, n, sigma, lam, check_assumptions) for X_k, q in zip(clusters, p_per_cluster)]
+    blocks, directions = _blocks(clusters, p_per_cluster, n, sigma, lam, check_assumptions)
     if check_assumptions:
         _check_other_clusters([memorised[:, [l]] for l in range(m)] + blocks, all_clusters)
     W = np.concatenate([memorised] + blocks, axis=1)
     if not check_assumptions:
         counts = [1] * m + list(p_per_cluster)
-        slack = min(float(np.min(copies * norms_sq)) - n * lam, _decay_slack(clusters, p_per_cluster, n, lam))
+        slack = min(float(np.min(copies * norms_sq)) - n * lam, _decay_slack(directions, n, lam))
         warn_outside(measure(W, np.repeat(np.arange(len(all_clusters)), counts), np.concatenate(all_clusters, axis=1),
                              labels, slack), "Cor. 3.4 from theory.predict.hybrid_weights(check_assumptions=False)")
     return W
@@ -387,12 +432,16 @@ def partition_weights(X, labels, p_per_cluster, sigma: float, lam: float, *,
     return W
 
 
-def _measured(clusters, counts, sigma, lam) -> Assumptions:
-    """The assumptions at the block point, also when the decay condition fails (then not built)."""
+def _measured(clusters, counts, sigma, lam, spectra, grams=None) -> Assumptions:
+    """The assumptions at the block point, also when the decay condition fails (then not built).
+
+    ``spectra``: the clusters' `theory.allocation.ClusterSpectrum` (for the decay slack);
+    ``grams``: their ``theory.allocation._Gram`` when already computed (`_blocks`).
+    """
     n = sum(X_k.shape[1] for X_k in clusters)
-    slack = _decay_slack(clusters, counts, n, lam)
+    slack = _spectral_slack(spectra, counts, n, lam)
     if slack > 0:
-        return _generalization(clusters, counts, sigma, lam, False)[1]
+        return _generalization(clusters, counts, sigma, lam, False, grams)[1]
     X = np.concatenate(clusters, axis=1)
     labels = np.repeat(np.arange(len(clusters)), [X_k.shape[1] for X_k in clusters])
     return measure(np.zeros((X.shape[0], 0)), np.zeros(0, dtype=int), X, labels, slack)
@@ -416,9 +465,11 @@ def predicted_loss(X, labels, p_per_cluster, sigma: float, lam: float) -> float:
     if len(p_per_cluster) != len(ids):
         raise ValueError(f"p_per_cluster must have one entry per cluster ({len(ids)}); got {len(p_per_cluster)}")
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
-    spectra = _allocation.cluster_spectra(X, labels)
+    grams = [_allocation._gram(X_k) for X_k in clusters]
+    spectra = _allocation._spectra(clusters, ids, grams, X.shape[1] * lam, [max(2, q) for q in p_per_cluster])
     loss = _allocation.predicted_block_loss(spectra, p_per_cluster, X.shape[1], sigma, lam)
-    warn_outside(_measured(clusters, p_per_cluster, sigma, lam), "the block formula of theory.predict.predicted_loss")
+    warn_outside(_measured(clusters, p_per_cluster, sigma, lam, spectra, grams),
+                 "the block formula of theory.predict.predicted_loss")
     return loss
 
 
@@ -496,13 +547,14 @@ def predict(X, labels, p, sigma: float, lam: float, *, check_assumptions: bool =
     >>> pred.W.shape, pred.p_per_cluster, pred.regimes, pred.assumptions.hold
     ((2, 3), (2, 1), ('generalised', 'memorised'), True)
     """
-    X, labels, ids, clusters = _split(X, labels)
+    X, labels, ids, clusters = _split(X, labels)        # X is checked here, once
     power_fits("X", X, 4, "the predicted loss and allocation (they square the eigenvalues of X_kX_kᵀ)")
     sigma, lam = nonnegative("sigma", sigma, symbol="σ"), nonnegative("lam", lam, symbol="λ")
     check_assumptions = flag("check_assumptions", check_assumptions)
+    n = X.shape[1]
     if np.ndim(p) == 0:
         p_total = positive_int("p", p)
-        counts = _allocation.allocate(X, labels, p_total, sigma, lam).p_per_cluster
+        counts, needed = None, None
     else:
         counts = tuple(_counts("p", p))
         if len(counts) != len(ids):
@@ -510,17 +562,39 @@ def predict(X, labels, p, sigma: float, lam: float, *, check_assumptions: bool =
         p_total = sum(counts)
         if p_total < 1:
             raise ValueError(f"p must give at least one neuron in all; got {counts}")
-    W_blocks, assumptions = _generalization(clusters, counts, sigma, lam, check_assumptions)
-    if assumptions is None:     # checked: every assumption held, measure them for the record
-        assumptions = _generalization(clusters, counts, sigma, lam, False)[1]
-    else:
+        needed = [max(2, q) for q in counts]
+    # each cluster is decomposed once: its Gram matrix, reduced to tridiagonal form (large
+    # clusters, theory.allocation._gram), gives the spectrum for the allocation, the regimes
+    # and the loss, then the top p_k eigenpairs shared by the block, its decay slack and its map
+    grams = [_allocation._gram(X_k) for X_k in clusters]
+    spectra = _allocation._spectra(clusters, ids, grams, n * lam, needed)
+    if counts is None:
+        counts = _allocation._water_filling(spectra, n, p_total, sigma, lam).p_per_cluster
+    means = np.stack([X_k.mean(axis=1) for X_k in clusters], axis=1)
+    try:
+        beta, beta_error = _beta_of_means(means), None
+    except AssumptionError as error:            # a zero cluster mean: β undefined
+        beta, beta_error = float("nan"), error
+    if check_assumptions and len(clusters) > 1:
+        if beta_error is not None:
+            raise beta_error
+        _require_negative_beta(beta)
+    blocks, directions = _blocks(clusters, counts, n, sigma, lam, check_assumptions, grams)
+    if check_assumptions:
+        _check_other_clusters(blocks, clusters)
+    W_blocks = np.concatenate(blocks, axis=1)
+    owners = np.repeat(np.arange(len(ids)), counts)                # column j serves cluster owners[j]
+    margin = _mask_margin(W_blocks, owners, X, np.searchsorted(ids, labels))
+    assumptions = Assumptions(beta=float(beta), mask_margin=margin, decay_slack=float(_decay_slack(directions, n, lam)))
+    if not check_assumptions:
         warn_outside(assumptions, "the block point and loss of theory.predict.predict(check_assumptions=False)")
     W = np.zeros((X.shape[0], p_total))
     W[:, :W_blocks.shape[1]] = W_blocks
-    spectra = _allocation.cluster_spectra(X, labels)
-    maps = {int(k): block_linear_map(X_k, q, X.shape[1], sigma, lam) if q else np.zeros((X.shape[0],) * 2)
-            for k, X_k, q in zip(ids, clusters, counts)}
+    maps = {int(k): _linear_map(pair, X_k.shape[1], n, sigma, lam) if q else np.zeros((X.shape[0],) * 2)
+            for k, X_k, q, pair in zip(ids, clusters, counts, directions)}
+    if beta_error is not None:
+        raise beta_error
     return Prediction(W, tuple(int(k) for k in ids), tuple(counts),
                       tuple(_allocation.regime(s, q) for s, q in zip(spectra, counts)),
-                      _allocation.predicted_block_loss(spectra, counts, X.shape[1], sigma, lam),
-                      maps, switching_margin(W, X), measured_beta(X, labels), assumptions, sigma, lam)
+                      _allocation.predicted_block_loss(spectra, counts, n, sigma, lam),
+                      maps, _switching_margin(W, X), beta, assumptions, sigma, lam)

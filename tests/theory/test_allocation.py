@@ -89,3 +89,131 @@ def test_regimes():
     # strong noise: the spread directions (Λ ≈ 0.7) lose to the singletons (‖x‖² = 6.25)
     noisy = alloc.allocate(X, labels, 3, sigma=2.0, lam=0.0)
     assert noisy.p_per_cluster == (1, 1, 1)
+
+
+# --- the Gram route of the per-cluster decomposition (theory.allocation._spectrum, _top_eigenpairs) ---
+
+def _spread_cluster(rng, d, n_k, scales, noise):
+    """A cluster of n_k points in d: a mean of norm 10 plus independent spreads of the given scales
+    along random orthonormal directions, plus isotropic noise of size ``noise`` (0: exact rank)."""
+    basis, _ = np.linalg.qr(rng.standard_normal((d, len(scales) + 1)))
+    X_k = 10.0 * basis[:, :1] + basis[:, 1:] @ (np.array(scales)[:, None] * rng.standard_normal((len(scales), n_k)))
+    return X_k + noise * rng.standard_normal((d, n_k))
+
+
+def _svd_reference(X_k):
+    U, singular, _ = np.linalg.svd(X_k, full_matrices=False)
+    return U, singular ** 2
+
+
+def _sine(u, v):
+    """sin∠(u, v) of unit vectors, as the norm of u's component orthogonal to v (no cancellation)."""
+    return float(np.linalg.norm(u - (u @ v) * v))
+
+
+def _vector_tolerance(values, j, bound):
+    """sin∠ between the Gram's and the SVD's j-th eigenvector of X_kX_kᵀ (exact eigenvalues ``values``).
+
+    Davis–Kahan: an error E in the Gram moves its eigenvector by ‖E‖/gap_j ≤ bound/gap_j; with
+    n_k < d the vector is X_kv/‖X_kv‖, whose error is at most √(Λ_1/Λ_j) times that of v. The SVD's
+    own error is below the same bound, hence the factor 2.
+    """
+    neighbours = np.delete(np.append(values, 0.0), j)
+    gap = np.min(np.abs(neighbours - values[j]))
+    return 2 * bound * np.sqrt(values[0] / values[j]) / gap
+
+
+SHAPES = [(100, 70), (70, 100), (64, 200)]     # n_k < d, n_k > d; min(d, n_k) ≥ alloc._GRAM_MIN
+
+
+@pytest.mark.parametrize("d, n_k", SHAPES)
+def test_gram_spectrum_and_directions_match_the_svd(d, n_k):
+    """A full-rank cluster: the Gram's eigenvalues and top eigenvectors are the SVD's within the
+    error bound of the Gram route (`alloc._resolution`: forming the Gram plus a backward-stable eigh)."""
+    rng = np.random.default_rng(d + n_k)
+    X_k = _spread_cluster(rng, d, n_k, [2.0, 1.0, 0.5], noise=0.05)
+    U_svd, values = _svd_reference(X_k)
+    gram = alloc._gram(X_k)
+    assert gram.size == min(d, n_k) and gram.right == (n_k < d)
+    spectrum = alloc._spectrum(X_k, 0, gram, n_lambda=0.0)
+    bound = alloc._resolution(X_k, spectrum.energy)
+    assert values[-1] > bound                                 # every eigenvalue resolved: the Gram route
+    assert np.max(np.abs(spectrum.eigenvalues - values)) <= bound
+    assert spectrum.energy == pytest.approx(np.sum(values), rel=1e-12)   # trace = Σ Λ, rounding ~ m·ε
+    assert not spectrum.rank_one
+    for q in (1, 3, 4):
+        U, top = alloc._top_eigenpairs(X_k, q, gram)
+        assert np.max(np.abs(top - values[:q])) <= bound
+        # unit columns up to the rounding of one normalisation
+        assert np.allclose(np.linalg.norm(U, axis=0), 1.0, rtol=0, atol=1e-14)
+        for j in range(q):
+            assert _sine(U[:, j], U_svd[:, j]) <= _vector_tolerance(values, j, bound)
+
+
+@pytest.mark.parametrize("d, n_k", SHAPES)
+def test_gram_route_falls_back_to_the_svd_where_eigenvalues_are_not_resolved(d, n_k, monkeypatch):
+    """Rank 1 (copies of one sample) and rank 4 without noise: the zero eigenvalues are only known to
+    `alloc._resolution` from the Gram, so any decision on them (rank one, Λ > nλ at λ = 0, Λ_{p_k})
+    is taken from the SVD — bit for bit `cluster_spectra`'s; with nλ above the bound the Gram is used."""
+    rng = np.random.default_rng(2 * d + n_k)
+    copies = np.repeat(rng.standard_normal((d, 1)), n_k, axis=1)
+    low_rank = _spread_cluster(rng, d, n_k, [2.0, 1.0, 0.5], noise=0.0)
+    for X_k, rank in ((copies, 1), (low_rank, 4)):
+        labels = np.zeros(n_k, dtype=int)
+        exact = alloc.cluster_spectra(X_k, labels)[0]
+        gram = alloc._gram(X_k)
+        spectrum = alloc._spectrum(X_k, 0, gram, n_lambda=0.0)
+        assert np.array_equal(spectrum.eigenvalues, exact.eigenvalues)
+        assert spectrum.rank_one == (rank == 1) == exact.rank_one
+        U_svd, values = _svd_reference(X_k)
+        U, top = alloc._top_eigenpairs(X_k, rank + 1, gram)       # Λ_{rank+1} = 0: the SVD's
+        assert np.array_equal(top, values[:rank + 1]) and np.array_equal(U, U_svd[:, :rank + 1])
+        bound = alloc._resolution(X_k, exact.energy)
+        U, top = alloc._top_eigenpairs(X_k, rank, gram)           # Λ_rank resolved: the Gram's
+        assert np.max(np.abs(top - values[:rank])) <= bound
+        for j in range(rank):
+            assert _sine(U[:, j], U_svd[:, j]) <= _vector_tolerance(values, j, bound)
+        if rank > 1:
+            # nλ between the bound and the smallest nonzero Λ: the Gram's spectrum, never an SVD
+            n_lambda = 1e-3 * values[rank - 1]
+            assert n_lambda > 2 * bound
+            with monkeypatch.context() as patch:
+                patch.setattr(alloc.np.linalg, "svd", None)
+                fast = alloc._spectrum(X_k, 0, gram, n_lambda=n_lambda)
+            assert np.max(np.abs(fast.eigenvalues - values)) <= bound and np.all(fast.eigenvalues >= 0)
+            gains = alloc.direction_gains(fast, n_k, 0.1, n_lambda / n_k)
+            exact_gains = alloc.direction_gains(exact, n_k, 0.1, n_lambda / n_k)
+            assert np.array_equal(gains > 0, exact_gains > 0) and np.sum(gains > 0) == rank
+            # a gain moves by at most |∂gain/∂Λ| ≤ 2 times the eigenvalue's error
+            assert np.max(np.abs(gains - exact_gains)) <= 2 * bound
+
+
+def test_small_clusters_keep_the_svd():
+    """Below alloc._GRAM_MIN (the test suite's and the doctests' clusters) nothing changes."""
+    X_k = np.random.default_rng(3).standard_normal((5, alloc._GRAM_MIN + 10))
+    assert alloc._gram(X_k) is None
+    exact = alloc.cluster_spectra(X_k, np.zeros(X_k.shape[1], dtype=int))[0]
+    assert np.array_equal(alloc._spectrum(X_k, 0, None, 0.0).eigenvalues, exact.eigenvalues)
+    U, values = alloc._top_eigenpairs(X_k, 2)
+    U_svd, values_svd = _svd_reference(X_k)
+    assert np.array_equal(U, U_svd[:, :2]) and np.array_equal(values, values_svd[:2])
+
+
+def test_gram_eigenpairs_failing_the_a_posteriori_check_fall_back_to_the_svd(monkeypatch):
+    """Eigenpairs that are not orthonormal (MRRR's rare failure mode) or a LAPACK error: the SVD's."""
+    X_k = _spread_cluster(np.random.default_rng(4), 100, 70, [2.0, 1.0, 0.5], noise=0.05)
+    U_svd, values = _svd_reference(X_k)
+    top = alloc._Gram.top
+
+    def duplicated(self, k):
+        found, vectors = top(self, k)
+        vectors[:, 1] = vectors[:, 0]
+        return found, vectors
+
+    def failing(self, k):
+        raise np.linalg.LinAlgError("stemr failed")
+
+    for broken in (duplicated, failing):
+        monkeypatch.setattr(alloc._Gram, "top", broken)
+        U, found = alloc._top_eigenpairs(X_k, 3)
+        assert np.array_equal(U, U_svd[:, :3]) and np.array_equal(found, values[:3])

@@ -236,3 +236,62 @@ def test_lam_is_required_and_weights_are_tied(function):
     others = {name: None for name, p in parameters.items() if p.default is p.empty and name != "lam"}
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'lam'"):
         function(**others)
+
+
+@pytest.mark.parametrize("lam, svd_calls", [(1e-6, 1), (0.0, 3)])
+def test_predict_decomposes_each_cluster_once_and_agrees_with_the_svd(monkeypatch, lam, svd_calls):
+    """Clusters large enough for the Gram route (theory.allocation._gram): n_k = 100 > d = 80,
+    n_k = 70 < d, and 66 copies of one sample (rank one). predict agrees with the SVD everywhere
+    (``_GRAM_MIN`` raised past every cluster) within the Gram route's error bound.
+
+    Rank-4 clusters (rank-3 covariances): at λ = 0 their zero eigenvalues are unresolved by the
+    Gram (``alloc._resolution``) and would be gains, so each spectrum comes from the SVD's values
+    (3 calls); at nλ above the bound only the rank-one cluster's does (its Λ_2 decides
+    ``rank_one``). The top eigenvectors come from the Gram in both, with no SVD.
+    """
+    import theory.allocation as alloc
+    from numerics.data import gaussian_mixture
+    mix = gaussian_mixture(d=80, K=3, rank=3, n=236, weights=[100 / 236, 70 / 236, 66 / 236], mean_norm=3.0,
+                           spread=0.1, seed=0)
+    X, labels = mix.X.copy(), mix.labels
+    X[:, labels == 2] = mix.means[:, [2]]
+    calls = []
+    svd = np.linalg.svd
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("compute_uv", True))
+        return svd(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(np.linalg, "svd", counted)
+        fast = predict(X, labels, p=8, sigma=0.1, lam=lam)
+    assert calls == [False] * svd_calls                     # spectra only: every U from a Gram
+    monkeypatch.setattr(alloc, "_GRAM_MIN", 10 ** 9)
+    exact = predict(X, labels, p=8, sigma=0.1, lam=lam)
+    assert fast.p_per_cluster == exact.p_per_cluster == (4, 3, 1)
+    assert fast.regimes == exact.regimes == ("generalised", "generalised", "memorised")
+    assert fast.beta == exact.beta                              # not from a decomposition
+    clusters = [X[:, labels == k] for k in range(3)]
+    bounds = [alloc._resolution(X_k, float(np.sum(X_k ** 2))) for X_k in clusters]
+    # each kept eigenvalue within its bound, and |∂gain/∂Λ| ≤ 2: the loss within (2/n) Σ_k p_k·bound_k
+    assert abs(fast.loss - exact.loss) <= 2 * sum(q * b for q, b in zip(fast.p_per_cluster, bounds)) / X.shape[1]
+    start = 0
+    for k, (X_k, q, bound) in enumerate(zip(clusters, fast.p_per_cluster, bounds)):
+        values = np.linalg.svd(X_k, compute_uv=False) ** 2
+        # sin∠ of the j-th eigenvector (Davis–Kahan, see tests/theory/test_allocation.py), then
+        # a_j ≤ 1 moves by ≤ bound/Λ_j: the map U diag(a) Uᵀ within Σ_j (2 sin_j + bound/Λ_j)
+        sines = [2 * bound * np.sqrt(values[0] / values[j]) / np.min(np.abs(np.delete(np.append(values, 0.0), j)
+                                                                            - values[j])) for j in range(q)]
+        tolerance = sum(2 * s + bound / values[j] for j, s in enumerate(sines))
+        assert np.linalg.norm(fast.linear_maps[k] - exact.linear_maps[k], 2) <= tolerance
+        # W_k = U diag(√a) O_kᵀ: the same columns √a_j u_j up to the signs of u_j, j ≥ 2 (u_1 is
+        # oriented along the cluster mean by both; the others carry the eigensolver's arbitrary
+        # sign), each within ‖u_j ∓ u'_j‖ ≤ √2 sin_j plus |Δ√a_j| ≤ √|Δa_j| ≤ √(bound/Λ_j)
+        O = uniform_first_orthogonal(q)
+        ours, theirs = fast.W[:, start:start + q] @ O, exact.W[:, start:start + q] @ O
+        assert ours[:, 0] @ theirs[:, 0] > 0
+        signs = np.sign(np.sum(ours * theirs, axis=0))
+        columns = np.sqrt(2) * np.array(sines) + np.sqrt(bound / values[:q])
+        assert np.all(np.linalg.norm(ours * signs - theirs, axis=0) <= columns)
+        start += q
+    assert not np.any(fast.W[:, start:]) and not np.any(exact.W[:, start:])
