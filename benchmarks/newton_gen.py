@@ -17,11 +17,11 @@ is loaded instead of recomputed when the script is run again with the same param
    (`_on_data_span`), to ``‖∇L‖/L0 ≤ 1e-8`` or ``--newton-time`` seconds in all: a saved
    shorter run that did not converge is continued from its end, its seconds counted;
 3. ``spectrum``, at the Newton point (or the L-BFGS point without ``newton``) projected onto
-   the data span: the ``--lanczos-k`` smallest Hessian eigenvalues
-   (`numerics.newton.smallest_eigenpairs`, a Lanczos basis of ``--lanczos-ncv`` vectors, at
-   most ``--lanczos-restarts`` ARPACK restarts), the largest, and where the lowest modes
-   live: their weight on each column, against the columns' norms and whether they straddle
-   clusters (`numerics.compare.column_structure`);
+   the data span: ``--lanczos-steps`` Lanczos steps on the exact Hessian-vector products in
+   the invariant basis (`_lanczos_ritz`): the smallest and largest Ritz values with their
+   residuals (each has an eigenvalue within its residual), how many lie below 1e-4 … 1e-1,
+   and where the lowest Ritz vectors live: their weight on each column, against the
+   columns' norms and whether they straddle clusters (`numerics.compare.column_structure`);
 4. ``certify``: `numerics.certify.certify` with ``hessp=exact_hessp`` at that point.
 
     python benchmarks/newton_gen.py                     # all stages (~30–60 min on 2 cores)
@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse.linalg
 
 HERE = Path(__file__).resolve().parent
@@ -97,6 +98,31 @@ def _on_data_span(W, X):
     return projected, float(np.linalg.norm(W - projected))
 
 
+def _lanczos_ritz(product, size, steps, seed=0):
+    """Ritz values and residual norms of ``steps`` Lanczos steps on a symmetric ``product``.
+
+    Written here because ARPACK (``eigsh``) returns only converged pairs: on a Hessian whose
+    bottom is a tight cluster it returns nothing. Full reorthogonalisation (two Gram-Schmidt
+    passes) keeps the basis orthonormal. Every Ritz value θ has an eigenvalue within its
+    residual ‖Hy − θy‖ = β_m|s_m| (y = Qs), and the smallest Ritz value bounds the smallest
+    eigenvalue from above (Courant-Fischer). Returns (θ ascending, residuals, Ritz vectors).
+    """
+    rng = np.random.default_rng(seed)
+    Q = np.zeros((steps + 1, size))
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    q = rng.standard_normal(size)
+    Q[0] = q / np.linalg.norm(q)
+    for m in range(steps):
+        w = product(Q[m])
+        alpha[m] = Q[m] @ w
+        for _ in range(2):
+            w -= Q[:m + 1].T @ (Q[:m + 1] @ w)
+        beta[m] = np.linalg.norm(w)
+        Q[m + 1] = w / beta[m]
+    theta, S = scipy.linalg.eigh_tridiagonal(alpha, beta[:-1])
+    return theta, beta[-1] * np.abs(S[-1]), S.T @ Q[:steps]
+
+
 def _mode_location(mode, W, X, labels):
     """Share of a unit mode's squared norm on each column, with the columns' norms and status."""
     from numerics.compare import IDLE, MIXED, ZERO, column_structure
@@ -115,15 +141,13 @@ def main(argv=None):
     parser.add_argument("--spread", type=float, default=0.3)
     parser.add_argument("--lbfgs-time", type=float, default=900.0)
     parser.add_argument("--newton-time", type=float, default=900.0)
-    parser.add_argument("--lanczos-restarts", type=int, default=6)
-    parser.add_argument("--lanczos-ncv", type=int, default=120, help="Lanczos basis size")
-    parser.add_argument("--lanczos-k", type=int, default=6, help="number of smallest eigenpairs")
+    parser.add_argument("--lanczos-steps", type=int, default=500, help="Lanczos steps of the spectrum stage")
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--out", default=str(HERE / "results" / "newton_gen"))
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
     from numerics.certify import certify
-    from numerics.newton import exact_hessp, newton_polish, smallest_eigenpairs
+    from numerics.newton import exact_hessp, newton_polish
     from numerics.compare import MIXED, column_structure
     from numerics.geometry import loss_scale
     from numerics.objective import expected_loss, expected_loss_and_grad
@@ -174,34 +198,31 @@ def main(argv=None):
         W, dropped = _on_data_span(W, X)
 
         def spectrum():
+            from numerics.geometry import invariant_basis
+            from numerics.hessian import HessianVectorProduct
+
             tick = time.perf_counter()
-            live = np.linalg.norm(W, axis=0) > 0
-            try:
-                values, modes = smallest_eigenpairs(W, W, X, SIGMA, lam, tied=True, k=args.lanczos_k, tol=1e-6,
-                                                    maxiter=args.lanczos_restarts, ncv=args.lanczos_ncv)
-            except scipy.sparse.linalg.ArpackNoConvergence as error:   # not one pair converged
-                return {}, {"seconds": time.perf_counter() - tick, "converged": False, "message": str(error),
-                            "lanczos_restarts": args.lanczos_restarts, "rel_grad": rel_grad(W), "point": point,
-                            "dropped_off_data_span": dropped, "loss": float(expected_loss(W, W, X, SIGMA, lam))}
-            hessp = exact_hessp(W, W, X, SIGMA, lam, True)
-            operator = scipy.sparse.linalg.LinearOperator((W.size,) * 2, dtype=np.float64,
-                                                          matvec=lambda v: hessp(v.reshape(W.shape)).ravel())
-            top = float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-4, return_eigenvectors=False,
-                                                  v0=np.random.default_rng(0).standard_normal(W.size))[0])
-            where = [_mode_location(m[0], W, X, labels) for m in modes[:3]]
+            basis = invariant_basis(X, W, extra=1)
+            product = HessianVectorProduct(basis.T @ W, basis.T @ W, basis.T @ X, SIGMA, lam, tied=True)
+            shape = (basis.shape[1], P)
+            theta, residual, vectors = _lanczos_ritz(lambda v: product(v.reshape(shape)).ravel(),
+                                                      basis.shape[1] * P, args.lanczos_steps)
+            where = [_mode_location(basis @ vectors[i].reshape(shape), W, X, labels) for i in range(3)]
             norms = np.linalg.norm(W, axis=0)
             info = column_structure(W, W, X, labels)
             mixed = np.flatnonzero(info.cluster_of_column == MIXED)
-            return {"eigenvalues": values}, {
-                "seconds": time.perf_counter() - tick, "eigenvalues": values.tolist(), "lambda_max": top,
-                "lowest_modes": where, "n_live": int(live.sum()), "n_mixed": int(mixed.size),
+            return {"ritz_values": theta, "residuals": residual}, {
+                "seconds": time.perf_counter() - tick, "basis": basis.shape[1], "steps": args.lanczos_steps,
+                "smallest_ritz_values": theta[:10].tolist(), "their_residuals": residual[:10].tolist(),
+                "largest_ritz_value": float(theta[-1]), "largest_residual": float(residual[-1]),
+                "n_ritz_below": {f"{t:g}": int(np.sum(theta < t)) for t in (1e-4, 1e-3, 1e-2, 1e-1)},
+                "lowest_modes": where, "n_mixed": int(mixed.size),
                 "mixed_column_norms": np.sort(norms[mixed]).tolist(),
                 "other_column_norms_median": float(np.median(np.delete(norms, mixed))),
                 "rel_grad": rel_grad(W), "point": point, "dropped_off_data_span": dropped,
                 "loss": float(expected_loss(W, W, X, SIGMA, lam))}
         _, summary["spectrum"] = _stage(args, "spectrum", spectrum, point=point + " on span(X)",
-                                        newton_time=args.newton_time, k=args.lanczos_k, ncv=args.lanczos_ncv,
-                                        restarts=args.lanczos_restarts)
+                                        newton_time=args.newton_time, lanczos_steps=args.lanczos_steps)
     if "certify" in stages and W is not None:
         def run_certify():
             tick = time.perf_counter()

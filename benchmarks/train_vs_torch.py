@@ -80,7 +80,7 @@ def eq8_deviation(W, X, labels, lam):
 
     Columns are assigned to clusters by `column_structure` (mixed columns to none). Eq. (8)
     keeps the top directions with ``Λ_j > nλ`` (Lemma D.1's scale is positive only there),
-    at most as many as the cluster has neurons.
+    at most as many as the cluster has neurons; None for a cluster no neuron serves.
     """
     import numpy as np
 
@@ -93,6 +93,9 @@ def eq8_deviation(W, X, labels, lam):
     for k, A in cluster_maps(W, W, X, labels, rule="owner").items():
         X_k = X[:, labels == k]
         kept = min(counts[k], int(np.sum(np.linalg.eigvalsh(X_k @ X_k.T) > n * lam)))
+        if kept == 0:               # no neuron serves the cluster: eq. (8) predicts the zero map
+            out[int(k)] = None
+            continue
         predicted = block_linear_map(X_k, kept, n, SIGMA, lam)
         out[int(k)] = float(np.linalg.norm(A - predicted) / np.linalg.norm(predicted))
     return out
