@@ -79,7 +79,7 @@ def _pair_table(state_j, state_k, m_j, m_k, s_j, s_k, z_j, z_k, cdf_j, cdf_k, pd
 
     Returns ``(R00, R10, R01, R11, R20, R02, R21, R12, R22, R30, R03, R31, R13, R40, R04)``.
     ``e_j = (E δ_j, E δ'_j, E δ''_j, E δ‴_j)`` of an undecided neuron; ``both`` is Φ2 for two
-    undecided neurons (`_bivariate_cache`). A decided-on neuron is linear (``h = a``, no
+    undecided neurons (`_undecided_pairs`). A decided-on neuron is linear (``h = a``, no
     Dirac terms): by Stein's lemma ``E[a_j g(a_k)] = m_j E[g] + C_jk E[g']``.
     """
     if state_j == _ON and state_k == _ON:
@@ -96,12 +96,8 @@ def _pair_table(state_j, state_k, m_j, m_k, s_j, s_k, z_j, z_k, cdf_j, cdf_k, pd
 
 
 @njit(cache=True, parallel=True)
-def _bivariate_cache(state, z, rho, n_chunks):
-    """Φ2 of every pair of undecided neurons of every sample (they do not depend on V).
-
-    Returns ``offsets`` (n + 1) and the flat values: sample i's pairs, in the order of the
-    loops of `_directional_sums`, are ``values[offsets[i]:offsets[i + 1]]``.
-    """
+def _pair_offsets(state):
+    """Where each sample's pairs of undecided neurons start in the flat arrays of `_undecided_pairs` (n + 1)."""
     n, p = state.shape
     counts = np.zeros(n + 1, dtype=np.int64)
     for i in prange(n):
@@ -110,19 +106,7 @@ def _bivariate_cache(state, z, rho, n_chunks):
             if state[i, j] == _UNDECIDED:
                 u += 1
         counts[i + 1] = u * (u - 1) // 2
-    offsets = np.cumsum(counts)
-    values = np.empty(offsets[n])
-    for chunk in prange(n_chunks):
-        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
-            t = offsets[i]
-            for j in range(p):
-                if state[i, j] != _UNDECIDED:
-                    continue
-                for k in range(j + 1, p):
-                    if state[i, k] == _UNDECIDED:
-                        values[t] = upper_bvn(-z[i, j], -z[i, k], rho[j, k])
-                        t += 1
-    return offsets, values
+    return np.cumsum(counts)
 
 
 @njit(cache=True)
@@ -135,34 +119,39 @@ def _dirac_expectations(e, j, s, z, pdf):
 
 
 @njit(cache=True, parallel=True)
-def _undecided_pair_table(means, scales, z, pdf, state, rho, offsets, bivariate, n_chunks):
-    """The 15 pair moments of every pair of undecided neurons of every sample (`_undecided_pair`).
+def _undecided_pairs(means, scales, z, pdf, state, rho, offsets, with_moments, n_chunks):
+    """Φ2 of every pair of undecided neurons of every sample, and with ``with_moments`` their
+    15 pair moments (`_undecided_pair`) as well. Neither depends on the direction V.
 
-    They depend on the point only, not on the direction, so `HessianVectorProduct` computes
-    them once; row ``offsets[i] + t`` is sample i's t-th undecided pair, in the order of
-    `_bivariate_cache`.
+    Sample i's pairs, in the order of the loops of `_directional_sums`, are entries
+    ``offsets[i]:offsets[i + 1]`` (`_pair_offsets`) of the flat Φ2 values and rows of the
+    moment table (no rows without ``with_moments``).
     """
     n, p = means.shape
-    table = np.empty((offsets[n], 15))
+    values = np.empty(offsets[n])
+    table = np.empty((offsets[n] if with_moments else 0, 15))
     for chunk in prange(n_chunks):
         e = np.zeros((p, 4))
         for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
-            for j in range(p):
-                if state[i, j] == _UNDECIDED:
-                    _dirac_expectations(e, j, scales[j], z[i, j], pdf[i, j])
+            if with_moments:
+                for j in range(p):
+                    if state[i, j] == _UNDECIDED:
+                        _dirac_expectations(e, j, scales[j], z[i, j], pdf[i, j])
             t = offsets[i]
             for j in range(p):
                 if state[i, j] != _UNDECIDED:
                     continue
                 for k in range(j + 1, p):
                     if state[i, k] == _UNDECIDED:
-                        values = _undecided_pair(means[i, j], means[i, k], scales[j], scales[k], z[i, j],
-                                                 z[i, k], pdf[i, j], pdf[i, k], e[j], e[k], bivariate[t],
-                                                 rho[j, k])
-                        for r in range(15):
-                            table[t, r] = values[r]
+                        values[t] = upper_bvn(-z[i, j], -z[i, k], rho[j, k])
+                        if with_moments:
+                            moments = _undecided_pair(means[i, j], means[i, k], scales[j], scales[k], z[i, j],
+                                                      z[i, k], pdf[i, j], pdf[i, k], e[j], e[k], values[t],
+                                                      rho[j, k])
+                            for r in range(15):
+                                table[t, r] = moments[r]
                         t += 1
-    return table
+    return values, table
 
 
 @njit(cache=True, parallel=True)
@@ -170,7 +159,7 @@ def _directional_sums(means, targets, scales, z, cdf, pdf, mean_h, state, cov, r
                       m_dot, b_dot, cov_dot, gram_dot, offsets, bivariate, pair_table, n_chunks):
     """Directional derivatives of ``M'`` (n, p), ``μ`` (n, p), ``S`` and ``K`` (p, p).
 
-    ``pair_table`` holds the moments of the undecided pairs (`_undecided_pair_table`), or has
+    ``pair_table`` holds the moments of the undecided pairs (`_undecided_pairs`), or has
     no rows, and then they are computed here from ``bivariate``.
 
     The per-sample formulas (``R_ab`` from `_pair_table`, ``Δ_j = Σ_{k≠j} G_jk R20 − b_j Eδ_j``):
@@ -302,16 +291,13 @@ class HessianVectorProduct:
             n_terms = np.triu(n_terms, 1)
         sums = moment_sums(self.means, self.targets, self.scales, self.cov, self.rho, self.gram,
                            n_terms, DETERMINISTIC_Z, True)
-        # Φ2 of the undecided pairs is the costly part of a product and does not depend on
-        # the direction: computed once here (8 bytes per pair and sample).
-        self._offsets, self._bivariate = _bivariate_cache(self.state, self.z, self.rho, min(n, N_CHUNKS))
-        budget = nonnegative("pair_table_bytes", pair_table_bytes)
-        if 15 * 8 * self._bivariate.size <= budget and self._bivariate.size:
-            self._pair_table = _undecided_pair_table(self.means, self.scales, self.z, self.pdf, self.state,
-                                                     self.rho, self._offsets, self._bivariate,
-                                                     min(n, N_CHUNKS))
-        else:
-            self._pair_table = np.empty((0, 15))
+        # Φ2 of the undecided pairs, and their other pair moments, are the costly part of a
+        # product and do not depend on the direction: computed once here (8 bytes per pair
+        # and sample, and 120 more for the moments while they fit in pair_table_bytes).
+        self._offsets = _pair_offsets(self.state)
+        with_moments = 15 * 8 * int(self._offsets[-1]) <= nonnegative("pair_table_bytes", pair_table_bytes)
+        self._bivariate, self._pair_table = _undecided_pairs(self.means, self.scales, self.z, self.pdf, self.state,
+                                                             self.rho, self._offsets, with_moments, min(n, N_CHUNKS))
         self.second = sums.second
         self.cov_grad = self.gram * sums.both + np.diag(sums.cov_diag)
         self.n_products = 0
