@@ -31,8 +31,13 @@ Timings: wall clock of the optimisation loop; numba compilation is excluded (don
 reported separately); the protocol's ``certify`` is timed separately. Runs are sequential,
 so each gets both cores. Writes ``benchmarks/results/train_vs_torch.json`` and prints a Markdown table.
 
+With ``--methods theory`` (or ``train,theory``) the theory-guided start is a row too
+(`_theory_row`): `theory.predict.predict`, then `train_to_minimum` from the prediction and
+`certify`, timed from before `predict` to the protocol's final loss.
+
     python benchmarks/train_vs_torch.py                     # all three cases, 50,000 steps
     python benchmarks/train_vs_torch.py --case mem --steps 5000
+    python benchmarks/train_vs_torch.py --methods theory --max-time 300
 """
 from __future__ import annotations
 
