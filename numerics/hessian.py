@@ -42,7 +42,7 @@ from numerics.objective import DETERMINISTIC_Z, MEHLER_MIN_PAIR_SAMPLES
 from numerics.validation import (MagnitudeError, as_matrix, flag, loss_magnitude, nonnegative, objective_arguments,
                                  tied_weights)
 
-__all__ = ["HessianVectorProduct", "expected_hessian_vector_product", "ParallelColumnsError", "PAIR_TABLE_BYTES"]
+__all__ = ["HessianVectorProduct", "expected_hessian_vector_product", "ParallelColumnsError"]
 
 N_CHUNKS = 16
 # Memory allowed for the pair-moment table of `HessianVectorProduct` (15 float64 per pair of
