@@ -397,8 +397,8 @@ def test_fig6_block_point_is_within_its_certified_distance_of_the_minimiser(buil
     solver's gtol. What they leave is the gradient along the directions `newton_polish` skips
     (curvature below 1e-6·λ_max): the near-rotations inside blocks (Theorem 3.1's O_k, flat up to
     the switching residual), on which every A_k = B_k B_kᵀ is constant, and the unused columns'
-    negative curvature. The other half (the
-    trained point's own distance ‖∇L(W)‖/μ) is tested on the residual figure's data below.
+    negative curvature. The other half (the trained point's own distance ‖∇L(W)‖/μ) is tested
+    on the residual figure's data below.
     """
     numbers = built[2]["fig6"]["numbers"]
     par = fig6_hybrid.settings(Config(fast=True))
