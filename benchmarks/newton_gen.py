@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse.linalg
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -194,9 +193,10 @@ def main(argv=None):
                                    "history": out.history[-5:], "n_mixed": info.n_mixed, "n_zero": info.n_zero}
         arrays, summary["newton"] = _stage(args, "newton", newton, newton_time=args.newton_time)
         W, point = arrays["W"], "newton"
-    if "spectrum" in stages and W is not None:
+    if W is not None and ("spectrum" in stages or "certify" in stages):
         W, dropped = _on_data_span(W, X)
-
+        point += " on span(X)"
+    if "spectrum" in stages and W is not None:
         def spectrum():
             from numerics.geometry import invariant_basis
             from numerics.hessian import HessianVectorProduct
@@ -221,7 +221,7 @@ def main(argv=None):
                 "other_column_norms_median": float(np.median(np.delete(norms, mixed))),
                 "rel_grad": rel_grad(W), "point": point, "dropped_off_data_span": dropped,
                 "loss": float(expected_loss(W, W, X, SIGMA, lam))}
-        _, summary["spectrum"] = _stage(args, "spectrum", spectrum, point=point + " on span(X)",
+        _, summary["spectrum"] = _stage(args, "spectrum", spectrum, point=point,
                                         newton_time=args.newton_time, lanczos_steps=args.lanczos_steps)
     if "certify" in stages and W is not None:
         def run_certify():

@@ -171,35 +171,51 @@ def _score(W, X, lam):
     return out
 
 
+def _minimum_fields(out, X, labels, lam, target, protocol_time, *, before=0.0, start_loss=None):
+    """What a `train_to_minimum` row reports, shared by `_train_row` and `_theory_row`.
+
+    ``before``: seconds spent before `train_to_minimum` started (counted in every time);
+    ``start_loss``: the exact loss at its start when that counts as reaching the protocol's.
+    "Time to the protocol's loss" is ``before`` when ``start_loss`` is already at or below the
+    protocol's final loss, else ``before`` plus the first fit's time to get there.
+    """
+    from numerics.compare import column_structure
+
+    fit, first = out.fit, out.fits[0]
+    reached = speedup = None
+    if target is not None:
+        if start_loss is not None and start_loss <= target:
+            reached = before
+        else:
+            during = next((seconds for _, seconds, loss, _ in first.history if loss <= target), None)
+            reached = None if during is None else before + during
+        if reached is not None:
+            speedup = protocol_time / reached
+    info = column_structure(fit.W1, fit.W1, X, labels)
+    fields = dict(time=before + first.wall_time, time_to_protocol_loss=reached, speedup=speedup,
+                  time_to_certified=before + out.wall_time if out.certified else None,
+                  certify_time=sum(r["certify_time"] for r in out.rounds), rounds=out.rounds,
+                  escapes=out.n_escapes, steps=sum(f.n_iter for f in out.fits), converged=fit.converged,
+                  n_memorized=info.n_memorized, n_zero=info.n_zero, verdict=out.report.verdict,
+                  min_eig=out.report.min_eigenvalue, zero_columns=len(out.report.zero_columns),
+                  exact_loss=out.report.loss, rel_grad=out.report.rel_grad_norm)
+    if labels is not None:
+        fields["eq8_deviation"] = eq8_deviation(fit.W1, X, labels, lam)
+        fields["n_mixed"] = info.n_mixed
+    return fields
+
+
 def _train_row(case, spec, X, labels, lam, W0, target, rows, args):
     """`train_to_minimum` from the protocol's initialisation (MC warm-up for the mixtures)."""
-    from numerics.compare import column_structure
     from numerics.escape import train_to_minimum
 
     out = train_to_minimum(X, P, SIGMA, lam, tied=True, init=W0,
                            warmup=dict(steps=spec["warmup"], lr=spec.get("warmup_lr", 3e-3)), max_time=args.max_time,
                            progress=args.progress)
-    fit, first = out.fit, out.fits[0]
-    # Seconds (from the start of train) until the exact loss first reached the protocol's.
-    reached = speedup = None
-    if target is not None:
-        reached = next((seconds for _, seconds, loss, _ in first.history if loss <= target), None)
-        if reached is not None:
-            speedup = rows[0]["time"] / reached
-    info = column_structure(fit.W1, fit.W1, X, labels)
     method = "train_to_minimum (exact L-BFGS" + (f" after {spec['warmup']} MC Adam warm-up steps"
                                                  if spec["warmup"] else "") + ")"
-    row = dict(case=case, method=method, time=first.wall_time, time_to_protocol_loss=reached,
-               speedup=speedup, time_to_certified=out.wall_time if out.certified else None,
-               certify_time=sum(r["certify_time"] for r in out.rounds), rounds=out.rounds,
-               escapes=out.n_escapes, steps=sum(f.n_iter for f in out.fits), stages=first.stages,
-               converged=fit.converged, n_memorized=info.n_memorized, n_zero=info.n_zero,
-               verdict=out.report.verdict, min_eig=out.report.min_eigenvalue,
-               zero_columns=len(out.report.zero_columns), exact_loss=out.report.loss,
-               rel_grad=out.report.rel_grad_norm)
-    if labels is not None:
-        row["eq8_deviation"] = eq8_deviation(fit.W1, X, labels, lam)
-        row["n_mixed"] = info.n_mixed
+    row = dict(case=case, method=method, stages=out.fits[0].stages,
+               **_minimum_fields(out, X, labels, lam, target, rows[0]["time"]))
     print(json.dumps(row, default=str), flush=True)
     return row
 
@@ -216,7 +232,6 @@ def _theory_row(case, X, labels, lam, target, rows, args):
 
     import numpy as np
 
-    from numerics.compare import column_structure
     from numerics.escape import train_to_minimum
     from numerics.objective import expected_loss
     from theory.errors import AssumptionWarning
@@ -231,30 +246,11 @@ def _theory_row(case, X, labels, lam, target, rows, args):
     predict_time = time.perf_counter() - tick
     out = train_to_minimum(X, P, SIGMA, lam, tied=True, init=prediction.W, max_time=args.max_time,
                            progress=args.progress)
-    fit, first = out.fit, out.fits[0]
-    reached = speedup = None
-    if target is not None:
-        if predicted_loss <= target:
-            reached = predict_time
-        else:
-            during = next((seconds for _, seconds, loss, _ in first.history if loss <= target), None)
-            reached = None if during is None else predict_time + during
-        if reached is not None:
-            speedup = rows[0]["time"] / reached
-    info = column_structure(fit.W1, fit.W1, X, labels)
     row = dict(case=case, method="theory-guided start (predict, then train_to_minimum)",
-               time=predict_time + first.wall_time, predict_time=predict_time, predicted_loss=predicted_loss,
-               block_formula_loss=prediction.loss, p_per_cluster=list(prediction.p_per_cluster),
-               assumptions_failed=list(prediction.assumptions.failed), time_to_protocol_loss=reached,
-               speedup=speedup, time_to_certified=predict_time + out.wall_time if out.certified else None,
-               certify_time=sum(r["certify_time"] for r in out.rounds), rounds=out.rounds,
-               escapes=out.n_escapes, steps=sum(f.n_iter for f in out.fits), converged=fit.converged,
-               n_memorized=info.n_memorized, n_zero=info.n_zero, verdict=out.report.verdict,
-               min_eig=out.report.min_eigenvalue, zero_columns=len(out.report.zero_columns),
-               exact_loss=out.report.loss, rel_grad=out.report.rel_grad_norm)
-    if labels is not None:
-        row["eq8_deviation"] = eq8_deviation(fit.W1, X, labels, lam)
-        row["n_mixed"] = info.n_mixed
+               predict_time=predict_time, predicted_loss=predicted_loss, block_formula_loss=prediction.loss,
+               p_per_cluster=list(prediction.p_per_cluster), assumptions_failed=list(prediction.assumptions.failed),
+               **_minimum_fields(out, X, labels, lam, target, rows[0]["time"], before=predict_time,
+                                 start_loss=predicted_loss))
     print(json.dumps(row, default=str), flush=True)
     return row
 

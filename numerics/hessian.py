@@ -268,6 +268,7 @@ class HessianVectorProduct:
         X, W1, W2, self.sigma, self.lam = objective_arguments(X, W1, W2, sigma, lam)
         self.X, self.W1, self.W2 = X, W1, W2
         self.tied = tied_weights(W1, W2, flag("tied", tied))
+        pair_table_bytes = nonnegative("pair_table_bytes", pair_table_bytes)
         n, p = X.shape[1], W1.shape[1]
         norms = np.linalg.norm(W1, axis=0)
         self.scales = self.sigma * norms
@@ -295,7 +296,7 @@ class HessianVectorProduct:
         # product and do not depend on the direction: computed once here (8 bytes per pair
         # and sample, and 120 more for the moments while they fit in pair_table_bytes).
         self._offsets = _pair_offsets(self.state)
-        with_moments = 15 * 8 * int(self._offsets[-1]) <= nonnegative("pair_table_bytes", pair_table_bytes)
+        with_moments = 15 * 8 * int(self._offsets[-1]) <= pair_table_bytes
         self._bivariate, self._pair_table = _undecided_pairs(self.means, self.scales, self.z, self.pdf, self.state,
                                                              self.rho, self._offsets, with_moments, min(n, N_CHUNKS))
         self.second = sums.second

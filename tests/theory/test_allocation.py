@@ -9,6 +9,7 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 
 import theory.allocation as alloc
+from tests.oracles import eigenvector_sine_bound
 from theory.linear_block import linear_block_loss
 from theory.predict import block_weights, predict, predicted_loss
 from theory.symbols import Lam, lam_p, n_k, sigma
@@ -111,18 +112,6 @@ def _sine(u, v):
     return float(np.linalg.norm(u - (u @ v) * v))
 
 
-def _vector_tolerance(values, j, bound):
-    """sin∠ between the Gram's and the SVD's j-th eigenvector of X_kX_kᵀ (exact eigenvalues ``values``).
-
-    Davis–Kahan: an error E in the Gram moves its eigenvector by ‖E‖/gap_j ≤ bound/gap_j; with
-    n_k < d the vector is X_kv/‖X_kv‖, whose error is at most √(Λ_1/Λ_j) times that of v. The SVD's
-    own error is below the same bound, hence the factor 2.
-    """
-    neighbours = np.delete(np.append(values, 0.0), j)
-    gap = np.min(np.abs(neighbours - values[j]))
-    return 2 * bound * np.sqrt(values[0] / values[j]) / gap
-
-
 SHAPES = [(100, 70), (70, 100), (64, 200)]     # n_k < d, n_k > d; min(d, n_k) ≥ alloc._GRAM_MIN
 
 
@@ -147,7 +136,7 @@ def test_gram_spectrum_and_directions_match_the_svd(d, n_k):
         # unit columns up to the rounding of one normalisation
         assert np.allclose(np.linalg.norm(U, axis=0), 1.0, rtol=0, atol=1e-14)
         for j in range(q):
-            assert _sine(U[:, j], U_svd[:, j]) <= _vector_tolerance(values, j, bound)
+            assert _sine(U[:, j], U_svd[:, j]) <= eigenvector_sine_bound(values, j, bound)
 
 
 @pytest.mark.parametrize("d, n_k", SHAPES)
@@ -172,7 +161,7 @@ def test_gram_route_falls_back_to_the_svd_where_eigenvalues_are_not_resolved(d, 
         U, top = alloc._top_eigenpairs(X_k, rank, gram)           # Λ_rank resolved: the Gram's
         assert np.max(np.abs(top - values[:rank])) <= bound
         for j in range(rank):
-            assert _sine(U[:, j], U_svd[:, j]) <= _vector_tolerance(values, j, bound)
+            assert _sine(U[:, j], U_svd[:, j]) <= eigenvector_sine_bound(values, j, bound)
         if rank > 1:
             # nλ between the bound and the smallest nonzero Λ: the Gram's spectrum, never an SVD
             n_lambda = 1e-3 * values[rank - 1]

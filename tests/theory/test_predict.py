@@ -16,6 +16,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from numerics.compare import cluster_maps
+from tests.oracles import eigenvector_sine_bound
 from theory.errors import AssumptionError
 from theory.predict import (block_weights, expected_representation, generalization_weights, hybrid_weights,
                             memorization_weights, partition_weights, predict,
@@ -278,10 +279,9 @@ def test_predict_decomposes_each_cluster_once_and_agrees_with_the_svd(monkeypatc
     start = 0
     for k, (X_k, q, bound) in enumerate(zip(clusters, fast.p_per_cluster, bounds)):
         values = np.linalg.svd(X_k, compute_uv=False) ** 2
-        # sin∠ of the j-th eigenvector (Davis–Kahan, see tests/theory/test_allocation.py), then
-        # a_j ≤ 1 moves by ≤ bound/Λ_j: the map U diag(a) Uᵀ within Σ_j (2 sin_j + bound/Λ_j)
-        sines = [2 * bound * np.sqrt(values[0] / values[j]) / np.min(np.abs(np.delete(np.append(values, 0.0), j)
-                                                                            - values[j])) for j in range(q)]
+        # sin∠ of the j-th eigenvector (Davis–Kahan, `eigenvector_sine_bound`), then a_j ≤ 1
+        # moves by ≤ bound/Λ_j: the map U diag(a) Uᵀ within Σ_j (2 sin_j + bound/Λ_j)
+        sines = [eigenvector_sine_bound(values, j, bound) for j in range(q)]
         tolerance = sum(2 * s + bound / values[j] for j, s in enumerate(sines))
         assert np.linalg.norm(fast.linear_maps[k] - exact.linear_maps[k], 2) <= tolerance
         # W_k = U diag(√a) O_kᵀ: the same columns √a_j u_j up to the signs of u_j, j ≥ 2 (u_1 is
